@@ -4,17 +4,21 @@ Each function works on numpy arrays (the Monte Carlo engine) and on pytensor ten
 model) alike, through :func:`sim.backend.ops_for`. Times are model years (see
 :mod:`sim.timeaxis`); ``a`` and ``b`` bound an averaging window.
 
-Volume families share one parameterisation so that their parameters mean the same thing:
+Volume families share one parameterisation, anchored where the data are, so that their
+parameters mean the same thing in every family:
 
 ``v_ref``
-    daily tokens at the reference time ``t = 0`` (2025-01-01), F&S enterprise definition;
+    the geometric mean of the levels at the anchors ``t = -/+ T_ANCHOR`` (2024-10-01 and
+    2025-04-02, the middles of the two F&S windows); daily tokens, F&S enterprise definition;
 ``growth``
-    the continuous growth rate of volume at ``t = 0``, ``d log V / dt`` (per year);
+    the mean continuous growth rate between the anchors, ``log(V(+T)/V(-T)) / 2T`` (per year);
 ``ceiling``
-    the saturation level ``K`` (saturating families only), which must exceed ``v_ref``.
+    the saturation level ``K`` (saturating families only), which must exceed ``V(+T)``.
 
-The two data points pin ``v_ref`` and ``growth``; the ceiling, which they cannot identify, is
-where the prior (an assumption) does the work.
+The two F&S windows pin ``v_ref`` and ``growth`` almost directly in every family, whatever the
+ceiling; the ceiling, which they cannot identify, is where the prior (an assumption) does the
+work. Anchoring the curves this way (rather than at an inflection time) keeps the posterior free
+of the ridge where a low ceiling would need an ever steeper curve, which NUTS cannot cross.
 """
 
 from __future__ import annotations
@@ -77,39 +81,51 @@ def exponential_window_mean(a: Any, b: Any, p: Params) -> Any:
     return p["v_ref"] * ops.exp(p["growth"] * a) * ops.expm1(span) / span
 
 
-def _logistic_shape(p: Params) -> tuple[Any, Any]:
-    """Rate ``r`` and offset ``log c`` of ``K / (1 + c exp(-r t))`` matching ``v_ref`` and ``growth``."""
+#: Model time of the anchors (years either side of 2025-01-01): the F&S window middles.
+T_ANCHOR = 0.25
+
+
+def anchor_levels(p: Params) -> tuple[Any, Any]:
+    """Levels ``V(-T_ANCHOR)`` and ``V(+T_ANCHOR)`` implied by ``v_ref`` and ``growth``."""
+    ops = ops_for(p["v_ref"], p["growth"])
+    return p["v_ref"] * ops.exp(-p["growth"] * T_ANCHOR), p["v_ref"] * ops.exp(p["growth"] * T_ANCHOR)
+
+
+def _logistic_line(p: Params) -> tuple[Any, Any]:
+    """``logit(V/K) = start + rate * (t + T_ANCHOR)``: the logistic is a line on the logit scale."""
     ops = ops_for(p["v_ref"], p["growth"], p["ceiling"])
-    headroom = ops.log(p["ceiling"] / p["v_ref"])
-    rate = p["growth"] / -ops.expm1(-headroom)  # d log V/dt = r (1 - V/K)
-    return rate, ops.log(ops.expm1(headroom))
+    first, second = anchor_levels(p)
+    start = -ops.log(p["ceiling"] / first - 1.0)
+    rate = (-ops.log(p["ceiling"] / second - 1.0) - start) / (2 * T_ANCHOR)
+    return start, rate
 
 
 def logistic_level(t: Any, p: Params) -> Any:
-    """Logistic growth to the ceiling ``K``: ``K * sigmoid(r t - log c)``."""
+    """Logistic growth to the ceiling ``K``, through both anchors."""
     ops = ops_for(t, p["v_ref"], p["growth"], p["ceiling"])
-    rate, log_c = _logistic_shape(p)
-    return p["ceiling"] * ops.sigmoid(rate * t - log_c)
+    start, rate = _logistic_line(p)
+    return p["ceiling"] * ops.sigmoid(start + rate * (t + T_ANCHOR))
 
 
 def logistic_window_mean(a: Any, b: Any, p: Params) -> Any:
-    """Exact mean of the logistic over ``[a, b]``: ``K/(r (b-a)) * [softplus(r t - log c)]_a^b``."""
+    """Exact mean of the logistic over ``[a, b]``: ``K/(r (b-a)) * [softplus(logit(V/K))]_a^b``."""
     ops = ops_for(a, b, p["v_ref"], p["growth"], p["ceiling"])
-    rate, log_c = _logistic_shape(p)
-    integral = ops.softplus(rate * b - log_c) - ops.softplus(rate * a - log_c)
+    start, rate = _logistic_line(p)
+    integral = ops.softplus(start + rate * (b + T_ANCHOR)) - ops.softplus(start + rate * (a + T_ANCHOR))
     return p["ceiling"] * integral / (rate * (b - a))
 
 
 def gompertz_level(t: Any, p: Params) -> Any:
-    """Gompertz growth, ``K * exp(-log(K/v_ref) * exp(-r t))`` with ``r = growth / log(K/v_ref)``.
+    """Gompertz growth to the ceiling ``K``, through both anchors.
 
-    Growth decays exponentially in time rather than with the remaining headroom, so the
-    Gompertz curve slows earlier than the logistic and approaches its ceiling more slowly.
+    ``log log(K/V)`` is a line in time, so the growth rate ``r log(K/V)`` decays exponentially:
+    the Gompertz curve slows earlier than the logistic and approaches its ceiling more slowly.
     """
     ops = ops_for(t, p["v_ref"], p["growth"], p["ceiling"])
-    headroom = ops.log(p["ceiling"] / p["v_ref"])
-    rate = p["growth"] / headroom  # d log V/dt = r log(K/V)
-    return p["ceiling"] * ops.exp(-headroom * ops.exp(-rate * t))
+    first, second = anchor_levels(p)
+    start = ops.log(ops.log(p["ceiling"] / first))
+    rate = (start - ops.log(ops.log(p["ceiling"] / second))) / (2 * T_ANCHOR)
+    return p["ceiling"] * ops.exp(-ops.exp(start - rate * (t + T_ANCHOR)))
 
 
 gompertz_window_mean = quadrature_window_mean(gompertz_level, ("v_ref", "growth", "ceiling"))

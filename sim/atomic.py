@@ -1,0 +1,37 @@
+"""Atomic file output: a result either appears whole or not at all.
+
+Every file tokensim writes goes through :func:`atomic_write`: written to a temporary file in the
+destination folder, flushed to disk, then renamed over the destination. A crash or an error
+leaves the previous file (if any) exactly as it was and no partial file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from sim.errors import UserError
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` to produce the file, then move it to ``path`` in one rename."""
+    path = Path(path)
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise UserError(f"cannot write here ({exc.strerror})", where=str(path)) from None
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,182 @@
+"""Calibration: fit every model with NUTS, gate on convergence, cache the posterior by its id.
+
+The id is a hash of everything the posterior depends on: the fitted observations (as cut to a
+vintage), the priors, the model version and the sampler settings. ``calibrate`` reuses the cached
+file whose name carries that id, and refits when anything changed: never silently stale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from sim import __version__
+from sim.errors import UserError
+from sim.model import build_model, fit_names
+from sim.observations import ObservationSet, load_observations
+from sim.posterior import Posterior, load_posterior
+from sim.priors import Priors, load_priors
+
+#: Bump when the model's structure changes, so that old posteriors are refitted.
+MODEL_VERSION = "2"
+
+OBSERVATIONS = Path("calibration/observations.toml")
+PRIORS = Path("calibration/priors.toml")
+POSTERIORS = Path("calibration/posteriors")
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """NUTS settings; part of the calibration id."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    target_accept: float = 0.98
+    seed: int = 20250901
+
+
+@dataclass(frozen=True)
+class ConvergenceGate:
+    """Thresholds a fit must pass before anything uses it."""
+
+    max_rhat: float = 1.01
+    min_ess: float = 400.0
+    max_divergences: int = 0
+
+
+class ConvergenceError(UserError):
+    """A fit did not converge; the message carries the diagnostics."""
+
+
+def calibration_id(observations: ObservationSet, priors: Priors, settings: SamplerSettings,
+                   fits: tuple[str, ...]) -> str:
+    """The hash that names a posterior: observations, vintage, priors, model, sampler, fits."""
+    payload = {
+        "model_version": MODEL_VERSION,
+        "observations": observations.digest(),
+        "as_of": str(observations.as_of),
+        "cut": observations.cut,
+        "priors": priors.digest(),
+        "settings": asdict(settings),
+        "fits": list(fits),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def diagnose(idata, parameters: list[str]) -> xr.Dataset:
+    """R-hat, bulk and tail ESS per parameter, and the number of divergent transitions."""
+    import arviz as az
+
+    posterior = idata.posterior[parameters]
+    rhat, ess_bulk = az.rhat(posterior), az.ess(posterior, method="bulk")
+    ess_tail = az.ess(posterior, method="tail")
+    report = xr.Dataset(
+        {
+            "rhat": ("parameter", [float(rhat[p]) for p in parameters]),
+            "ess_bulk": ("parameter", [float(ess_bulk[p]) for p in parameters]),
+            "ess_tail": ("parameter", [float(ess_tail[p]) for p in parameters]),
+        },
+        coords={"parameter": parameters},
+    )
+    report.attrs["divergences"] = int(idata.sample_stats["diverging"].sum())
+    report.attrs["draws"] = int(posterior.sizes["chain"] * posterior.sizes["draw"])
+    return report
+
+
+def gate_failures(report: xr.Dataset, gate: ConvergenceGate) -> list[str]:
+    """What a fit's diagnostics fail, in words (empty when it passes)."""
+    failures = []
+    for parameter in report["parameter"].values:
+        row = report.sel(parameter=parameter)
+        if not float(row["rhat"]) < gate.max_rhat:
+            failures.append(f"{parameter}: R-hat {float(row['rhat']):.4f} >= {gate.max_rhat}")
+        for kind in ("ess_bulk", "ess_tail"):
+            if not float(row[kind]) > gate.min_ess:
+                failures.append(f"{parameter}: {kind.replace('_', ' ')} {float(row[kind]):.0f} <= {gate.min_ess:.0f}")
+    if report.attrs["divergences"] > gate.max_divergences:
+        failures.append(f"{report.attrs['divergences']} divergent transitions (allowed: {gate.max_divergences})")
+    return failures
+
+
+def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: SamplerSettings,
+            gate: ConvergenceGate = ConvergenceGate()) -> tuple[xr.Dataset, xr.Dataset]:
+    """Sample one fit and enforce the convergence gate; returns (posterior, diagnostics)."""
+    import pymc as pm
+
+    model = build_model(fit, observations, priors)
+    seed = int(np.random.SeedSequence([settings.seed, fit_names().index(fit)]).generate_state(1)[0])
+    idata = pm.sample(
+        model=model, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+        cores=min(settings.chains, os.cpu_count() or 1), target_accept=settings.target_accept,
+        random_seed=seed, progressbar=False, compute_convergence_checks=False,
+    )
+    free = [rv.name for rv in model.free_RVs]
+    report = diagnose(idata, free)
+    failures = gate_failures(report, gate)
+    if failures:
+        raise ConvergenceError(
+            "did not pass the convergence gate (max R-hat < 1.01, bulk and tail ESS > 400, no "
+            "divergences): " + "; ".join(failures) + ". Diagnostics:\n" + report.to_dataframe().to_string(),
+            where=f"calibration fit '{fit}'",
+        )
+    kept = [name for name in idata.posterior.data_vars if idata.posterior[name].ndim == 2]
+    posterior = idata.posterior[kept].reset_coords(drop=True)
+    return posterior, report
+
+
+def calibrate(
+    observations_path: str | Path = OBSERVATIONS,
+    priors_path: str | Path = PRIORS,
+    cache: str | Path = POSTERIORS,
+    *,
+    as_of: dt.date | None = None,
+    cut: str = "published",
+    settings: SamplerSettings = SamplerSettings(),
+    force: bool = False,
+    log: logging.Logger | None = None,
+) -> tuple[Posterior, Path]:
+    """Fit (or reuse) the posterior for the observations and priors; returns it and its file."""
+    log = log or logging.getLogger("tokensim")
+    observations = load_observations(observations_path).vintage(as_of, cut)
+    priors = load_priors(priors_path)
+    fits = fit_names()
+    posterior_id = calibration_id(observations, priors, settings, fits)
+    path = Path(cache) / f"posterior-{posterior_id[:16]}.nc"
+    if path.exists() and not force:
+        log.info("reusing posterior %s", path)
+        return load_posterior(path, expected_id=posterior_id), path
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    draws, reports = {}, {}
+    for fit in fits:
+        started = time.perf_counter()
+        draws[fit], reports[fit] = fit_one(fit, observations, priors, settings)
+        log.info("fitted %-12s in %5.1f s (max R-hat %.4f, min ESS %.0f)", fit, time.perf_counter() - started,
+                 float(reports[fit]["rhat"].max()),
+                 float(min(reports[fit]["ess_bulk"].min(), reports[fit]["ess_tail"].min())))
+    attrs = {
+        "tokensim_version": __version__,
+        "model_version": MODEL_VERSION,
+        "observations_file": str(observations_path),
+        "observations_sha256": observations.digest(),
+        "observation_ids": " ".join(o.id for o in observations.observations),
+        "priors_file": str(priors_path),
+        "priors_sha256": priors.digest(),
+        "as_of": str(observations.as_of or ""),
+        "cut": observations.cut,
+        "sampler": json.dumps(asdict(settings)),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    posterior = Posterior(posterior_id, draws, reports, attrs)
+    posterior.save(path)
+    log.info("saved posterior %s", path)
+    return posterior, path

@@ -1,0 +1,188 @@
+"""The ``tokensim`` command: thin wrappers over :mod:`sim.api` and the layers below.
+
+Any :class:`~sim.errors.UserError` ends the command with its message and exit status 2; a
+traceback means a bug in tokensim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from sim.errors import UserError
+
+BASELINE = Path("scenarios/baseline.toml")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as UserErrors (exit status 2, no traceback)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(f"{message}\n{self.format_usage().strip()}", where=self.prog)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2025-06-30, got {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {value}")
+    return value
+
+
+def _calibration_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--observations", type=Path, default=Path("calibration/observations.toml"),
+                        help="observation registry (default: %(default)s)")
+    parser.add_argument("--priors", type=Path, default=Path("calibration/priors.toml"),
+                        help="priors file (default: %(default)s)")
+    parser.add_argument("--posteriors", type=Path, default=Path("calibration/posteriors"),
+                        help="folder of cached posteriors (default: %(default)s)")
+    parser.add_argument("--as-of", type=_date, default=None,
+                        help="use only figures published on or before this date (YYYY-MM-DD)")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from sim.calibration import calibrate
+
+    started = time.perf_counter()
+    posterior, path = calibrate(args.observations, args.priors, args.posteriors, as_of=args.as_of,
+                                cut=args.cut, force=args.force)
+    print(f"posterior {posterior.id[:16]} -> {path} ({time.perf_counter() - started:.1f} s)")
+    for fit, report in posterior.diagnostics.items():
+        frame = report.to_dataframe()
+        print(f"\n[{fit}] {report.attrs['draws']} draws, {report.attrs['divergences']} divergences")
+        summary = posterior.fits[fit][list(frame.index)].quantile([0.05, 0.5, 0.95], dim=("chain", "draw"))
+        frame["p5"], frame["p50"], frame["p95"] = (summary.sel(quantile=q).to_array().values for q in (0.05, 0.5, 0.95))
+        print(frame[["p5", "p50", "p95", "rhat", "ess_bulk", "ess_tail"]].to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sim.api import run
+    from sim.observations import load_observations
+    from sim.plots import fan_chart, save_figure
+    from sim.results import write_dataset
+    from sim.scenario import load_scenario
+    from sim.tables import format_text
+
+    started = time.perf_counter()
+    scenario = load_scenario(args.scenario)
+    out = args.out or Path("results") / f"{scenario.name}.nc"
+    if out.suffix != ".nc":
+        raise UserError("the results file must end in .nc", where="--out")
+    if out.exists() and out.is_dir():
+        raise UserError("is a folder, not a file", where=f"--out {out}")
+    dataset = run(scenario, draws=args.draws, seed=args.seed, observations=args.observations,
+                  priors=args.priors, posteriors=args.posteriors, as_of=args.as_of)
+    write_dataset(dataset, out)
+    if not args.no_plot:
+        save_figure(fan_chart(dataset, load_observations(args.observations)), out.with_suffix(".png"))
+    print(format_text(dataset))
+    written = f"{out}" + ("" if args.no_plot else f" and {out.with_suffix('.png')}")
+    print(f"\nwrote {written} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_summarize(args: argparse.Namespace) -> int:
+    from sim.results import open_results
+    from sim.tables import FORMATS
+
+    print(FORMATS[args.format](open_results(args.result)))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from sim.observations import load_observations
+    from sim.plots import fan_chart, save_figure
+    from sim.results import open_results
+
+    dataset = open_results(args.result)
+    out = args.out or args.result.with_suffix(".png")
+    save_figure(fan_chart(dataset, load_observations(args.observations)), out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _configure_logging(*, quiet: bool) -> None:
+    """Progress messages of tokensim (not of the libraries) go to stderr unless quiet."""
+    log = logging.getLogger("tokensim")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("tokensim: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tokensim", description="Forecast China's enterprise LLM token market.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    calibrate = commands.add_parser("calibrate", help="fit (or reuse) the posterior")
+    _calibration_options(calibrate)
+    calibrate.add_argument("--cut", choices=("published", "window"), default="published",
+                           help="with --as-of: cut by publication date or by the end of each figure's window")
+    calibrate.add_argument("--force", action="store_true", help="refit even if a matching posterior exists")
+    calibrate.set_defaults(handler=cmd_calibrate)
+
+    run = commands.add_parser("run", help="calibrate if needed, simulate a scenario, write results")
+    run.add_argument("scenario", nargs="?", type=Path, default=BASELINE, help="scenario file (default: %(default)s)")
+    run.add_argument("--draws", type=_positive, help="number of simulated paths (overrides the scenario)")
+    run.add_argument("--seed", type=_seed, help="root random seed (overrides the scenario)")
+    run.add_argument("--out", type=Path, help="results file (default: results/<scenario>.nc)")
+    run.add_argument("--no-plot", action="store_true", help="do not write the fan chart")
+    _calibration_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    summarize = commands.add_parser("summarize", help="quantile table and claim probabilities of a result")
+    summarize.add_argument("result", type=Path)
+    summarize.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    summarize.set_defaults(handler=cmd_summarize)
+
+    plot = commands.add_parser("plot", help="fan chart of a result")
+    plot.add_argument("result", type=Path)
+    plot.add_argument("--out", type=Path, help="PNG file (default: next to the result)")
+    plot.add_argument("--observations", type=Path, default=Path("calibration/observations.toml"))
+    plot.set_defaults(handler=cmd_plot)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        _configure_logging(quiet=args.quiet)
+        return args.handler(args)
+    except UserError as error:
+        print(f"tokensim: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tokensim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The PyMC models, built from the observation registry, the priors and a curve family.
+
+Two independent models are fitted:
+
+* a **volume** model per growth family: each fitted volume observation is
+  ``scale_s * (mean of V over its window) * exp(drift_s * t_mid)`` with lognormal noise
+  ``sigma_s``; the F&S reference series has ``scale = 1`` and ``drift = 0``. Window totals enter as
+  daily averages (their own day count), values at a date as the level on that date;
+* the **open-source** model: the 2025H1 open share of calls is the window mean of
+  ``adoption(t) * usage(t)``, observed with logit-normal noise.
+
+Likelihoods always use the exact window mean (closed form or Gauss-Legendre), never the midpoint.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.curves import FAMILIES, OPEN_PARAMETERS, GrowthFamily, anchor_levels, open_share_window_mean
+from sim.errors import UserError
+from sim.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet
+from sim.priors import Priors
+
+#: The names of the fits a calibration produces: one per volume family, plus the open model.
+OPEN_FIT = "open"
+
+
+def fit_names() -> tuple[str, ...]:
+    """Every fit of a full calibration, in order."""
+    return (*FAMILIES, OPEN_FIT)
+
+
+def _windows(observations: tuple[Observation, ...]) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.array([o.window for o in observations]).T
+    return a, b
+
+
+def volume_observations(observations: ObservationSet) -> tuple[Observation, ...]:
+    """Fitted volume observations, windows first then values at a date (the model's order)."""
+    fitted = observations.fitted(VOLUME_QUANTITIES)
+    return (*[o for o in fitted if o.kind != "at_date"], *[o for o in fitted if o.kind == "at_date"])
+
+
+def build_volume_model(family: GrowthFamily, observations: ObservationSet, priors: Priors):
+    """The PyMC model of daily enterprise tokens under one growth family."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    data = volume_observations(observations)
+    if not any(observations.series[o.series].role == "reference" for o in data):
+        raise UserError(
+            "no reference-series volume observation is left to calibrate on (check the vintage)",
+            where=str(observations.path),
+        )
+    series_names = list(dict.fromkeys(o.series for o in data))
+    missing = [s for s in series_names if s not in priors.series]
+    if missing:
+        raise UserError(f"no priors for series {missing[0]!r}; add a [series.{missing[0]}] table",
+                        where=str(priors.path))
+    windowed = [o for o in data if o.kind != "at_date"]
+    dated = [o for o in data if o.kind == "at_date"]
+    coords = {"obs": [o.id for o in data], "series": series_names}
+    with pm.Model(coords=coords) as model:
+        params = {name: priors.volume[name].to_pymc(name) for name in ("v_ref", "growth")}
+        if "ceiling" in family.parameters:
+            # Sampled as headroom over the 2025-04 anchor level: always above it, and free of the
+            # cliff where a ceiling just above the data would need an ever steeper curve.
+            headroom = priors.volume["ceiling_headroom"].to_pymc("ceiling_headroom")
+            params["ceiling"] = pm.Deterministic("ceiling", anchor_levels(params)[1] * (1.0 + headroom))
+        levels = []
+        if windowed:
+            a, b = _windows(tuple(windowed))
+            levels.append(family.window_mean(a, b, params))
+        if dated:
+            levels.append(family.level(np.array([o.window[0] for o in dated]), params))
+        level = pm.Deterministic("window_level", pt.concatenate(levels), dims="obs")
+
+        log_scale, drift, sigma = [], [], []
+        for name in series_names:
+            series_priors = priors.series[name]
+            if observations.series[name].role == "reference":
+                log_scale.append(pt.constant(0.0))
+                drift.append(pt.constant(0.0))
+            else:
+                if "scale" not in series_priors:
+                    raise UserError(f"series {name!r} is scaled and needs scale, drift and sigma priors",
+                                    where=str(priors.path))
+                log_scale.append(pt.log(series_priors["scale"].to_pymc(f"{name}_scale")))
+                drift.append(series_priors["drift"].to_pymc(f"{name}_drift"))
+            sigma.append(series_priors["sigma"].to_pymc(f"{name}_sigma"))
+        index = np.array([series_names.index(o.series) for o in data])
+        midpoint = np.array([o.midpoint for o in data])
+        mu = pt.log(level) + pt.stack(log_scale)[index] + pt.stack(drift)[index] * midpoint
+        pm.Normal("log_observed", mu=mu, sigma=pt.stack(sigma)[index],
+                  observed=np.log([o.comparable_value for o in data]), dims="obs")
+    return model
+
+
+def build_open_model(observations: ObservationSet, priors: Priors):
+    """The PyMC model of enterprise adoption and the open-source share of calls."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    data = observations.fitted(SHARE_QUANTITIES)
+    if not data:
+        raise UserError("no open-source share observation is left to calibrate on (check the vintage)",
+                        where=str(observations.path))
+    values = np.array([o.comparable_value for o in data])
+    a, b = _windows(data)
+    with pm.Model(coords={"share_obs": [o.id for o in data]}) as model:
+        params = {name: priors.open[name].to_pymc(name) for name in OPEN_PARAMETERS}
+        share = pm.Deterministic("window_share", open_share_window_mean(a, b, params), dims="share_obs")
+        pm.Normal("logit_observed", mu=pt.log(share) - pt.log1p(-share), sigma=priors.open["sigma"].to_pymc("share_sigma"),
+                  observed=np.log(values / (1 - values)), dims="share_obs")
+    return model
+
+
+def build_model(fit: str, observations: ObservationSet, priors: Priors):
+    """The model of one fit: a volume family's name, or :data:`OPEN_FIT`."""
+    if fit == OPEN_FIT:
+        return build_open_model(observations, priors)
+    return build_volume_model(FAMILIES[fit], observations, priors)

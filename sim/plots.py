@@ -1,0 +1,100 @@
+"""Fan charts: forecast bands (50/80/95%) with the observed windows drawn where they were measured.
+
+Every function takes an optional ``ax`` (or axes) and returns the figure, so charts compose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from sim.observations import ObservationSet  # noqa: E402
+
+BANDS = (0.95, 0.8, 0.5)
+SERIES_COLOURS = {"daily_tokens": "#1f5f99", "open_share": "#b3541e", "open_adoption": "#2e7d32"}
+LABELS = {"daily_tokens": "daily tokens (F&S enterprise)", "open_share": "open-source share of calls",
+          "open_adoption": "enterprises using open-source models"}
+
+
+def fan(dataset: xr.Dataset, variable: str, ax=None, *, colour: str | None = None, label: str | None = None,
+        scale: float = 1.0):
+    """Draw the 50/80/95% bands and the median of one variable over time; returns the figure."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4.5))
+    colour = colour or SERIES_COLOURS.get(variable, "C0")
+    values = dataset[variable] / scale
+    times = dataset["time"].values
+    for band, alpha in zip(BANDS, (0.15, 0.25, 0.4)):
+        low, high = values.quantile([(1 - band) / 2, (1 + band) / 2], dim="draw").values
+        ax.fill_between(times, low, high, color=colour, alpha=alpha, linewidth=0)
+    median = values.median("draw").values
+    ax.plot(times, median, color=colour, linewidth=2, label=label or LABELS.get(variable, variable))
+    # Label the median at its right end, so no legend hunt is needed.
+    ax.annotate(label or LABELS.get(variable, variable), (times[-1], median[-1]), xytext=(4, 0),
+                textcoords="offset points", color=colour, va="center", fontsize=8)
+    return ax.figure
+
+
+def observed_windows(ax, observations: ObservationSet, quantities: Sequence[str], *, scale: float = 1.0,
+                     series: Sequence[str] = ("fs_enterprise", "fs_open_share")) -> None:
+    """Draw each observed window as a horizontal bar at its value (a dot for a value at a date)."""
+    for observation in observations.observations:
+        if observation.quantity not in quantities or observation.series not in series:
+            continue
+        value = observation.comparable_value / scale
+        if observation.kind == "at_date":
+            ax.plot([np.datetime64(observation.date)], [value], "ko", markersize=4)
+            continue
+        start, end = np.datetime64(observation.start), np.datetime64(observation.end) + 1
+        ax.hlines(value, start, end, colors="black", linewidth=3)
+        ax.annotate(f"{observation.id}: {value:.3g}", (start, value),
+                    xytext=(0, 6), textcoords="offset points", fontsize=7)
+
+
+def fan_chart(dataset: xr.Dataset, observations: ObservationSet | None = None, axes=None):
+    """The standard two-panel forecast chart of a results Dataset; returns the figure."""
+    if axes is None:
+        figure, axes = plt.subplots(2, 1, figsize=(10, 8.5), sharex=True, constrained_layout=True)
+    top, bottom = axes
+    fan(dataset, "daily_tokens", top, scale=1e12)
+    top.set_yscale("log")
+    top.set_ylabel("tokens per day (T = 10^12), log scale")
+    top.set_title(f"Scenario '{dataset.attrs.get('scenario', '?')}': daily enterprise tokens "
+                  "(median, 50/80/95% bands; black bars: published window averages)", fontsize=10)
+    for variable in ("open_share", "open_adoption"):
+        fan(dataset, variable, bottom)
+    bottom.axhline(0.8, color="grey", linestyle="--", linewidth=1)
+    bottom.annotate("80% outlook", (dataset["time"].values[0], 0.8), xytext=(2, 3),
+                    textcoords="offset points", fontsize=8, color="grey")
+    bottom.set_ylim(0, 1)
+    bottom.set_ylabel("share")
+    bottom.set_title("Open-source share of calls (orange) and enterprise adoption (green)", fontsize=10)
+    if observations is not None:
+        observed_windows(top, observations, ("daily_tokens",), scale=1e12)
+        observed_windows(bottom, observations, ("open_share",))
+    for ax in axes:
+        ax.grid(True, which="major", alpha=0.3)
+        ax.xaxis.set_major_locator(mdates.YearLocator())
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    bottom.set_xlim(dataset["time"].values[0], dataset["time"].values[-1] + np.timedelta64(200, "D"))
+    bottom.set_xlabel(f"calibration {dataset.attrs.get('calibration_id', '')[:12]}, seed "
+                      f"{dataset.attrs.get('seed', '')}, {dataset.sizes['draw']} paths, "
+                      f"{dataset.attrs.get('source', '')}", fontsize=7, color="grey", loc="left")
+    figure = top.figure
+    return figure
+
+
+def save_figure(figure, path) -> None:
+    """Save a figure atomically as PNG and close it."""
+    from sim.atomic import atomic_write
+
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+    plt.close(figure)

@@ -1,0 +1,184 @@
+"""Scenario configs: TOML validated strictly into an immutable :class:`Scenario`.
+
+A scenario says what to simulate (horizon, step, draws, seed), which growth families to mix and
+with what weights, how volatile the future is around the trend, and which claims to evaluate.
+``extends = "baseline.toml"`` starts from another scenario and overrides it table by table.
+Every error names the file, the line and the key, and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.curves import FAMILIES
+from sim.tomlfile import TablePath, TomlFile
+from sim.timeaxis import parse_month
+
+#: Variables a scenario simulates, and the range a claim threshold on each may take.
+VARIABLES = {
+    "daily_tokens": (0.0, math.inf),
+    "open_share": (0.0, 1.0),
+    "open_adoption": (0.0, 1.0),
+}
+#: Which simulated quantity each volatility table perturbs (log scale for volume, logit for shares).
+VOLATILITIES = ("volume", "share", "adoption")
+FIRST_MONTH = np.datetime64("2024-07", "M")
+LAST_DATA_MONTH = np.datetime64("2025-06", "M")
+MAX_DRAWS = 100_000_000
+
+_TOP = ("name", "description", "horizon", "step_months", "draws", "seed", "families", "volatility", "claims")
+
+
+@dataclass(frozen=True)
+class Volatility:
+    """AR(1) deviations from the trend: stationary standard deviation and monthly persistence."""
+
+    sd: float
+    persistence: float
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement to evaluate: ``variable`` goes above (or below) ``threshold`` by each date."""
+
+    name: str
+    variable: str
+    threshold: float
+    by: tuple[np.datetime64, ...]
+    direction: str = "above"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario; ``text`` is the files it came from, ``sha256`` their hash."""
+
+    name: str
+    description: str
+    horizon: np.datetime64
+    step_months: int
+    draws: int
+    seed: int
+    family_weights: tuple[tuple[str, float], ...]
+    volatility: dict[str, Volatility]
+    claims: tuple[Claim, ...]
+    path: Path
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the scenario text (with every file it extends)."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], str, TomlFile]:
+    source = TomlFile.read(path, "scenario file")
+    data = dict(source.data)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data, source.text, source
+    if not isinstance(parent, str):
+        raise source.error("expected the path of another scenario file, as a string", (), "extends")
+    parent_path = (path.parent / parent).resolve()
+    if parent_path in (*seen, path.resolve()):
+        raise source.error(f"'extends' makes a cycle through {parent_path.name}", (), "extends")
+    if not parent_path.is_file():
+        raise source.error(f"the scenario it extends, {parent_path}, does not exist", (), "extends")
+    base, base_text, _ = _read_chain(parent_path, (*seen, path.resolve()))
+    return _merge(base, data), base_text + "\n# --- extended by " + path.name + " ---\n" + source.text, source
+
+
+def _month(source: TomlFile, value: Any, table: TablePath, key: str) -> np.datetime64:
+    try:
+        return parse_month(value)
+    except (ValueError, TypeError) as exc:
+        raise source.error(str(exc), table, key) from None
+
+
+def _number(source: TomlFile, mapping: dict, key: str, table: TablePath, low: float, high: float,
+            *, integer: bool = False, closed_high: bool = True) -> float:
+    value = source.typed(mapping, key, int if integer else float, table)
+    inside = low <= value <= high if closed_high else low <= value < high
+    if not math.isfinite(value) or not inside:
+        bracket = "]" if closed_high else ")"
+        raise source.error(f"must be in [{low:g}, {high:g}{bracket}, got {value!r}", table, key)
+    return value
+
+
+def _claim(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> Claim:
+    table = ("claims", index)
+    if not isinstance(entry, dict):
+        raise source.error("each [[claims]] entry must be a table", table)
+    source.check_keys(entry, table, ("name", "variable", "threshold", "by"), ("direction",))
+    variable = source.typed(entry, "variable", str, table)
+    if variable not in VARIABLES:
+        raise source.error(f"unknown variable {variable!r}; allowed: {', '.join(VARIABLES)}", table, "variable")
+    low, high = VARIABLES[variable]
+    threshold = source.typed(entry, "threshold", float, table)
+    if not (math.isfinite(threshold) and low < threshold < high):
+        raise source.error(f"threshold for {variable} must be strictly between {low:g} and {high:g}, "
+                           f"got {threshold!r}", table, "threshold")
+    direction = source.typed(entry, "direction", str, table, "above")
+    if direction not in ("above", "below"):
+        raise source.error("direction must be 'above' or 'below'", table, "direction")
+    by = source.typed(entry, "by", list, table)
+    if not by:
+        raise source.error("give at least one month, e.g. by = [\"2030-12\"]", table, "by")
+    months = tuple(_month(source, month, table, "by") for month in by)
+    for month in months:
+        if not FIRST_MONTH <= month <= horizon:
+            raise source.error(f"{month} is outside the simulated months {FIRST_MONTH}..{horizon}", table, "by")
+    return Claim(source.typed(entry, "name", str, table), variable, threshold, months, direction)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, merge (``extends``) and validate a scenario file."""
+    path = Path(path)
+    data, text, source = _read_chain(path)
+    source.check_keys(data, (), ("name", "horizon", "draws", "seed", "families"),
+                      [k for k in _TOP if k not in ("name", "horizon", "draws", "seed", "families")])
+    name = source.typed(data, "name", str, ())
+    if not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise source.error("name must be non-empty letters, digits, '-' or '_' (it names the result files)", (), "name")
+    horizon = _month(source, source.typed(data, "horizon", str, ()), (), "horizon")
+    if not LAST_DATA_MONTH < horizon <= np.datetime64("2100-12", "M"):
+        raise source.error(f"horizon must be after the last data month {LAST_DATA_MONTH} and no later than 2100-12",
+                           (), "horizon")
+    step = int(_number(source, data, "step_months", (), 1, 12, integer=True)) if "step_months" in data else 1
+    draws = int(_number(source, data, "draws", (), 1, MAX_DRAWS, integer=True))
+    seed = int(_number(source, data, "seed", (), 0, 2**63 - 1, integer=True))
+
+    families = source.typed(data, "families", dict, ())
+    source.check_keys(families, ("families",), (), FAMILIES)
+    weights = tuple((family, _number(source, families, family, ("families",), 0.0, 1.0)) for family in families)
+    if not math.isclose(sum(w for _, w in weights), 1.0, abs_tol=1e-9):
+        raise source.error(f"family weights must sum to 1 (they sum to {sum(w for _, w in weights):g})", ("families",))
+
+    raw_volatility = source.typed(data, "volatility", dict, (), {})
+    source.check_keys(raw_volatility, ("volatility",), (), VOLATILITIES)
+    volatility = {}
+    for kind in VOLATILITIES:
+        table = ("volatility", kind)
+        entry = source.typed(raw_volatility, kind, dict, ("volatility",), {"sd": 0.0, "persistence": 0.0})
+        source.check_keys(entry, table, ("sd", "persistence"))
+        volatility[kind] = Volatility(_number(source, entry, "sd", table, 0.0, 5.0),
+                                      _number(source, entry, "persistence", table, 0.0, 1.0, closed_high=False))
+    claims = tuple(_claim(source, entry, i, horizon)
+                   for i, entry in enumerate(source.typed(data, "claims", list, (), [])))
+    return Scenario(name, source.typed(data, "description", str, (), ""), horizon, step, draws, seed,
+                    weights, volatility, claims, path, text)

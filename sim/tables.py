@@ -1,0 +1,81 @@
+"""Plain-text, CSV and JSON renderings of the quantile table and the claims."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+
+from sim.analysis import QUANTILES, SERIES, claim_probabilities, claims_from_attr, median_crossing, quantile_table
+
+#: How each variable is shown: divisor and suffix.
+DISPLAY = {"daily_tokens": (1e12, "T/day"), "open_share": (0.01, "%"), "open_adoption": (0.01, "%")}
+
+
+def quantile_frame(dataset: xr.Dataset):
+    """The year-end quantile table as a pandas DataFrame (rows: variable x time; columns: quantiles)."""
+    table = quantile_table(dataset)
+    frame = table.to_dataframe().reset_index().melt(id_vars=["quantile", "time"], value_vars=list(SERIES),
+                                                     var_name="variable")
+    frame = frame.pivot_table(index=["variable", "time"], columns="quantile", values="value")
+    frame.columns = [f"p{round(q * 100)}" for q in frame.columns]
+    return frame
+
+
+def claims_frame(dataset: xr.Dataset):
+    """Each claim by each date: probability, and the claim's median crossing month."""
+    import pandas as pd
+
+    claims = claims_from_attr(dataset)
+    rows = []
+    for claim in claims:
+        probability = claim_probabilities(dataset, (claim,))
+        crossing = median_crossing(dataset, claim)
+        for label, value in zip(probability["claim"].values, probability.values):
+            rows.append({"claim": claim.name, "variable": claim.variable,
+                         "condition": f"{'>' if claim.direction == 'above' else '<'} {claim.threshold:g}",
+                         "by": label.split("| by ")[1], "probability": float(value), "median_crossing": crossing})
+    return pd.DataFrame(rows)
+
+
+def format_text(dataset: xr.Dataset) -> str:
+    """The quantile table and the claims as aligned text for the terminal."""
+    frame = quantile_frame(dataset)
+    lines = [f"Scenario '{dataset.attrs.get('scenario')}' ({dataset.sizes['draw']} paths, seed "
+             f"{dataset.attrs.get('seed')}, calibration {str(dataset.attrs.get('calibration_id'))[:12]})", ""]
+    header = f"{'variable':<15}{'month':<9}" + "".join(f"{f'p{round(q * 100)}':>10}" for q in QUANTILES)
+    lines += [header, "-" * len(header)]
+    for (variable, time), row in frame.iterrows():
+        divisor, suffix = DISPLAY[variable]
+        cells = "".join(f"{value / divisor:>10.3g}" if divisor != 0.01 else f"{value / divisor:>10.1f}"
+                        for value in row.values)
+        lines.append(f"{variable:<15}{str(np.datetime64(time, 'M')):<9}{cells}  {suffix}")
+    claims = claims_frame(dataset)
+    if len(claims):
+        lines += ["", "Claims (P = share of paths that crossed by the date; median crossing counts "
+                      "paths that never cross as later than the horizon)"]
+        for row in claims.itertuples():
+            lines.append(f"  P({row.variable} {row.condition} by {row.by}) = {row.probability:6.1%}   "
+                         f"[{row.claim}; median crossing {row.median_crossing}]")
+    return "\n".join(lines)
+
+
+def format_csv(dataset: xr.Dataset) -> str:
+    """The quantile table as CSV, then a blank line and the claims as CSV."""
+    return quantile_frame(dataset).to_csv() + "\n" + claims_frame(dataset).to_csv(index=False)
+
+
+def format_json(dataset: xr.Dataset) -> str:
+    """Quantiles and claims as one JSON object."""
+    frame = quantile_frame(dataset).reset_index()
+    frame["time"] = frame["time"].astype(str).str[:7]
+    return json.dumps({
+        "scenario": dataset.attrs.get("scenario"), "seed": dataset.attrs.get("seed"),
+        "calibration_id": dataset.attrs.get("calibration_id"), "draws": dataset.sizes["draw"],
+        "quantiles": frame.to_dict(orient="records"),
+        "claims": claims_frame(dataset).to_dict(orient="records"),
+    }, indent=2, default=float)
+
+
+FORMATS = {"table": format_text, "csv": format_csv, "json": format_json}

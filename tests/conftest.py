@@ -1,0 +1,40 @@
+"""Shared fixtures: the real baseline calibration is fitted once per test session."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+OBSERVATIONS = ROOT / "calibration" / "observations.toml"
+PRIORS = ROOT / "calibration" / "priors.toml"
+BASELINE = ROOT / "scenarios" / "baseline.toml"
+
+
+@pytest.fixture(scope="session")
+def posterior_dir(tmp_path_factory) -> Path:
+    """A posterior cache folder holding the real baseline calibration (real NUTS sampling)."""
+    from sim.calibration import calibrate
+
+    folder = tmp_path_factory.mktemp("posteriors")
+    calibrate(OBSERVATIONS, PRIORS, folder, log=logging.getLogger("tokensim.tests"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def posterior(posterior_dir):
+    """The fitted baseline posterior."""
+    from sim.calibration import calibrate
+
+    fitted, _ = calibrate(OBSERVATIONS, PRIORS, posterior_dir)
+    return fitted
+
+
+@pytest.fixture(scope="session")
+def baseline_results(posterior_dir):
+    """The baseline scenario run on the fitted posterior (its own draws and seed)."""
+    import sim
+
+    return sim.run(BASELINE, observations=OBSERVATIONS, priors=PRIORS, posteriors=posterior_dir)

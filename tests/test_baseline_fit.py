@@ -1,0 +1,43 @@
+"""The fitted baseline reproduces what was observed, as window averages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.curves import FAMILIES, OPEN_PARAMETERS, open_share_window_mean
+from sim.model import OPEN_FIT
+from sim.observations import load_observations
+from tests.conftest import OBSERVATIONS
+
+REGISTRY = {o.id: o for o in load_observations(OBSERVATIONS).observations}
+
+
+@pytest.mark.parametrize("family", ["exponential", "logistic", "gompertz"])
+@pytest.mark.parametrize("observation", ["fs_daily_2024h2", "fs_daily_2025h1"])
+def test_posterior_window_means_match_the_f_and_s_figures(posterior, family, observation):
+    samples = posterior.samples(family)
+    a, b = REGISTRY[observation].window
+    means = FAMILIES[family].window_mean(np.float64(a), np.float64(b), samples)
+    assert np.median(means) == pytest.approx(REGISTRY[observation].comparable_value, rel=0.10)
+
+
+def test_posterior_open_share_matches_44_percent(posterior):
+    samples = posterior.samples(OPEN_FIT)
+    a, b = REGISTRY["fs_open_share_2025h1"].window
+    share = open_share_window_mean(np.float64(a), np.float64(b), {p: samples[p] for p in OPEN_PARAMETERS})
+    assert np.median(share) == pytest.approx(0.444, abs=0.03)
+
+
+def test_results_reproduce_the_observed_windows(baseline_results):
+    tokens = baseline_results["daily_tokens"]
+    h2 = tokens.sel(time=slice("2024-07", "2024-12")).mean("time").median("draw")
+    h1 = tokens.sel(time=slice("2025-01", "2025-06")).mean("time").median("draw")
+    share = baseline_results["open_share"].sel(time=slice("2025-01", "2025-06")).mean("time").median("draw")
+    assert float(h2) == pytest.approx(2.1999e12, rel=0.10)
+    assert float(h1) == pytest.approx(10.1865e12, rel=0.10)
+    assert float(share) == pytest.approx(0.444, abs=0.03)
+
+
+def test_adoption_never_below_share(baseline_results):
+    assert bool((baseline_results["open_adoption"] >= baseline_results["open_share"]).all())

@@ -1,0 +1,129 @@
+"""Curves: exact window means against quadrature, one definition for numpy and pytensor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.integrate import quad
+
+from sim.curves import (
+    FAMILIES,
+    OPEN_PARAMETERS,
+    T_ANCHOR,
+    bass_adoption,
+    bass_adoption_window_mean,
+    open_share,
+    open_share_window_mean,
+    usage_within_adopters,
+)
+
+VOLUME_CASES = [
+    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 2e14},
+    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 1.5e13},  # ceiling just above the data
+    {"v_ref": 1e11, "growth": 0.3, "ceiling": 5e15},
+    {"v_ref": 5e12, "growth": 6.0, "ceiling": 1e16},
+]
+WINDOWS = [(-0.504, 0.0), (0.0, 0.496), (-1.0, 0.0), (2.0, 2.0833), (5.0, 6.0)]
+OPEN_CASE = {"bass_p": 0.05, "bass_q": 0.9, "m": 0.85, "t_start": -2.0, "u_max": 0.9, "k": 1.2, "t_half": -0.5}
+
+
+def numerical_mean(level, a: float, b: float) -> float:
+    return quad(level, a, b, epsabs=0, epsrel=1e-12, limit=200)[0] / (b - a)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("params", VOLUME_CASES)
+@pytest.mark.parametrize("window", WINDOWS)
+def test_window_mean_equals_quadrature_of_level(family, params, window):
+    curve = FAMILIES[family]
+    exact = curve.window_mean(np.float64(window[0]), np.float64(window[1]), params)
+    assert exact == pytest.approx(numerical_mean(lambda t: curve.level(t, params), *window), rel=1e-9)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_levels_pass_through_both_anchors(family):
+    params = VOLUME_CASES[1]
+    curve = FAMILIES[family]
+    for sign in (-1, 1):
+        expected = params["v_ref"] * np.exp(sign * params["growth"] * T_ANCHOR)
+        assert curve.level(sign * T_ANCHOR, params) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("family", ["logistic", "gompertz"])
+def test_saturating_families_approach_the_ceiling_from_below(family):
+    params = VOLUME_CASES[0]
+    t = np.linspace(-2, 6, 500)
+    level = FAMILIES[family].level(t, params)
+    assert np.all(np.diff(level) > 0)
+    assert np.all(level < params["ceiling"])
+    assert FAMILIES[family].level(60.0, params) == pytest.approx(params["ceiling"], rel=1e-3)
+
+
+@pytest.mark.parametrize("window", WINDOWS[:3])
+def test_open_share_window_means_equal_quadrature(window):
+    for curve, window_mean in ((open_share, open_share_window_mean), (bass_adoption, bass_adoption_window_mean)):
+        exact = window_mean(np.float64(window[0]), np.float64(window[1]), OPEN_CASE)
+        assert exact == pytest.approx(numerical_mean(lambda t: curve(t, OPEN_CASE), *window), rel=1e-10)
+
+
+def test_bass_adoption_is_zero_before_start_and_tends_to_m():
+    assert bass_adoption(-3.0, OPEN_CASE) == 0.0
+    assert bass_adoption(80.0, OPEN_CASE) == pytest.approx(OPEN_CASE["m"], rel=1e-9)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pytensor_graph_matches_numpy(family):
+    import pytensor
+    import pytensor.tensor as pt
+
+    curve = FAMILIES[family]
+    symbols = {name: pt.dscalar(name) for name in curve.parameters}
+    a, b = np.array([-0.504, 0.0, 0.33]), np.array([0.0, 0.496, 0.41])
+    compiled = pytensor.function(list(symbols.values()), [curve.window_mean(a, b, symbols), curve.level(a, symbols)])
+    params = VOLUME_CASES[0]
+    graph_mean, graph_level = compiled(*(params[name] for name in curve.parameters))
+    np.testing.assert_allclose(graph_mean, curve.window_mean(a, b, params), rtol=1e-12)
+    np.testing.assert_allclose(graph_level, curve.level(a, params), rtol=1e-12)
+
+
+def test_pytensor_open_share_matches_numpy():
+    import pytensor
+    import pytensor.tensor as pt
+
+    symbols = {name: pt.dscalar(name) for name in OPEN_PARAMETERS}
+    a, b = np.array([0.0]), np.array([0.496])
+    compiled = pytensor.function(list(symbols.values()), open_share_window_mean(a, b, symbols))
+    np.testing.assert_allclose(compiled(*(OPEN_CASE[n] for n in OPEN_PARAMETERS)),
+                               open_share_window_mean(a, b, OPEN_CASE), rtol=1e-12)
+
+
+volume_params = st.fixed_dictionaries({
+    "v_ref": st.floats(1e9, 1e15),
+    "growth": st.floats(0.05, 8.0),
+    "headroom": st.floats(0.05, 1e4),
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(volume_params, st.floats(-3, 10), st.floats(0.01, 2.0))
+def test_window_mean_lies_between_the_levels_at_its_ends(raw, start, width):
+    """Monotone curves: the mean over a window lies between the levels at its two ends."""
+    params = {"v_ref": raw["v_ref"], "growth": raw["growth"]}
+    params["ceiling"] = raw["v_ref"] * np.exp(raw["growth"] * T_ANCHOR) * (1 + raw["headroom"])
+    for curve in FAMILIES.values():
+        low, high = curve.level(start, params), curve.level(start + width, params)
+        mean = curve.window_mean(np.float64(start), np.float64(start + width), params)
+        assert low <= high
+        assert low * (1 - 1e-9) <= mean <= high * (1 + 1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0.001, 1.0), st.floats(0.01, 3.0), st.floats(0.05, 1.0), st.floats(0.05, 1.0),
+       st.floats(0.05, 5.0), st.floats(-5, 5), st.floats(-5, 20))
+def test_open_share_never_exceeds_adoption(p, q, m, u_max, k, t_half, t):
+    params = {"bass_p": p, "bass_q": q, "m": m, "t_start": -2.0, "u_max": u_max, "k": k, "t_half": t_half}
+    share, adoption = open_share(t, params), bass_adoption(t, params)
+    assert 0.0 <= share <= adoption <= m
+    assert 0.0 <= usage_within_adopters(t, params) <= u_max

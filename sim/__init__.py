@@ -9,6 +9,8 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+source"
 
+from sim import accessor  # noqa: E402,F401  (registers ds.tokensim)
+
 __all__ = ["__version__", "run", "load"]
 
 

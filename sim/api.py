@@ -13,10 +13,9 @@ from pathlib import Path
 
 import xarray as xr
 
-from sim.analysis import claims_to_attr
 from sim.calibration import OBSERVATIONS, POSTERIORS, PRIORS, SamplerSettings, calibrate
-from sim.engine import simulate
 from sim.errors import UserError
+from sim.runner import DEFAULT_CHUNK, Progress, run_paths
 from sim.results import open_results, to_dataset, write_dataset
 from sim.scenario import MAX_DRAWS, Scenario, load_scenario
 
@@ -31,6 +30,11 @@ def run(
     priors: str | Path = PRIORS,
     posteriors: str | Path = POSTERIORS,
     as_of: dt.date | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    keep_paths: int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
     settings: SamplerSettings = SamplerSettings(),
     log: logging.Logger | None = None,
 ) -> xr.Dataset:
@@ -48,6 +52,12 @@ def run(
         The observation registry, the priors file and the posterior cache folder.
     as_of
         Calibrate only on figures published by this date.
+    chunk_size, keep_paths
+        Paths simulated per chunk (a multiple of 1000), and how many paths to keep in the Dataset
+        (default: all up to 20,000); summaries always cover every simulated path.
+    workers, scheduler
+        Run the chunks on a local dask.distributed cluster of ``workers`` processes, or on the
+        existing cluster at ``scheduler``; results are identical to a single-process run.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -57,9 +67,10 @@ def run(
         raise UserError(f"must be between 0 and 2**63 - 1, got {seed}", where="--seed")
     posterior, _ = calibrate(observations, priors, posteriors, as_of=as_of, settings=settings, log=log)
     seed = scenario.seed if seed is None else seed
-    times, paths = simulate(posterior, scenario, draws=draws, seed=seed)
-    dataset = to_dataset(times, paths, scenario, posterior, seed)
-    dataset.attrs["claims"] = claims_to_attr(scenario.claims)
+    output = run_paths(posterior, scenario, draws=scenario.draws if draws is None else draws, seed=seed,
+                       chunk_size=chunk_size, keep_paths=keep_paths, workers=workers, scheduler=scheduler,
+                       progress=progress)
+    dataset = to_dataset(output, scenario, posterior, seed)
     if out is not None:
         write_dataset(dataset, out)
     return dataset

@@ -27,7 +27,7 @@ from sim.posterior import Posterior, load_posterior
 from sim.priors import Priors, load_priors
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
-MODEL_VERSION = "2"
+MODEL_VERSION = "3"
 
 OBSERVATIONS = Path("calibration/observations.toml")
 PRIORS = Path("calibration/priors.toml")
@@ -155,6 +155,8 @@ def calibrate(
     if path.exists() and not force:
         log.info("reusing posterior %s", path)
         return load_posterior(path, expected_id=posterior_id), path
+    import pymc  # noqa: F401  (imported first: importing it resets its logger's level)
+
     logging.getLogger("pymc").setLevel(logging.ERROR)
     draws, reports = {}, {}
     for fit in fits:
@@ -171,6 +173,7 @@ def calibrate(
         "observation_ids": " ".join(o.id for o in observations.observations),
         "priors_file": str(priors_path),
         "priors_sha256": priors.digest(),
+        "priors_json": priors.as_json(),
         "as_of": str(observations.as_of or ""),
         "cut": observations.cut,
         "sampler": json.dumps(asdict(settings)),

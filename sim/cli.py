@@ -96,13 +96,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out.exists() and out.is_dir():
         raise UserError("is a folder, not a file", where=f"--out {out}")
     dataset = run(scenario, draws=args.draws, seed=args.seed, observations=args.observations,
-                  priors=args.priors, posteriors=args.posteriors, as_of=args.as_of)
+                  priors=args.priors, posteriors=args.posteriors, as_of=args.as_of, chunk_size=args.chunk_size,
+                  keep_paths=args.keep_paths, workers=args.workers, scheduler=args.scheduler,
+                  progress=None if args.quiet or not sys.stderr.isatty() else _progress)
     write_dataset(dataset, out)
     if not args.no_plot:
         save_figure(fan_chart(dataset, load_observations(args.observations)), out.with_suffix(".png"))
     print(format_text(dataset))
     written = f"{out}" + ("" if args.no_plot else f" and {out.with_suffix('.png')}")
     print(f"\nwrote {written} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // total
+    end = "\n" if done == total else ""
+    print(f"\rtokensim: simulating [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end,
+          file=sys.stderr, flush=True)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from sim.compare import compare_chart, compare_table
+    from sim.plots import save_figure
+    from sim.results import open_results
+
+    datasets = [open_results(path) for path in args.results]
+    print(compare_table(datasets))
+    save_figure(compare_chart(datasets), args.out)
+    print(f"\nwrote {args.out}")
     return 0
 
 
@@ -121,6 +143,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     dataset = open_results(args.result)
     out = args.out or args.result.with_suffix(".png")
+    if out.suffix.lower() != ".png":
+        raise UserError("the chart must be a .png file", where="--out")
     save_figure(fan_chart(dataset, load_observations(args.observations)), out)
     print(f"wrote {out}")
     return 0
@@ -154,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, help="root random seed (overrides the scenario)")
     run.add_argument("--out", type=Path, help="results file (default: results/<scenario>.nc)")
     run.add_argument("--no-plot", action="store_true", help="do not write the fan chart")
+    run.add_argument("--chunk-size", type=_positive, default=50_000,
+                     help="paths per chunk, a multiple of 1000 (default: %(default)s); never changes results")
+    run.add_argument("--keep-paths", type=_positive,
+                     help="paths to store (default: all up to 20000); summaries always cover every path")
+    run.add_argument("--workers", type=_positive, help="run on a local dask.distributed cluster of N processes")
+    run.add_argument("--scheduler", help="run on the dask.distributed scheduler at this address")
     _calibration_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -161,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("result", type=Path)
     summarize.add_argument("--format", choices=("table", "csv", "json"), default="table")
     summarize.set_defaults(handler=cmd_summarize)
+
+    compare = commands.add_parser("compare", help="several results on one table and one chart")
+    compare.add_argument("results", type=Path, nargs="+")
+    compare.add_argument("--out", type=Path, default=Path("results/compare.png"), help="chart (default: %(default)s)")
+    compare.set_defaults(handler=cmd_compare)
 
     plot = commands.add_parser("plot", help="fan chart of a result")
     plot.add_argument("result", type=Path)

@@ -1,45 +1,62 @@
-"""The Monte Carlo engine: posterior draws x stochastic deviations -> simulated paths.
+"""The Monte Carlo engine: posterior draws x stochastic deviations x events -> simulated paths.
 
 Each path takes one growth family (drawn with the scenario's weights), one posterior draw of that
-family and one posterior draw of the open-source model (both resampled with replacement), builds
-the monthly trend from the curves in :mod:`sim.curves` (each month's value is the exact mean over
-the month), and adds AR(1) deviations around it from the month after the last data month onwards:
-in log space for volume, on the logit scale for adoption and for usage within adopters.
+family and one posterior draw of the open-source model (resampled with replacement, reweighted
+when the scenario replaces a prior), builds the monthly trend from the curves in
+:mod:`sim.curves` (each month's value is the exact mean over the month), adds AR(1) deviations
+from the month after the last data month onwards (log scale for volume, logit scale for
+adoption and for usage within adopters) and applies the scenario's events.
 
 Paths are computed in fixed logical blocks of :data:`BLOCK` draws; block ``i`` draws all its
 random numbers from ``SeedSequence(seed, spawn_key=(i,))``, so the result depends only on the
-seed, never on how the blocks are scheduled.
+seed, never on the chunk size or the number of workers that compute the blocks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+from scipy import signal, special
 
 from sim.curves import FAMILIES, OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
 from sim.model import OPEN_FIT
 from sim.posterior import Posterior
-from sim.scenario import LAST_DATA_MONTH, Scenario, Volatility
+from sim.scenario import LAST_DATA_MONTH, Event, Scenario, Volatility
+from sim.summaries import Summary
 from sim.timeaxis import month_grid, month_windows
 
-BLOCK = 4096
+BLOCK = 1000
 START = np.datetime64("2024-07", "M")
-#: Smallest share kept away from 0 and 1 before taking logits.
-_EPS = 1e-12
+_EPS = 1e-12  # shares are kept this far from 0 and 1 before taking logits
 
 
 @dataclass(frozen=True)
 class Paths:
-    """Simulated paths of one block (or of a whole run), with the per-draw parameters."""
+    """Simulated paths ``(path, time)`` with the per-path parameters."""
 
     daily_tokens: np.ndarray
     open_share: np.ndarray
     open_adoption: np.ndarray
     family: np.ndarray
     parameters: dict[str, np.ndarray]
+
+    def series(self) -> dict[str, np.ndarray]:
+        """The three simulated variables by name."""
+        return {"daily_tokens": self.daily_tokens, "open_share": self.open_share, "open_adoption": self.open_adoption}
+
+    def take(self, rows: np.ndarray) -> "Paths":
+        """The paths at ``rows``."""
+        return Paths(self.daily_tokens[rows], self.open_share[rows], self.open_adoption[rows], self.family[rows],
+                     {k: v[rows] for k, v in self.parameters.items()})
+
+    @staticmethod
+    def concatenate(parts: list["Paths"]) -> "Paths":
+        """Paths of several blocks, in order."""
+        return Paths(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                       ("daily_tokens", "open_share", "open_adoption", "family")),
+                     {k: np.concatenate([p.parameters[k] for p in parts]) for k in parts[0].parameters})
 
 
 def time_grid(scenario: Scenario) -> np.ndarray:
@@ -52,30 +69,63 @@ def block_rng(seed: int, block: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
 
 
-def ar1_deviations(rng: np.random.Generator, shape: tuple[int, int], volatility: Volatility,
-                   first: int) -> np.ndarray:
-    """AR(1) paths that are zero before column ``first`` and then approach stationary sd ``volatility.sd``."""
-    n, steps = shape
-    innovations = rng.standard_normal((n, steps - first))
+def ar1_deviations(rng: np.random.Generator, shape: tuple[int, int], volatility: Volatility, first: int) -> np.ndarray:
+    """AR(1) paths: zero before column ``first``, then ``x_t = phi x_{t-1} + e_t`` tending to sd ``volatility.sd``."""
+    size, steps = shape
+    innovations = rng.standard_normal((size, steps - first))
     out = np.zeros(shape)
-    if volatility.sd == 0.0 or steps == first:
-        return out
-    scale = volatility.sd * np.sqrt(1.0 - volatility.persistence**2)
-    state = np.zeros(n)
-    for step in range(steps - first):
-        state = volatility.persistence * state + scale * innovations[:, step]
-        out[:, first + step] = state
+    if volatility.sd > 0.0 and steps > first:
+        scale = volatility.sd * math.sqrt(1.0 - volatility.persistence**2)
+        out[:, first:] = signal.lfilter([scale], [1.0, -volatility.persistence], innovations, axis=1)
     return out
 
 
-def simulate_block(posterior: Posterior, scenario: Scenario, seed: int, block: int, size: int,
-                   times: np.ndarray) -> Paths:
-    """Simulate ``size`` paths of logical block ``block``."""
+@dataclass(frozen=True)
+class Trends:
+    """Every posterior draw's monthly trend, computed once per run and shared by all blocks.
+
+    A path only chooses which posterior draw it follows; the trend of each draw (a Gauss-Legendre
+    window mean for some curves) is therefore computed once here rather than once per path.
+    """
+
+    volume: dict[str, np.ndarray]
+    volume_parameters: dict[str, dict[str, np.ndarray]]
+    logit_adoption: np.ndarray
+    logit_usage: np.ndarray
+    open_parameters: dict[str, np.ndarray]
+    weights: dict[str, np.ndarray | None]
+
+
+def build_trends(posterior: Posterior, scenario: Scenario, weights: dict[str, np.ndarray | None]) -> Trends:
+    """The trend of every posterior draw of every family the scenario uses, and of the open model."""
+    a, b = month_windows(time_grid(scenario), scenario.step_months)
+    volume, volume_parameters = {}, {}
+    for name, _ in scenario.family_weights:
+        samples = posterior.samples(name)
+        params = {p: samples[p] for p in FAMILIES[name].parameters}
+        volume[name] = FAMILIES[name].window_mean(a, b, {p: v[:, None] for p, v in params.items()})
+        volume_parameters[name] = params
+    open_samples = posterior.samples(OPEN_FIT)
+    open_params = {p: open_samples[p] for p in OPEN_PARAMETERS}
+    columns = {p: v[:, None] for p, v in open_params.items()}
+    adoption = np.clip(bass_adoption_window_mean(a, b, columns), _EPS, 1 - _EPS)
+    usage = np.clip(open_share_window_mean(a, b, columns) / adoption, _EPS, 1 - _EPS)
+    return Trends(volume, volume_parameters, special.logit(adoption), special.logit(usage), open_params, weights)
+
+
+def pick_draws(rng: np.random.Generator, size: int, available: int, weights: np.ndarray | None) -> np.ndarray:
+    """Posterior draw indices, resampled with replacement (by importance weight when given)."""
+    if weights is None:
+        return rng.integers(0, available, size=size)
+    return rng.choice(available, size=size, p=weights)
+
+
+def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, size: int, times: np.ndarray) -> Paths:
+    """Simulate the ``size`` paths of logical block ``block``."""
     rng = block_rng(seed, block)
     names = [name for name, _ in scenario.family_weights]
-    weights = np.array([weight for _, weight in scenario.family_weights])
-    choice = rng.choice(len(names), size=size, p=weights / weights.sum())
-    a, b = month_windows(times, scenario.step_months)
+    probabilities = np.array([weight for _, weight in scenario.family_weights])
+    choice = rng.choice(len(names), size=size, p=probabilities / probabilities.sum())
     first_free = int(np.searchsorted(times.astype("datetime64[M]"), LAST_DATA_MONTH, side="right"))
 
     trend = np.empty((size, len(times)))
@@ -83,47 +133,62 @@ def simulate_block(posterior: Posterior, scenario: Scenario, seed: int, block: i
     draw_index = np.zeros(size, dtype=np.int64)
     for index, name in enumerate(names):
         rows = np.flatnonzero(choice == index)
-        picks = rng.integers(0, posterior.size(name), size=rows.size)
+        picks = pick_draws(rng, rows.size, trends.volume[name].shape[0], trends.weights.get(name))
         draw_index[rows] = picks
-        samples = posterior.samples(name)
-        params = {p: samples[p][picks][:, None] for p in FAMILIES[name].parameters}
-        trend[rows] = FAMILIES[name].window_mean(a, b, params)
-        for p in FAMILIES[name].parameters:
-            volume_parameters[p][rows] = samples[p][picks]
-
-    open_picks = rng.integers(0, posterior.size(OPEN_FIT), size=size)
-    open_samples = posterior.samples(OPEN_FIT)
-    open_params = {p: open_samples[p][open_picks][:, None] for p in OPEN_PARAMETERS}
-    adoption = np.clip(bass_adoption_window_mean(a, b, open_params), _EPS, 1 - _EPS)
-    usage = np.clip(open_share_window_mean(a, b, open_params) / adoption, _EPS, 1 - _EPS)
+        trend[rows] = trends.volume[name][picks]
+        for p, values in trends.volume_parameters[name].items():
+            volume_parameters[p][rows] = values[picks]
+    open_picks = pick_draws(rng, size, trends.logit_adoption.shape[0], trends.weights.get(OPEN_FIT))
 
     shape = (size, len(times))
-    volume = trend * np.exp(ar1_deviations(rng, shape, scenario.volatility["volume"], first_free))
-    adoption = special.expit(special.logit(adoption) + ar1_deviations(rng, shape, scenario.volatility["adoption"], first_free))
-    usage = special.expit(special.logit(usage) + ar1_deviations(rng, shape, scenario.volatility["share"], first_free))
+    deviation = {kind: ar1_deviations(rng, shape, scenario.volatility[kind], first_free)
+                 for kind in ("volume", "adoption", "share")}
+    for event in scenario.events:
+        deviation[event.target] += event_effect(rng, event, times, size)
+    volume = trend * np.exp(deviation["volume"])
+    adoption = special.expit(trends.logit_adoption[open_picks] + deviation["adoption"])
+    usage = special.expit(trends.logit_usage[open_picks] + deviation["share"])
 
     parameters = {**volume_parameters, "posterior_draw": draw_index, "open_posterior_draw": open_picks,
-                  **{p: open_samples[p][open_picks] for p in OPEN_PARAMETERS}}
+                  **{p: values[open_picks] for p, values in trends.open_parameters.items()}}
     return Paths(volume, adoption * usage, adoption, np.array(names)[choice], parameters)
 
 
-def blocks(draws: int) -> Iterator[tuple[int, int]]:
+def event_effect(rng: np.random.Generator, event: Event, times: np.ndarray, size: int) -> np.ndarray:
+    """The shift ``(path, time)`` one event adds: zero where it does not fire or before it happens."""
+    months = times.astype("datetime64[M]")
+    first = int(np.searchsorted(months, event.start, side="left"))
+    last = int(np.searchsorted(months, event.end, side="right")) - 1
+    fires = rng.random(size) < event.probability
+    when = rng.integers(first, max(last, first) + 1, size=size)
+    magnitude = event.size.sample(rng, size)
+    elapsed = np.arange(len(times))[None, :] - when[:, None]
+    months_elapsed = elapsed * (np.diff(months).astype(int).min() if len(months) > 1 else 1)
+    decay = np.where(elapsed >= 0, 0.5 ** (np.maximum(months_elapsed, 0) / event.half_life_months), 0.0)
+    return np.where(fires, magnitude, 0.0)[:, None] * decay
+
+
+def blocks(draws: int) -> list[tuple[int, int]]:
     """``(block index, size)`` of each logical block of a run of ``draws`` paths."""
-    for block, start in enumerate(range(0, draws, BLOCK)):
-        yield block, min(BLOCK, draws - start)
+    return [(block, min(BLOCK, draws - start)) for block, start in enumerate(range(0, draws, BLOCK))]
 
 
-def simulate(posterior: Posterior, scenario: Scenario, *, draws: int | None = None,
-             seed: int | None = None) -> tuple[np.ndarray, Paths]:
-    """All paths of a scenario, concatenated in block order; returns ``(times, paths)``."""
-    draws = scenario.draws if draws is None else draws
-    seed = scenario.seed if seed is None else seed
+def simulate_blocks(trends: Trends, scenario: Scenario, seed: int, chunk: list[tuple[int, int]],
+                    stride: int, keep_all: bool) -> tuple[Summary, Paths, np.ndarray]:
+    """Simulate consecutive blocks; returns their summary, the kept paths and their global indices.
+
+    With ``keep_all`` every path is kept and the summary is left empty (it is computed exactly from
+    the paths later); otherwise paths are counted into the summary and every ``stride``-th is kept.
+    """
     times = time_grid(scenario)
-    parts = [simulate_block(posterior, scenario, seed, block, size, times) for block, size in blocks(draws)]
-    return times, Paths(
-        np.concatenate([p.daily_tokens for p in parts]),
-        np.concatenate([p.open_share for p in parts]),
-        np.concatenate([p.open_adoption for p in parts]),
-        np.concatenate([p.family for p in parts]),
-        {k: np.concatenate([p.parameters[k] for p in parts]) for k in parts[0].parameters},
-    )
+    summary = Summary.empty(len(times), len(scenario.claims))
+    kept, kept_index = [], []
+    for block, size in chunk:
+        paths = simulate_block(trends, scenario, seed, block, size, times)
+        if not keep_all:
+            summary.add_paths(paths.series(), scenario.claims)
+        index = block * BLOCK + np.arange(size)
+        rows = np.flatnonzero(index % stride == 0)
+        kept.append(paths.take(rows))
+        kept_index.append(index[rows])
+    return summary, Paths.concatenate(kept), np.concatenate(kept_index)

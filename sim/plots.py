@@ -25,17 +25,17 @@ LABELS = {"daily_tokens": "daily tokens (F&S enterprise)", "open_share": "open-s
 
 
 def fan(dataset: xr.Dataset, variable: str, ax=None, *, colour: str | None = None, label: str | None = None,
-        scale: float = 1.0):
-    """Draw the 50/80/95% bands and the median of one variable over time; returns the figure."""
+        scale: float = 1.0, bands: tuple[float, ...] = BANDS):
+    """Draw the bands (50/80/95% by default) and the median of one variable over time; returns the figure."""
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4.5))
     colour = colour or SERIES_COLOURS.get(variable, "C0")
-    values = dataset[variable] / scale
+    quantiles = dataset[f"{variable}_quantiles"] / scale  # over all paths, even those not kept
     times = dataset["time"].values
-    for band, alpha in zip(BANDS, (0.15, 0.25, 0.4)):
-        low, high = values.quantile([(1 - band) / 2, (1 + band) / 2], dim="draw").values
+    for band, alpha in zip(bands, (0.15, 0.25, 0.4)):
+        low, high = (quantiles.sel(quantile=q, method="nearest").values for q in ((1 - band) / 2, (1 + band) / 2))
         ax.fill_between(times, low, high, color=colour, alpha=alpha, linewidth=0)
-    median = values.median("draw").values
+    median = quantiles.sel(quantile=0.5, method="nearest").values
     ax.plot(times, median, color=colour, linewidth=2, label=label or LABELS.get(variable, variable))
     # Label the median at its right end, so no legend hunt is needed.
     ax.annotate(label or LABELS.get(variable, variable), (times[-1], median[-1]), xytext=(4, 0),
@@ -86,7 +86,7 @@ def fan_chart(dataset: xr.Dataset, observations: ObservationSet | None = None, a
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
     bottom.set_xlim(dataset["time"].values[0], dataset["time"].values[-1] + np.timedelta64(200, "D"))
     bottom.set_xlabel(f"calibration {dataset.attrs.get('calibration_id', '')[:12]}, seed "
-                      f"{dataset.attrs.get('seed', '')}, {dataset.sizes['draw']} paths, "
+                      f"{dataset.attrs.get('seed', '')}, {dataset.attrs.get('paths_simulated', '?')} paths, "
                       f"{dataset.attrs.get('source', '')}", fontsize=7, color="grey", loc="left")
     figure = top.figure
     return figure

@@ -32,8 +32,9 @@ class Posterior:
 
     def samples(self, fit: str) -> dict[str, np.ndarray]:
         """The draws of one fit, chains flattened, as plain arrays by parameter name."""
-        stacked = self.fits[fit].stack(sample=("chain", "draw"))
-        return {name: np.asarray(stacked[name].values, dtype=float) for name in stacked.data_vars}
+        dataset = self.fits[fit]
+        return {name: np.asarray(dataset[name].transpose("chain", "draw").values, dtype=float).ravel()
+                for name in dataset.data_vars}
 
     def size(self, fit: str) -> int:
         """Number of draws (all chains) in one fit."""

@@ -26,14 +26,18 @@ class Priors:
     series: dict[str, dict[str, Distribution]]
     open: dict[str, Distribution]
 
-    def digest(self) -> str:
-        """A hash of every prior as written (the explanations excluded)."""
+    def as_json(self) -> str:
+        """Every prior as written (the explanations excluded), as canonical JSON."""
         payload = {
             "volume": {k: d.as_dict() for k, d in self.volume.items()},
             "series": {s: {k: d.as_dict() for k, d in p.items()} for s, p in self.series.items()},
             "open": {k: d.as_dict() for k, d in self.open.items()},
         }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return json.dumps(payload, sort_keys=True)
+
+    def digest(self) -> str:
+        """A hash of every prior as written."""
+        return hashlib.sha256(self.as_json().encode()).hexdigest()
 
 
 def _table(source: TomlFile, mapping: dict, table: TablePath, names: tuple[str, ...]) -> dict[str, Distribution]:

@@ -2,7 +2,8 @@
 
 Dims ``draw`` and ``time`` (month starts, datetime64); variables ``daily_tokens``,
 ``open_share``, ``open_adoption`` (``draw``, ``time``), ``family`` and the per-draw parameters
-(``draw``). Every variable has ``units`` and ``long_name``; the dataset carries CF-style
+(``draw``); summaries over *all* simulated paths, which large runs stream rather than keep:
+``<variable>_quantiles`` (``quantile``, ``time``) and ``claim_crossed`` (``claim``, ``time``). Every variable has ``units`` and ``long_name``; the dataset carries CF-style
 provenance (title, source, history, the scenario text and hash, seed, calibration id). Files are
 written atomically and open with plain ``xr.open_dataset``.
 """
@@ -10,7 +11,9 @@ written atomically and open with plain ``xr.open_dataset``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +21,21 @@ import xarray as xr
 
 from sim import __version__
 from sim.atomic import atomic_write
-from sim.engine import Paths
 from sim.errors import UserError
 from sim.posterior import Posterior
-from sim.scenario import Scenario
+from sim.runner import RunOutput
+from sim.scenario import Claim, Scenario
+from sim.summaries import BINS, SUMMARY_QUANTILES, has_crossed
 
 #: units and long_name of every variable a results Dataset can hold.
 VARIABLES: dict[str, tuple[str, str]] = {
     "daily_tokens": ("tokens day-1", "LLM tokens per day, Chinese enterprises (F&S definition), monthly mean"),
     "open_share": ("1", "share of enterprise LLM calls served by open-source models, monthly mean"),
     "open_adoption": ("1", "share of enterprises using open-source LLMs, monthly mean"),
+    "daily_tokens_quantiles": ("tokens day-1", "quantiles of daily_tokens across all simulated paths"),
+    "open_share_quantiles": ("1", "quantiles of open_share across all simulated paths"),
+    "open_adoption_quantiles": ("1", "quantiles of open_adoption across all simulated paths"),
+    "claim_crossed": ("1", "share of all simulated paths in which the claim holds by this month"),
     "family": ("", "volume growth family of the draw"),
     "v_ref": ("tokens day-1", "volume level around 2025-01-01 (geometric mean of the 2024-10 and 2025-04 anchors)"),
     "growth": ("year-1", "mean growth rate of log volume between 2024-10 and 2025-04"),
@@ -45,19 +53,40 @@ VARIABLES: dict[str, tuple[str, str]] = {
 TITLE = "tokensim forecast of China's enterprise LLM token market"
 
 
-def to_dataset(times: np.ndarray, paths: Paths, scenario: Scenario, posterior: Posterior, seed: int) -> xr.Dataset:
-    """Assemble simulated paths into the results Dataset, with units and provenance."""
-    draw = np.arange(paths.daily_tokens.shape[0])
-    series = {name: (("draw", "time"), getattr(paths, name)) for name in ("daily_tokens", "open_share", "open_adoption")}
-    per_draw = {"family": ("draw", paths.family.astype(str)),
-                **{name: ("draw", values) for name, values in paths.parameters.items()}}
-    dataset = xr.Dataset({**series, **per_draw}, coords={"draw": draw, "time": times})
+def _summaries(output: RunOutput, claims) -> tuple[dict[str, np.ndarray], np.ndarray, str]:
+    """Quantiles per variable and crossed shares per claim: exact from all paths, or streamed."""
+    if output.summary is None:
+        series = output.paths.series()
+        quantiles = {name: np.quantile(values, SUMMARY_QUANTILES, axis=0) for name, values in series.items()}
+        crossed = np.array([has_crossed(series[c.variable], c).mean(axis=0) for c in claims]).reshape(
+            len(claims), len(output.times))
+        return quantiles, crossed, "exact, from every simulated path"
+    quantiles = {name: output.summary.quantiles(name) for name in BINS}
+    return quantiles, output.summary.crossed_share(), (
+        "streamed: histograms over all paths (volume: 1000 log bins per decade; shares: 10000 bins); "
+        "quantiles exact to one bin, claim shares exact")
+
+
+def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed: int) -> xr.Dataset:
+    """Assemble a run into the results Dataset, with units and provenance."""
+    paths = output.paths
+    quantiles, crossed, method = _summaries(output, scenario.claims)
+    variables = {name: (("draw", "time"), values) for name, values in paths.series().items()}
+    variables.update({f"{name}_quantiles": (("quantile", "time"), values) for name, values in quantiles.items()})
+    variables["claim_crossed"] = (("claim", "time"), crossed)
+    variables["family"] = ("draw", paths.family.astype(str))
+    variables.update({name: ("draw", values) for name, values in paths.parameters.items()})
+    dataset = xr.Dataset(variables, coords={"draw": output.index, "time": output.times,
+                                            "quantile": list(SUMMARY_QUANTILES),
+                                            "claim": [claim.name for claim in scenario.claims]})
     for name, variable in dataset.data_vars.items():
         units, long_name = VARIABLES[name]
         variable.attrs.update({"long_name": long_name, **({"units": units} if units else {})})
     dataset["time"].attrs.update({"long_name": "start of the month (values are means over the month)",
                                   "standard_name": "time"})
-    dataset["draw"].attrs.update({"long_name": "simulated path"})
+    dataset["draw"].attrs.update({"long_name": "index of the simulated path among all paths of the run"})
+    dataset["quantile"].attrs.update({"long_name": "quantile across all simulated paths"})
+    dataset["claim"].attrs.update({"long_name": "claim name (see the 'claims' attribute)"})
     dataset.attrs.update({
         "title": TITLE,
         "institution": "tokensim",
@@ -73,6 +102,10 @@ def to_dataset(times: np.ndarray, paths: Paths, scenario: Scenario, posterior: P
         "calibration_id": posterior.id,
         "calibration_as_of": posterior.attrs.get("as_of", ""),
         "family_weights": ", ".join(f"{name}={weight:g}" for name, weight in scenario.family_weights),
+        "paths_simulated": int(output.draws),
+        "paths_kept": int(paths.daily_tokens.shape[0]),
+        "summary_method": method,
+        "claims": claims_to_attr(scenario.claims),
     })
     return dataset
 
@@ -94,7 +127,18 @@ def open_results(path: str | Path) -> xr.Dataset:
             dataset = opened.load()
     except Exception as exc:  # damaged or foreign files raise many different types
         raise UserError(f"not a readable netCDF file ({type(exc).__name__}: {exc})", where=str(path)) from None
-    missing = [name for name in ("daily_tokens", "open_share", "open_adoption") if name not in dataset]
+    missing = [name for name in ("daily_tokens", "open_share", "open_adoption", "claim_crossed") if name not in dataset]
     if missing or dataset.attrs.get("title") != TITLE:
         raise UserError(f"not a tokensim results file (missing {', '.join(missing) or 'its title'})", where=str(path))
     return dataset
+
+
+def claims_to_attr(claims: tuple[Claim, ...]) -> str:
+    """The claims as JSON, to store in a results file's attributes."""
+    return json.dumps([{**asdict(c), "by": [str(b) for b in c.by]} for c in claims])
+
+
+def claims_from_attr(dataset: xr.Dataset) -> tuple[Claim, ...]:
+    """The claims a results file was run with."""
+    entries = json.loads(dataset.attrs.get("claims", "[]"))
+    return tuple(Claim(**{**e, "by": tuple(np.datetime64(b, "M") for b in e["by"])}) for e in entries)

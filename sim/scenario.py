@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sim.curves import FAMILIES
+from sim.distributions import Distribution, parse_distribution
 from sim.tomlfile import TablePath, TomlFile
 from sim.timeaxis import parse_month
 
@@ -32,7 +33,10 @@ FIRST_MONTH = np.datetime64("2024-07", "M")
 LAST_DATA_MONTH = np.datetime64("2025-06", "M")
 MAX_DRAWS = 100_000_000
 
-_TOP = ("name", "description", "horizon", "step_months", "draws", "seed", "families", "volatility", "claims")
+_TOP = ("name", "description", "horizon", "step_months", "draws", "seed", "families", "volatility", "claims",
+        "events", "assumptions")
+#: Parameters whose calibration prior a scenario may replace (by reweighting the posterior).
+ASSUMABLE = ("v_ref", "growth", "ceiling_headroom", "bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,21 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Event:
+    """A shock that happens in a path with ``probability``, at a month drawn uniformly from
+    ``start..end``, shifting ``target`` (log scale for volume, logit for share and adoption) by a
+    size drawn from ``size``; the shift is permanent, or halves every ``half_life_months``."""
+
+    name: str
+    target: str
+    probability: float
+    start: np.datetime64
+    end: np.datetime64
+    size: Distribution
+    half_life_months: float = math.inf
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario; ``text`` is the files it came from, ``sha256`` their hash."""
 
@@ -69,6 +88,8 @@ class Scenario:
     claims: tuple[Claim, ...]
     path: Path
     text: str
+    events: tuple[Event, ...] = ()
+    assumptions: tuple[tuple[str, Distribution], ...] = ()
 
     @property
     def sha256(self) -> str:
@@ -146,6 +167,41 @@ def _claim(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> 
     return Claim(source.typed(entry, "name", str, table), variable, threshold, months, direction)
 
 
+def _event(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> Event:
+    table = ("events", index)
+    if not isinstance(entry, dict):
+        raise source.error("each [[events]] entry must be a table", table)
+    source.check_keys(entry, table, ("name", "target", "probability", "start", "size"), ("end", "half_life_months"))
+    target = source.typed(entry, "target", str, table)
+    if target not in VOLATILITIES:
+        raise source.error(f"unknown target {target!r}; allowed: {', '.join(VOLATILITIES)}", table, "target")
+    probability = _number(source, entry, "probability", table, 0.0, 1.0)
+    start = _month(source, source.typed(entry, "start", str, table), table, "start")
+    end = _month(source, source.typed(entry, "end", str, table), table, "end") if "end" in entry else start
+    if not LAST_DATA_MONTH < start <= end <= horizon:
+        raise source.error(f"event months must satisfy {LAST_DATA_MONTH} < start <= end <= horizon ({horizon}); "
+                           f"got {start}..{end}", table, "start")
+    try:
+        size = parse_distribution(entry["size"])
+    except ValueError as exc:
+        raise source.error(str(exc), table, "size") from None
+    half_life = (_number(source, entry, "half_life_months", table, 0.1, 1200.0)
+                 if "half_life_months" in entry else math.inf)
+    return Event(source.typed(entry, "name", str, table), target, probability, start, end, size, half_life)
+
+
+def _assumptions(source: TomlFile, data: dict) -> tuple[tuple[str, Distribution], ...]:
+    table = source.typed(data, "assumptions", dict, (), {})
+    source.check_keys(table, ("assumptions",), (), ASSUMABLE)
+    parsed = []
+    for name, spec in table.items():
+        try:
+            parsed.append((name, parse_distribution(spec)))
+        except ValueError as exc:
+            raise source.error(str(exc), ("assumptions",), name) from None
+    return tuple(parsed)
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read, merge (``extends``) and validate a scenario file."""
     path = Path(path)
@@ -180,5 +236,11 @@ def load_scenario(path: str | Path) -> Scenario:
                                       _number(source, entry, "persistence", table, 0.0, 1.0, closed_high=False))
     claims = tuple(_claim(source, entry, i, horizon)
                    for i, entry in enumerate(source.typed(data, "claims", list, (), [])))
+    names = [claim.name for claim in claims]
+    for index, claim in enumerate(claims):
+        if names.index(claim.name) != index:
+            raise source.error(f"duplicate claim name {claim.name!r}; each claim needs its own", ("claims", index), "name")
+    events = tuple(_event(source, entry, i, horizon)
+                   for i, entry in enumerate(source.typed(data, "events", list, (), [])))
     return Scenario(name, source.typed(data, "description", str, (), ""), horizon, step, draws, seed,
-                    weights, volatility, claims, path, text)
+                    weights, volatility, claims, path, text, events, _assumptions(source, data))

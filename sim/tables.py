@@ -7,7 +7,8 @@ import json
 import numpy as np
 import xarray as xr
 
-from sim.analysis import QUANTILES, SERIES, claim_probabilities, claims_from_attr, median_crossing, quantile_table
+from sim.analysis import QUANTILES, SERIES, claim_probabilities, median_crossing, quantile_table
+from sim.results import claims_from_attr
 
 #: How each variable is shown: divisor and suffix.
 DISPLAY = {"daily_tokens": (1e12, "T/day"), "open_share": (0.01, "%"), "open_adoption": (0.01, "%")}
@@ -27,22 +28,22 @@ def claims_frame(dataset: xr.Dataset):
     """Each claim by each date: probability, and the claim's median crossing month."""
     import pandas as pd
 
-    claims = claims_from_attr(dataset)
+    probabilities = claim_probabilities(dataset)
     rows = []
-    for claim in claims:
-        probability = claim_probabilities(dataset, (claim,))
-        crossing = median_crossing(dataset, claim)
-        for label, value in zip(probability["claim"].values, probability.values):
+    for claim in claims_from_attr(dataset):
+        crossing = median_crossing(dataset, claim.name)
+        for by in claim.by:
             rows.append({"claim": claim.name, "variable": claim.variable,
                          "condition": f"{'>' if claim.direction == 'above' else '<'} {claim.threshold:g}",
-                         "by": label.split("| by ")[1], "probability": float(value), "median_crossing": crossing})
+                         "by": str(by), "probability": float(probabilities.sel(claim=f"{claim.name} | by {by}")),
+                         "median_crossing": crossing})
     return pd.DataFrame(rows)
 
 
 def format_text(dataset: xr.Dataset) -> str:
     """The quantile table and the claims as aligned text for the terminal."""
     frame = quantile_frame(dataset)
-    lines = [f"Scenario '{dataset.attrs.get('scenario')}' ({dataset.sizes['draw']} paths, seed "
+    lines = [f"Scenario '{dataset.attrs.get('scenario')}' ({dataset.attrs.get('paths_simulated')} paths, seed "
              f"{dataset.attrs.get('seed')}, calibration {str(dataset.attrs.get('calibration_id'))[:12]})", ""]
     header = f"{'variable':<15}{'month':<9}" + "".join(f"{f'p{round(q * 100)}':>10}" for q in QUANTILES)
     lines += [header, "-" * len(header)]
@@ -72,7 +73,7 @@ def format_json(dataset: xr.Dataset) -> str:
     frame["time"] = frame["time"].astype(str).str[:7]
     return json.dumps({
         "scenario": dataset.attrs.get("scenario"), "seed": dataset.attrs.get("seed"),
-        "calibration_id": dataset.attrs.get("calibration_id"), "draws": dataset.sizes["draw"],
+        "calibration_id": dataset.attrs.get("calibration_id"), "draws": int(dataset.attrs.get("paths_simulated")),
         "quantiles": frame.to_dict(orient="records"),
         "claims": claims_frame(dataset).to_dict(orient="records"),
     }, indent=2, default=float)

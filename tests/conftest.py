@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,9 @@ def posterior_dir(tmp_path_factory) -> Path:
     """A posterior cache folder holding the real baseline calibration (real NUTS sampling)."""
     from sim.calibration import calibrate
 
-    folder = tmp_path_factory.mktemp("posteriors")
+    # A developer may point TOKENSIM_TEST_POSTERIORS at a persistent folder to reuse a fit between
+    # sessions; CI leaves it unset, so every CI run calibrates from scratch.
+    folder = Path(os.environ.get("TOKENSIM_TEST_POSTERIORS") or tmp_path_factory.mktemp("posteriors"))
     calibrate(OBSERVATIONS, PRIORS, folder, log=logging.getLogger("tokensim.tests"))
     return folder
 

@@ -1,4 +1,4 @@
-"""The Monte Carlo engine: reproducible, block-keyed, deviations only after the data."""
+"""The Monte Carlo engine: reproducible, block-keyed, deviations only after the data, events."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ import pytest
 import xarray as xr
 
 import sim
-from sim.engine import BLOCK, ar1_deviations, simulate
-from sim.scenario import Volatility, load_scenario
-from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
+from sim.distributions import parse_distribution
+from sim.engine import BLOCK, ar1_deviations, event_effect, time_grid
+from sim.errors import UserError
+from sim.runner import run_paths
+from sim.scenario import Event, Volatility, load_scenario
+from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
 
 
-def run(posterior_dir, **kwargs):
-    return sim.run(BASELINE, observations=OBSERVATIONS, priors=PRIORS, posteriors=posterior_dir, **kwargs)
+def run(posterior_dir, scenario=BASELINE, **kwargs):
+    return sim.run(scenario, observations=OBSERVATIONS, priors=PRIORS, posteriors=posterior_dir, **kwargs)
 
 
 def without_history(dataset: xr.Dataset) -> xr.Dataset:
@@ -29,22 +32,51 @@ def test_same_seed_gives_an_identical_dataset(posterior_dir):
     assert not np.array_equal(first["daily_tokens"].values, other["daily_tokens"].values)
 
 
-def test_a_block_is_the_same_whatever_the_run_size(posterior, posterior_dir):
+def test_a_block_is_the_same_whatever_the_run_size(posterior):
     scenario = load_scenario(BASELINE)
-    _, small = simulate(posterior, scenario, draws=BLOCK, seed=11)
-    _, large = simulate(posterior, scenario, draws=BLOCK + 300, seed=11)
-    np.testing.assert_array_equal(small.daily_tokens, large.daily_tokens[:BLOCK])
-    np.testing.assert_array_equal(small.open_adoption, large.open_adoption[:BLOCK])
+    small = run_paths(posterior, scenario, draws=BLOCK, seed=11)
+    large = run_paths(posterior, scenario, draws=BLOCK + 300, seed=11)
+    np.testing.assert_array_equal(small.paths.daily_tokens, large.paths.daily_tokens[:BLOCK])
+    np.testing.assert_array_equal(small.paths.open_adoption, large.paths.open_adoption[:BLOCK])
+
+
+@pytest.mark.parametrize("keep_paths", [None, 500])
+def test_results_do_not_depend_on_the_chunk_size(posterior_dir, keep_paths):
+    small = run(posterior_dir, draws=6000, seed=3, chunk_size=1000, keep_paths=keep_paths)
+    large = run(posterior_dir, draws=6000, seed=3, chunk_size=50000, keep_paths=keep_paths)
+    xr.testing.assert_identical(without_history(small), without_history(large))
+
+
+def test_dask_workers_give_the_same_result_as_one_process(posterior_dir):
+    local = run(posterior_dir, draws=5000, seed=8, chunk_size=1000, keep_paths=700)
+    distributed = run(posterior_dir, draws=5000, seed=8, chunk_size=1000, keep_paths=700, workers=2)
+    xr.testing.assert_identical(without_history(local), without_history(distributed))
+
+
+def test_streamed_summaries_match_exact_ones(posterior_dir):
+    exact = run(posterior_dir, draws=20000, seed=4)
+    streamed = run(posterior_dir, draws=20000, seed=4, keep_paths=400)
+    assert exact.attrs["summary_method"].startswith("exact") and streamed.attrs["summary_method"].startswith("streamed")
+    assert streamed.sizes["draw"] == 400 and streamed.attrs["paths_simulated"] == 20000
+    # Up to 2025-06 paths are posterior draws without noise: resampled atoms, whose quantiles a
+    # histogram can only place within the gap between atoms. After it the values are continuous.
+    future = {"time": slice("2025-07", None)}
+    np.testing.assert_allclose(streamed["daily_tokens_quantiles"].sel(future),
+                               exact["daily_tokens_quantiles"].sel(future), rtol=0.005)
+    for name in ("open_share_quantiles", "open_adoption_quantiles"):
+        np.testing.assert_allclose(streamed[name].sel(future), exact[name].sel(future), atol=5e-4)
+    np.testing.assert_array_equal(streamed["claim_crossed"], exact["claim_crossed"])
+    # the kept paths are every 50th path of the full run
+    np.testing.assert_array_equal(streamed["daily_tokens"].values, exact["daily_tokens"].values[::50])
 
 
 def test_deviations_start_after_the_last_data_month(posterior):
     scenario = load_scenario(BASELINE)
     calm = dataclasses.replace(scenario, volatility={k: Volatility(0.0, 0.0) for k in scenario.volatility})
-    times, noisy_paths = simulate(posterior, scenario, draws=300, seed=3)
-    _, calm_paths = simulate(posterior, calm, draws=300, seed=3)
-    data_months = times <= np.datetime64("2025-06-01")
-    np.testing.assert_array_equal(noisy_paths.daily_tokens[:, data_months], calm_paths.daily_tokens[:, data_months])
-    assert not np.allclose(noisy_paths.daily_tokens[:, ~data_months], calm_paths.daily_tokens[:, ~data_months])
+    noisy, still = run_paths(posterior, scenario, draws=300, seed=3), run_paths(posterior, calm, draws=300, seed=3)
+    data_months = noisy.times <= np.datetime64("2025-06-01")
+    np.testing.assert_array_equal(noisy.paths.daily_tokens[:, data_months], still.paths.daily_tokens[:, data_months])
+    assert not np.allclose(noisy.paths.daily_tokens[:, ~data_months], still.paths.daily_tokens[:, ~data_months])
 
 
 def test_ar1_deviations_reach_the_stated_sd_and_persistence():
@@ -55,15 +87,49 @@ def test_ar1_deviations_reach_the_stated_sd_and_persistence():
     assert np.corrcoef(deviations[:, 99], late)[0, 1] == pytest.approx(0.9, abs=0.01)
 
 
+def test_an_event_fires_with_its_probability_inside_its_window_and_decays():
+    scenario = load_scenario(BASELINE)
+    times = time_grid(scenario)
+    event = Event("shock", "volume", 0.3, np.datetime64("2026-01", "M"), np.datetime64("2026-12", "M"),
+                  parse_distribution({"dist": "fixed", "value": -0.4}), half_life_months=12)
+    effect = event_effect(np.random.default_rng(1), event, times, 20000)
+    fired = (effect != 0).any(axis=1)
+    assert fired.mean() == pytest.approx(0.3, abs=0.015)
+    first = np.argmax(effect[fired] != 0, axis=1)
+    months = times.astype("datetime64[M]")[first]
+    assert months.min() == np.datetime64("2026-01") and months.max() == np.datetime64("2026-12")
+    row = effect[fired][0]
+    start = np.argmax(row != 0)
+    assert row[start] == pytest.approx(-0.4) and row[start + 12] == pytest.approx(-0.2)
+
+
 def test_family_weights_are_honoured(posterior):
     scenario = load_scenario(BASELINE)
-    _, paths = simulate(posterior, scenario, draws=6000, seed=2)
-    share = {name: np.mean(paths.family == name) for name, _ in scenario.family_weights}
+    paths = run_paths(posterior, scenario, draws=6000, seed=2).paths
     for name, weight in scenario.family_weights:
-        assert share[name] == pytest.approx(weight, abs=0.025)
+        assert np.mean(paths.family == name) == pytest.approx(weight, abs=0.025)
     exponential = paths.family == "exponential"
     assert np.all(np.isnan(paths.parameters["ceiling"][exponential]))
     assert np.all(paths.parameters["ceiling"][~exponential] > paths.parameters["v_ref"][~exponential])
+
+
+def test_assumptions_reweight_the_posterior(posterior_dir, tmp_path):
+    surge = run(posterior_dir, ROOT / "scenarios" / "open_source_surge.toml", draws=4000)
+    base = run(posterior_dir, draws=4000)
+    assert float(surge["m"].median()) > float(base["m"].median()) + 0.03
+    extreme = tmp_path / "extreme.toml"
+    extreme.write_text(f'extends = "{BASELINE}"\nname = "extreme"\n[assumptions]\n'
+                       'm = {{ dist = "beta", p5 = 0.001, p95 = 0.01 }}\n'.replace("{{", "{").replace("}}", "}"))
+    with pytest.raises(UserError, match="effective posterior draws"):
+        run(posterior_dir, extreme, draws=100)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_library_scenario_parses_and_runs(posterior_dir, path):
+    results = run(posterior_dir, path, draws=1000)
+    assert results.attrs["scenario"] == path.stem
+    assert np.isfinite(results["daily_tokens"].values).all()
+    assert bool((results["open_adoption"] >= results["open_share"]).all())
 
 
 def test_results_contract(baseline_results, tmp_path):
@@ -83,3 +149,13 @@ def test_results_contract(baseline_results, tmp_path):
     write_dataset(data, path)
     with xr.open_dataset(path) as reopened:
         xr.testing.assert_identical(reopened.load(), data)
+
+
+def test_accessor_uses_the_same_summaries_as_the_cli(baseline_results):
+    from sim.tables import claims_frame
+
+    table = baseline_results.tokensim.quantiles()
+    assert set(table.data_vars) == {"daily_tokens", "open_share", "open_adoption"}
+    assert table["daily_tokens"].sel(quantile=0.5).dims == ("time",)
+    assert baseline_results.tokensim.claims().equals(claims_frame(baseline_results))
+    assert baseline_results.tokensim.fan() is not None

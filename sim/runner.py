@@ -1,0 +1,136 @@
+"""Running a scenario at any size: chunks of blocks, streamed summaries, optional dask.distributed.
+
+Blocks are grouped into chunks of ``chunk_size`` paths; each chunk is simulated, counted into a
+:class:`~sim.summaries.Summary` and thinned to the paths that are kept. Chunks run in this process,
+on a local dask.distributed cluster (``workers``), or on an existing one (``scheduler``). Because
+every block's randomness is keyed by its index and summaries add up exactly, the result is
+bit-identical whatever the chunk size and the number of workers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.engine import BLOCK, Paths, Trends, blocks, build_trends, simulate_blocks, time_grid
+from sim.errors import UserError
+from sim.posterior import Posterior
+from sim.scenario import Scenario
+from sim.summaries import Summary
+from sim.weights import posterior_weights
+
+DEFAULT_CHUNK = 50_000
+#: Runs up to this many paths keep every path (and summarise them exactly).
+DEFAULT_KEEP = 20_000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """What a run produced: the kept paths (with their global indices) and, if streamed, the summary."""
+
+    times: np.ndarray
+    paths: Paths
+    index: np.ndarray
+    draws: int
+    summary: Summary | None
+
+
+def chunks_of(draws: int, chunk_size: int) -> list[list[tuple[int, int]]]:
+    """Consecutive blocks grouped into chunks of ``chunk_size`` paths."""
+    if chunk_size < BLOCK or chunk_size % BLOCK:
+        raise UserError(f"must be a positive multiple of {BLOCK} (the logical block of paths), got {chunk_size}",
+                        where="--chunk-size")
+    per_chunk = chunk_size // BLOCK
+    all_blocks = blocks(draws)
+    return [all_blocks[i:i + per_chunk] for i in range(0, len(all_blocks), per_chunk)]
+
+
+def _simulate_group(trends: Trends, scenario: Scenario, seed: int, group: list[list[tuple[int, int]]],
+                    stride: int, keep_all: bool) -> tuple[Summary, Paths, np.ndarray]:
+    """Simulate several chunks in sequence (one task on a dask worker)."""
+    results = [simulate_blocks(trends, scenario, seed, chunk, stride, keep_all) for chunk in group]
+    summary = results[0][0]
+    for other, *_ in results[1:]:
+        summary = summary + other
+    return summary, Paths.concatenate([r[1] for r in results]), np.concatenate([r[2] for r in results])
+
+
+def _local(trends, scenario, seed, chunks, stride, keep_all, progress):
+    for done, chunk in enumerate(chunks, start=1):
+        yield simulate_blocks(trends, scenario, seed, chunk, stride, keep_all)
+        if progress:
+            progress(done, len(chunks))
+
+
+def _distributed(client, trends, scenario, seed, chunks, stride, keep_all, progress):
+    from distributed import as_completed
+
+    workers = max(len(client.scheduler_info().get("workers", {})), 1)
+    groups = [list(g) for g in np.array_split(np.arange(len(chunks)), min(len(chunks), 4 * workers)) if len(g)]
+    shared = client.scatter(trends, broadcast=True)
+    futures = [client.submit(_simulate_group, shared, scenario, seed, [chunks[i] for i in group], stride,
+                             keep_all, pure=False) for group in groups]
+    done = 0
+    for future in as_completed(futures):
+        result = future.result()
+        future.release()
+        done += 1
+        if progress:
+            progress(done, len(futures))
+        yield result
+
+
+def run_paths(posterior: Posterior, scenario: Scenario, *, draws: int, seed: int,
+              chunk_size: int = DEFAULT_CHUNK, keep_paths: int | None = None, workers: int | None = None,
+              scheduler: str | None = None, progress: Progress | None = None) -> RunOutput:
+    """Simulate ``draws`` paths of ``scenario``; see the module docstring."""
+    keep = min(draws, DEFAULT_KEEP if keep_paths is None else keep_paths)
+    if keep < 1:
+        raise UserError(f"must be at least 1, got {keep_paths}", where="--keep-paths")
+    stride = math.ceil(draws / keep)
+    keep_all = stride == 1
+    chunks = chunks_of(draws, chunk_size)
+    trends = build_trends(posterior, scenario, posterior_weights(posterior, scenario))
+    times = time_grid(scenario)
+    arguments = (trends, scenario, seed, chunks, stride, keep_all, progress)
+    if workers or scheduler:
+        client = _client(workers, scheduler)
+        try:
+            results = list(_distributed(client, *arguments))
+        finally:
+            _close(client)
+    else:
+        results = list(_local(*arguments))
+    summary = Summary.empty(len(times), len(scenario.claims))
+    for part, *_ in results:
+        summary = summary + part
+    paths = Paths.concatenate([r[1] for r in results])
+    index = np.concatenate([r[2] for r in results])
+    order = np.argsort(index, kind="stable")
+    return RunOutput(times, paths.take(order), index[order], draws, None if keep_all else summary)
+
+
+def _client(workers: int | None, scheduler: str | None):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        raise UserError("dask.distributed is not installed", where="--workers") from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout=10)
+        except OSError as exc:
+            raise UserError(f"cannot reach the dask scheduler ({exc})", where=f"--scheduler {scheduler}") from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster)
+
+
+def _close(client) -> None:
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()

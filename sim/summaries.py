@@ -1,0 +1,93 @@
+"""Summaries of all simulated paths, accumulated block by block in bounded memory.
+
+A :class:`Summary` holds, for each variable, a histogram over fixed bins at every time step,
+and for each claim the number of paths that had crossed by each time step. Summaries of
+disjoint sets of paths add up exactly (integer counts), so the result does not depend on how
+paths were grouped into chunks or spread over workers. Quantiles read off the histograms are
+exact to within one bin: 0.23% of the value for volume (log bins), 0.0001 for shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.scenario import Claim
+
+#: Quantiles kept for every variable: the 50/80/90/95% bands and the quartiles.
+SUMMARY_QUANTILES = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
+#: Bin edges per variable: volume on a log10 scale (1e9..1e19 tokens/day), shares on [0, 1].
+BINS = {
+    "daily_tokens": ("log10", 9.0, 19.0, 10_000),
+    "open_share": ("linear", 0.0, 1.0, 10_000),
+    "open_adoption": ("linear", 0.0, 1.0, 10_000),
+}
+
+
+def _to_axis(variable: str, values: np.ndarray) -> np.ndarray:
+    scale, *_ = BINS[variable]
+    return np.log10(np.maximum(values, 1e-300)) if scale == "log10" else values
+
+
+def _from_axis(variable: str, values: np.ndarray) -> np.ndarray:
+    scale, *_ = BINS[variable]
+    return 10.0**values if scale == "log10" else values
+
+
+def has_crossed(values: np.ndarray, claim: Claim) -> np.ndarray:
+    """Per path and time: has ``values`` gone past the claim's threshold at or before this time?"""
+    beyond = values > claim.threshold if claim.direction == "above" else values < claim.threshold
+    return np.logical_or.accumulate(beyond, axis=1)
+
+
+@dataclass
+class Summary:
+    """Histogram counts per variable ``(time, bin)`` and crossing counts per claim ``(claim, time)``."""
+
+    counts: dict[str, np.ndarray]
+    crossed: np.ndarray
+    paths: int
+
+    @classmethod
+    def empty(cls, steps: int, claims: int) -> "Summary":
+        counts = {name: np.zeros((steps, spec[3]), dtype=np.int64) for name, spec in BINS.items()}
+        return cls(counts, np.zeros((claims, steps), dtype=np.int64), 0)
+
+    def add_paths(self, series: dict[str, np.ndarray], claims: tuple[Claim, ...]) -> None:
+        """Count a block of paths (arrays ``(paths, time)`` by variable name)."""
+        for name, (_, low, high, bins) in BINS.items():
+            values = series[name]
+            paths, steps = values.shape
+            position = (_to_axis(name, values) - low) / (high - low) * bins
+            index = np.clip(position.astype(np.int64), 0, bins - 1)
+            flat = (np.arange(steps) * bins + index).ravel()
+            self.counts[name] += np.bincount(flat, minlength=steps * bins).reshape(steps, bins)
+        for row, claim in enumerate(claims):
+            self.crossed[row] += has_crossed(series[claim.variable], claim).sum(axis=0)
+        self.paths += next(iter(series.values())).shape[0]
+
+    def __add__(self, other: "Summary") -> "Summary":
+        return Summary({k: self.counts[k] + other.counts[k] for k in self.counts},
+                       self.crossed + other.crossed, self.paths + other.paths)
+
+    def quantiles(self, variable: str, quantiles: tuple[float, ...] = SUMMARY_QUANTILES) -> np.ndarray:
+        """Quantiles ``(quantile, time)`` read off the histogram, interpolating inside a bin."""
+        _, low, high, bins = BINS[variable]
+        cumulative = np.cumsum(self.counts[variable], axis=1)
+        out = np.empty((len(quantiles), cumulative.shape[0]))
+        width = (high - low) / bins
+        for row, q in enumerate(quantiles):
+            target = q * self.paths
+            for step, cdf in enumerate(cumulative):
+                index = int(np.searchsorted(cdf, target, side="left"))
+                index = min(index, bins - 1)
+                before = cdf[index - 1] if index > 0 else 0
+                inside = cdf[index] - before
+                fraction = (target - before) / inside if inside else 0.5
+                out[row, step] = low + (index + fraction) * width
+        return _from_axis(variable, out)
+
+    def crossed_share(self) -> np.ndarray:
+        """Share of all paths that had crossed each claim's threshold by each time ``(claim, time)``."""
+        return self.crossed / max(self.paths, 1)

@@ -19,6 +19,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to produce the file, then move it to ``path`` in one rename."""
     path = Path(path)
     folder = path.parent
+    if path.is_dir():
+        raise UserError("is a folder, not a file", where=str(path))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -31,7 +33,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         with open(tmp, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # disk full, quota, a folder created meanwhile...
+            raise UserError(f"cannot write here ({exc.strerror or exc})", where=str(path)) from None
         raise
     return path

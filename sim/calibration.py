@@ -21,7 +21,7 @@ import xarray as xr
 
 from sim import __version__
 from sim.errors import UserError
-from sim.model import build_model, fit_names
+from sim.model import build_model, fit_names, fit_parameters
 from sim.observations import ObservationSet, load_observations
 from sim.posterior import Posterior, load_posterior
 from sim.priors import Priors, load_priors
@@ -153,8 +153,14 @@ def calibrate(
     posterior_id = calibration_id(observations, priors, settings, fits)
     path = Path(cache) / f"posterior-{posterior_id[:16]}.nc"
     if path.exists() and not force:
+        posterior = load_posterior(path, expected_id=posterior_id)
+        missing = [f"{fit}.{name}" for fit in fits for name in fit_parameters(fit)
+                   if fit not in posterior.fits or name not in posterior.fits[fit]]
+        if missing:
+            raise UserError(f"damaged posterior: {', '.join(missing)} missing; delete it or run "
+                            "'tokensim calibrate --force'", where=str(path))
         log.info("reusing posterior %s", path)
-        return load_posterior(path, expected_id=posterior_id), path
+        return posterior, path
     import pymc  # noqa: F401  (imported first: importing it resets its logger's level)
 
     logging.getLogger("pymc").setLevel(logging.ERROR)

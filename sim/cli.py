@@ -93,8 +93,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or Path("results") / f"{scenario.name}.nc"
     if out.suffix != ".nc":
         raise UserError("the results file must end in .nc", where="--out")
-    if out.exists() and out.is_dir():
-        raise UserError("is a folder, not a file", where=f"--out {out}")
+    for target in (out, *(() if args.no_plot else (out.with_suffix(".png"),))):
+        if target.is_dir():
+            raise UserError("is a folder, not a file", where=f"--out {target}")
     dataset = run(scenario, draws=args.draws, seed=args.seed, observations=args.observations,
                   priors=args.priors, posteriors=args.posteriors, as_of=args.as_of, chunk_size=args.chunk_size,
                   keep_paths=args.keep_paths, workers=args.workers, scheduler=args.scheduler,

@@ -58,15 +58,15 @@ def compare_chart(datasets: Sequence[xr.Dataset], axes=None):
         colour = COLOURS[index % len(COLOURS)]
         for ax, variable in zip(axes, SERIES):
             fan(ds, variable, ax, colour=colour, label=ds.attrs.get("scenario", f"#{index}"),
-                scale=1e12 if variable == "daily_tokens" else 1.0, bands=(0.8,))
+                scale=1e12 if variable == "daily_tokens" else 1.0, bands=(0.8,), annotate=False)
     axes[0].set_yscale("log")
     axes[0].set_ylabel("T tokens/day (log)")
     for ax, variable in zip(axes, SERIES):
         ax.set_title(f"{LABELS[variable]}: median and 80% band per scenario", fontsize=10)
         ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8, ncols=2)
     for ax in axes[1:]:
         ax.axhline(0.8, color="grey", linestyle="--", linewidth=1)
         ax.set_ylim(0, 1)
-    last = max(ds["time"].values[-1] for ds in datasets)
-    axes[-1].set_xlim(min(ds["time"].values[0] for ds in datasets), last + np.timedelta64(400, "D"))
+    axes[-1].set_xlim(min(ds["time"].values[0] for ds in datasets), max(ds["time"].values[-1] for ds in datasets))
     return axes[0].figure

@@ -8,6 +8,7 @@ Each kind is an entry of :data:`KINDS`; adding one means adding an entry, not a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,6 +146,13 @@ KINDS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, float]], tuple[An
 }
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
 def parse_distribution(spec: Mapping[str, Any]) -> Distribution:
     """Validate a written spec and build its :class:`Distribution`.
 
@@ -158,7 +166,7 @@ def parse_distribution(spec: Mapping[str, Any]) -> Distribution:
             f"expected a table like {{ dist = \"lognormal\", p5 = ..., p95 = ... }}, got {spec!r}"
         )
     kind = spec.get("dist")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"'dist' must be one of {', '.join(KINDS)} (got {kind!r})")
     keys, build = KINDS[kind]
     extra = set(spec) - {"dist", "why", *keys}
@@ -170,7 +178,7 @@ def parse_distribution(spec: Mapping[str, Any]) -> Distribution:
         if key not in spec:
             raise ValueError(f"a {kind} distribution needs {', '.join(keys)}; '{key}' is missing")
         value = spec[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             raise ValueError(f"'{key}' must be a finite number (got {value!r})")
         values[key] = float(value)
     why = spec.get("why", "")

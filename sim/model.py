@@ -30,6 +30,11 @@ def fit_names() -> tuple[str, ...]:
     return (*FAMILIES, OPEN_FIT)
 
 
+def fit_parameters(fit: str) -> tuple[str, ...]:
+    """The parameters the engine draws from one fit."""
+    return OPEN_PARAMETERS if fit == OPEN_FIT else FAMILIES[fit].parameters
+
+
 def _windows(observations: tuple[Observation, ...]) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.array([o.window for o in observations]).T
     return a, b

@@ -25,7 +25,7 @@ LABELS = {"daily_tokens": "daily tokens (F&S enterprise)", "open_share": "open-s
 
 
 def fan(dataset: xr.Dataset, variable: str, ax=None, *, colour: str | None = None, label: str | None = None,
-        scale: float = 1.0, bands: tuple[float, ...] = BANDS):
+        scale: float = 1.0, bands: tuple[float, ...] = BANDS, annotate: bool = True):
     """Draw the bands (50/80/95% by default) and the median of one variable over time; returns the figure."""
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4.5))
@@ -37,9 +37,9 @@ def fan(dataset: xr.Dataset, variable: str, ax=None, *, colour: str | None = Non
         ax.fill_between(times, low, high, color=colour, alpha=alpha, linewidth=0)
     median = quantiles.sel(quantile=0.5, method="nearest").values
     ax.plot(times, median, color=colour, linewidth=2, label=label or LABELS.get(variable, variable))
-    # Label the median at its right end, so no legend hunt is needed.
-    ax.annotate(label or LABELS.get(variable, variable), (times[-1], median[-1]), xytext=(4, 0),
-                textcoords="offset points", color=colour, va="center", fontsize=8)
+    if annotate:  # label the median at its right end, so no legend hunt is needed
+        ax.annotate(label or LABELS.get(variable, variable), (times[-1], median[-1]), xytext=(4, 0),
+                    textcoords="offset points", color=colour, va="center", fontsize=8)
     return ax.figure
 
 

@@ -56,7 +56,7 @@ def _simulate_group(trends: Trends, scenario: Scenario, seed: int, group: list[l
     results = [simulate_blocks(trends, scenario, seed, chunk, stride, keep_all) for chunk in group]
     summary = results[0][0]
     for other, *_ in results[1:]:
-        summary = summary + other
+        summary += other
     return summary, Paths.concatenate([r[1] for r in results]), np.concatenate([r[2] for r in results])
 
 
@@ -98,19 +98,19 @@ def run_paths(posterior: Posterior, scenario: Scenario, *, draws: int, seed: int
     trends = build_trends(posterior, scenario, posterior_weights(posterior, scenario))
     times = time_grid(scenario)
     arguments = (trends, scenario, seed, chunks, stride, keep_all, progress)
-    if workers or scheduler:
-        client = _client(workers, scheduler)
-        try:
-            results = list(_distributed(client, *arguments))
-        finally:
-            _close(client)
-    else:
-        results = list(_local(*arguments))
     summary = Summary.empty(len(times), len(scenario.claims))
-    for part, *_ in results:
-        summary = summary + part
-    paths = Paths.concatenate([r[1] for r in results])
-    index = np.concatenate([r[2] for r in results])
+    kept, kept_index = [], []
+    client = _client(workers, scheduler) if workers or scheduler else None
+    try:
+        parts = _distributed(client, *arguments) if client else _local(*arguments)
+        for part_summary, part_paths, part_index in parts:  # reduced as they arrive: bounded memory
+            summary += part_summary
+            kept.append(part_paths)
+            kept_index.append(part_index)
+    finally:
+        if client is not None:
+            _close(client)
+    paths, index = Paths.concatenate(kept), np.concatenate(kept_index)
     order = np.argsort(index, kind="stable")
     return RunOutput(times, paths.take(order), index[order], draws, None if keep_all else summary)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from sim.curves import FAMILIES
 from sim.distributions import Distribution, parse_distribution
+from sim.errors import UserError
 from sim.tomlfile import TablePath, TomlFile
 from sim.timeaxis import parse_month
 
@@ -107,21 +108,38 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], str, TomlFile]:
+@dataclass(frozen=True)
+class _Chain(TomlFile):
+    """A scenario merged over the files it extends; an error names the file that sets the key."""
+
+    files: tuple[TomlFile, ...] = ()
+
+    def error(self, message: str, table: TablePath = (), key: str | None = None) -> UserError:
+        for source in self.files[1:]:  # the files it extends, nearest first
+            if (table or key) and source.line_of(table, key) is not None and self.line_of(table, key) is None:
+                return source.error(message, table, key)
+        return super().error(message, table, key)
+
+
+def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], str, _Chain]:
     source = TomlFile.read(path, "scenario file")
     data = dict(source.data)
     parent = data.pop("extends", None)
     if parent is None:
-        return data, source.text, source
+        return data, source.text, _Chain(source.path, source.text, source.data, (source,))
     if not isinstance(parent, str):
         raise source.error("expected the path of another scenario file, as a string", (), "extends")
-    parent_path = (path.parent / parent).resolve()
+    try:
+        parent_path = (path.parent / parent).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # NUL byte, symlink loop
+        raise source.error(f"not a usable path: {exc}", (), "extends") from None
     if parent_path in (*seen, path.resolve()):
         raise source.error(f"'extends' makes a cycle through {parent_path.name}", (), "extends")
     if not parent_path.is_file():
         raise source.error(f"the scenario it extends, {parent_path}, does not exist", (), "extends")
-    base, base_text, _ = _read_chain(parent_path, (*seen, path.resolve()))
-    return _merge(base, data), base_text + "\n# --- extended by " + path.name + " ---\n" + source.text, source
+    base, base_text, chain = _read_chain(parent_path, (*seen, path.resolve()))
+    return (_merge(base, data), base_text + "\n# --- extended by " + path.name + " ---\n" + source.text,
+            _Chain(source.path, source.text, source.data, (source, *chain.files)))
 
 
 def _month(source: TomlFile, value: Any, table: TablePath, key: str) -> np.datetime64:
@@ -135,7 +153,7 @@ def _number(source: TomlFile, mapping: dict, key: str, table: TablePath, low: fl
             *, integer: bool = False, closed_high: bool = True) -> float:
     value = source.typed(mapping, key, int if integer else float, table)
     inside = low <= value <= high if closed_high else low <= value < high
-    if not math.isfinite(value) or not inside:
+    if not inside or not math.isfinite(value):
         bracket = "]" if closed_high else ")"
         raise source.error(f"must be in [{low:g}, {high:g}{bracket}, got {value!r}", table, key)
     return value

@@ -71,6 +71,13 @@ class Summary:
         return Summary({k: self.counts[k] + other.counts[k] for k in self.counts},
                        self.crossed + other.crossed, self.paths + other.paths)
 
+    def __iadd__(self, other: "Summary") -> "Summary":
+        for name, counts in self.counts.items():
+            counts += other.counts[name]
+        self.crossed += other.crossed
+        self.paths += other.paths
+        return self
+
     def quantiles(self, variable: str, quantiles: tuple[float, ...] = SUMMARY_QUANTILES) -> np.ndarray:
         """Quantiles ``(quantile, time)`` read off the histogram, interpolating inside a bin."""
         _, low, high, bins = BINS[variable]

@@ -6,6 +6,7 @@ keeps the text so that a validation error can point at the line of the offending
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -112,7 +113,10 @@ class TomlFile:
         value = mapping[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond any float: let the range checks reject it
+                value = math.inf if value > 0 else -math.inf
         if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
             wanted = " or ".join(_describe(k()) if k in (bool, int, float, str, list, dict)
                                  else k.__name__ for k in kinds)

@@ -186,10 +186,6 @@ def cache_path(folder: Path) -> Path:
     return folder / f"posterior-{posterior_id[:16]}.nc"
 
 
-def current_id() -> str:
-    return cache_path(Path(".")).name.removeprefix("posterior-").removesuffix(".nc")
-
-
 def fake_posterior(folder: Path, posterior_id: str | None, *, fits: bool) -> Path:
     """A structurally valid posterior file at the cache path, with any id (default: the right one)."""
     from sim.calibration import SamplerSettings, calibration_id

@@ -103,3 +103,18 @@ def test_console_error_has_no_traceback(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "bad.toml, line 3, key 'draws'" in done.stderr
+
+
+def test_compare_writes_one_table_and_one_chart(posterior_dir, tmp_path, capsys):
+    outs = []
+    for scenario in ("baseline", "open_source_surge"):
+        out = tmp_path / f"{scenario}.nc"
+        assert main(cli("run", str(ROOT / "scenarios" / f"{scenario}.toml"), "--draws", "1000", "--out", str(out),
+                        "--no-plot", posteriors=posterior_dir)) == 0
+        outs.append(str(out))
+    capsys.readouterr()
+    assert main(["compare", *outs, "--out", str(tmp_path / "compare.png")]) == 0
+    printed = capsys.readouterr().out
+    assert "open_source_surge" in printed and "2030-12: median [10% - 90%]" in printed
+    assert "open-source adoption above 80% | by 2030-12" in printed
+    assert (tmp_path / "compare.png").stat().st_size > 10_000

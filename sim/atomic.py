@@ -1,4 +1,4 @@
-"""Atomic file output: a result either appears whole or not at all.
+"""File I/O with user-facing guarantees: atomic output, and input errors that explain themselves.
 
 Every file tokensim writes goes through :func:`atomic_write`: written to a temporary file in the
 destination folder, flushed to disk, then renamed over the destination. A crash or an error
@@ -11,6 +11,8 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+import xarray as xr
 
 from sim.errors import UserError
 
@@ -39,3 +41,20 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
             raise UserError(f"cannot write here ({exc.strerror or exc})", where=str(path)) from None
         raise
     return path
+
+
+def load_netcdf(path: str | Path, missing: str, unreadable: str, *, tree: bool = False):
+    """Load a whole netCDF file (a Dataset, or a DataTree with ``tree``) into memory.
+
+    A missing file raises ``UserError(missing)``; a damaged or foreign one ``UserError(unreadable)``
+    with the reader's own complaint appended.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(missing, where=str(path))
+    opener = xr.open_datatree if tree else xr.open_dataset
+    try:
+        with opener(path, engine="h5netcdf") as opened:
+            return opened.load()
+    except Exception as exc:  # h5py and netCDF raise many types for a damaged file
+        raise UserError(f"{unreadable} ({type(exc).__name__}: {exc})", where=str(path)) from None

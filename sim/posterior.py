@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from sim.atomic import atomic_write
+from sim.atomic import atomic_write, load_netcdf
 from sim.errors import UserError
 
 FORMAT = "tokensim-posterior-1"
@@ -54,14 +54,8 @@ class Posterior:
 def load_posterior(path: str | Path, expected_id: str | None = None) -> Posterior:
     """Read a posterior file; with ``expected_id``, refuse one computed from anything else."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError("posterior file not found", where=str(path))
-    try:
-        with xr.open_datatree(path, engine="h5netcdf") as tree:
-            tree = tree.load()
-    except Exception as exc:  # h5py/netCDF raise many types for a damaged file
-        raise UserError(f"not a readable posterior file ({type(exc).__name__}: {exc}); "
-                        "delete it or run 'tokensim calibrate --force'", where=str(path)) from None
+    tree = load_netcdf(path, "posterior file not found", "not a readable posterior file; delete it or run "
+                       "'tokensim calibrate --force'", tree=True)
     attrs = dict(tree.attrs)
     if attrs.get("format") != FORMAT:
         raise UserError(f"not a tokensim posterior (format {attrs.get('format')!r}, expected {FORMAT!r})",

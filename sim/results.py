@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from sim import __version__
-from sim.atomic import atomic_write
+from sim.atomic import atomic_write, load_netcdf
 from sim.errors import UserError
 from sim.posterior import Posterior
 from sim.runner import RunOutput
@@ -120,13 +120,7 @@ def write_dataset(dataset: xr.Dataset, path: str | Path) -> Path:
 def open_results(path: str | Path) -> xr.Dataset:
     """Open a results file, or explain why it is not one."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError("results file not found", where=str(path))
-    try:
-        with xr.open_dataset(path, engine="h5netcdf") as opened:
-            dataset = opened.load()
-    except Exception as exc:  # damaged or foreign files raise many different types
-        raise UserError(f"not a readable netCDF file ({type(exc).__name__}: {exc})", where=str(path)) from None
+    dataset = load_netcdf(path, "results file not found", "not a readable netCDF file")
     missing = [name for name in ("daily_tokens", "open_share", "open_adoption", "claim_crossed") if name not in dataset]
     if missing or dataset.attrs.get("title") != TITLE:
         raise UserError(f"not a tokensim results file (missing {', '.join(missing) or 'its title'})", where=str(path))

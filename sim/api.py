@@ -30,6 +30,7 @@ def run(
     priors: str | Path = PRIORS,
     posteriors: str | Path = POSTERIORS,
     as_of: dt.date | None = None,
+    cut: str = "published",
     chunk_size: int = DEFAULT_CHUNK,
     keep_paths: int | None = None,
     workers: int | None = None,
@@ -50,8 +51,9 @@ def run(
         If given, also write the Dataset there (atomically).
     observations, priors, posteriors
         The observation registry, the priors file and the posterior cache folder.
-    as_of
-        Calibrate only on figures published by this date.
+    as_of, cut
+        Calibrate only on figures published by this date (``cut="published"``) or whose window
+        ended by then (``cut="window"``).
     chunk_size, keep_paths
         Paths simulated per chunk (a multiple of 1000), and how many paths to keep in the Dataset
         (default: all up to 20,000); summaries always cover every simulated path.
@@ -65,7 +67,7 @@ def run(
         raise UserError(f"must be between 1 and {MAX_DRAWS}, got {draws}", where="--draws")
     if seed is not None and not 0 <= seed < 2**63:
         raise UserError(f"must be between 0 and 2**63 - 1, got {seed}", where="--seed")
-    posterior, _ = calibrate(observations, priors, posteriors, as_of=as_of, settings=settings, log=log)
+    posterior, _ = calibrate(observations, priors, posteriors, as_of=as_of, cut=cut, settings=settings, log=log)
     seed = scenario.seed if seed is None else seed
     output = run_paths(posterior, scenario, draws=scenario.draws if draws is None else draws, seed=seed,
                        chunk_size=chunk_size, keep_paths=keep_paths, workers=workers, scheduler=scheduler,

@@ -62,10 +62,13 @@ def _calibration_options(parser: argparse.ArgumentParser) -> None:
                         help="folder of cached posteriors (default: %(default)s)")
     parser.add_argument("--as-of", type=_date, default=None,
                         help="use only figures published on or before this date (YYYY-MM-DD)")
+    parser.add_argument("--cut", choices=("published", "window"), default="published",
+                        help="with --as-of: cut by publication date or by the end of each figure's window")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.calibration import calibrate
+    from sim.implications import family_implications
 
     started = time.perf_counter()
     posterior, path = calibrate(args.observations, args.priors, args.posteriors, as_of=args.as_of,
@@ -77,6 +80,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         summary = posterior.fits[fit][list(frame.index)].quantile([0.05, 0.5, 0.95], dim=("chain", "draw"))
         frame["p5"], frame["p50"], frame["p95"] = (summary.sel(quantile=q).to_array().values for q in (0.05, 0.5, 0.95))
         print(frame[["p5", "p50", "p95", "rhat", "ess_bulk", "ess_tail"]].to_string(float_format=lambda v: f"{v:.4g}"))
+    print("\nWhat each family alone implies for daily tokens (T/day, December mean, trend only; "
+          "growth_2025 = median growth rate per year between the F&S windows):")
+    print(family_implications(posterior).to_string(float_format=lambda v: f"{v:.3g}"))
     return 0
 
 
@@ -97,7 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if target.is_dir():
             raise UserError("is a folder, not a file", where=f"--out {target}")
     dataset = run(scenario, draws=args.draws, seed=args.seed, observations=args.observations,
-                  priors=args.priors, posteriors=args.posteriors, as_of=args.as_of, chunk_size=args.chunk_size,
+                  priors=args.priors, posteriors=args.posteriors, as_of=args.as_of, cut=args.cut,
+                  chunk_size=args.chunk_size,
                   keep_paths=args.keep_paths, workers=args.workers, scheduler=args.scheduler,
                   progress=None if args.quiet or not sys.stderr.isatty() else _progress)
     write_dataset(dataset, out)
@@ -168,8 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     calibrate = commands.add_parser("calibrate", help="fit (or reuse) the posterior")
     _calibration_options(calibrate)
-    calibrate.add_argument("--cut", choices=("published", "window"), default="published",
-                           help="with --as-of: cut by publication date or by the end of each figure's window")
     calibrate.add_argument("--force", action="store_true", help="refit even if a matching posterior exists")
     calibrate.set_defaults(handler=cmd_calibrate)
 

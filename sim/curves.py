@@ -13,7 +13,9 @@ parameters mean the same thing in every family:
 ``growth``
     the mean continuous growth rate between the anchors, ``log(V(+T)/V(-T)) / 2T`` (per year);
 ``ceiling``
-    the saturation level ``K`` (saturating families only), which must exceed ``V(+T)``.
+    the saturation level ``K`` (saturating families only), which must exceed ``V(+T)``;
+``shape``
+    the Richards shape ``nu`` (Richards only): 1 is the logistic, towards 0 the Gompertz curve.
 
 The two F&S windows pin ``v_ref`` and ``growth`` almost directly in every family, whatever the
 ceiling; the ceiling, which they cannot identify, is where the prior (an assumption) does the
@@ -131,6 +133,22 @@ def gompertz_level(t: Any, p: Params) -> Any:
 gompertz_window_mean = quadrature_window_mean(gompertz_level, ("v_ref", "growth", "ceiling"))
 
 
+def richards_level(t: Any, p: Params) -> Any:
+    """Richards (generalised logistic) growth to ``K`` with shape ``nu`` = ``p["shape"]``, through both anchors.
+
+    ``log((K/V)^nu - 1)`` is a line in time, so ``V = K (1 + e^{y(t)})^{-1/nu}``: ``nu = 1`` is the
+    logistic and ``nu -> 0`` the Gompertz curve; the shape sets where growth slows.
+    """
+    ops = ops_for(t, p["v_ref"], p["growth"], p["ceiling"], p["shape"])
+    first, second = anchor_levels(p)
+    start = ops.log(ops.expm1(p["shape"] * ops.log(p["ceiling"] / first)))
+    rate = (start - ops.log(ops.expm1(p["shape"] * ops.log(p["ceiling"] / second)))) / (2 * T_ANCHOR)
+    return p["ceiling"] * ops.exp(-ops.softplus(start - rate * (t + T_ANCHOR)) / p["shape"])
+
+
+richards_window_mean = quadrature_window_mean(richards_level, ("v_ref", "growth", "ceiling", "shape"))
+
+
 @dataclass(frozen=True)
 class GrowthFamily:
     """A volume growth family: its parameters, its level and its exact window mean."""
@@ -160,6 +178,13 @@ FAMILIES: dict[str, GrowthFamily] = {
             "symmetric S-curve: growth slows in proportion to the headroom left",
         ),
         GrowthFamily(
+            "richards",
+            ("v_ref", "growth", "ceiling", "shape"),
+            richards_level,
+            richards_window_mean,
+            "generalised logistic: a free shape between Gompertz (0) and logistic (1) and beyond",
+        ),
+        GrowthFamily(
             "gompertz",
             ("v_ref", "growth", "ceiling"),
             gompertz_level,
@@ -168,6 +193,10 @@ FAMILIES: dict[str, GrowthFamily] = {
         ),
     )
 }
+
+
+#: Every volume parameter of any family (a path records each; NaN where its family has none).
+VOLUME_PARAMETERS: tuple[str, ...] = tuple(dict.fromkeys(p for f in FAMILIES.values() for p in f.parameters))
 
 
 # --- open-source share of calls and enterprise adoption --------------------------------------

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal, special
 
-from sim.curves import FAMILIES, OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
+from sim.curves import FAMILIES, OPEN_PARAMETERS, VOLUME_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
 from sim.model import OPEN_FIT
 from sim.posterior import Posterior
 from sim.scenario import LAST_DATA_MONTH, Event, Scenario, Volatility
@@ -129,7 +129,7 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
     first_free = int(np.searchsorted(times.astype("datetime64[M]"), LAST_DATA_MONTH, side="right"))
 
     trend = np.empty((size, len(times)))
-    volume_parameters = {name: np.full(size, np.nan) for name in ("v_ref", "growth", "ceiling")}
+    volume_parameters = {name: np.full(size, np.nan) for name in VOLUME_PARAMETERS}
     draw_index = np.zeros(size, dtype=np.int64)
     for index, name in enumerate(names):
         rows = np.flatnonzero(choice == index)

@@ -52,11 +52,11 @@ def build_volume_model(family: GrowthFamily, observations: ObservationSet, prior
     import pytensor.tensor as pt
 
     data = volume_observations(observations)
-    if not any(observations.series[o.series].role == "reference" for o in data):
-        raise UserError(
-            "no reference-series volume observation is left to calibrate on (check the vintage)",
-            where=str(observations.path),
-        )
+    if not data:
+        raise UserError("no volume observation is left to calibrate on (check the vintage)",
+                        where=str(observations.path))
+    # Without a reference-series figure (an early vintage) the F&S level is known only through the
+    # other series' scale priors: the fit runs, and its width says so.
     series_names = list(dict.fromkeys(o.series for o in data))
     missing = [s for s in series_names if s not in priors.series]
     if missing:
@@ -66,7 +66,7 @@ def build_volume_model(family: GrowthFamily, observations: ObservationSet, prior
     dated = [o for o in data if o.kind == "at_date"]
     coords = {"obs": [o.id for o in data], "series": series_names}
     with pm.Model(coords=coords) as model:
-        params = {name: priors.volume[name].to_pymc(name) for name in ("v_ref", "growth")}
+        params = {name: priors.volume[name].to_pymc(name) for name in family.parameters if name != "ceiling"}
         if "ceiling" in family.parameters:
             # Sampled as headroom over the 2025-04 anchor level: always above it, and free of the
             # cliff where a ceiling just above the data would need an ever steeper curve.
@@ -107,16 +107,15 @@ def build_open_model(observations: ObservationSet, priors: Priors):
     import pytensor.tensor as pt
 
     data = observations.fitted(SHARE_QUANTITIES)
-    if not data:
-        raise UserError("no open-source share observation is left to calibrate on (check the vintage)",
-                        where=str(observations.path))
-    values = np.array([o.comparable_value for o in data])
-    a, b = _windows(data)
     with pm.Model(coords={"share_obs": [o.id for o in data]}) as model:
         params = {name: priors.open[name].to_pymc(name) for name in OPEN_PARAMETERS}
-        share = pm.Deterministic("window_share", open_share_window_mean(a, b, params), dims="share_obs")
-        pm.Normal("logit_observed", mu=pt.log(share) - pt.log1p(-share), sigma=priors.open["sigma"].to_pymc("share_sigma"),
-                  observed=np.log(values / (1 - values)), dims="share_obs")
+        if data:  # an early vintage may have no share figure: the fit is then the prior itself
+            values = np.array([o.comparable_value for o in data])
+            a, b = _windows(data)
+            share = pm.Deterministic("window_share", open_share_window_mean(a, b, params), dims="share_obs")
+            pm.Normal("logit_observed", mu=pt.log(share) - pt.log1p(-share),
+                      sigma=priors.open["sigma"].to_pymc("share_sigma"),
+                      observed=np.log(values / (1 - values)), dims="share_obs")
     return model
 
 

@@ -11,7 +11,7 @@ from sim.curves import OPEN_PARAMETERS
 from sim.distributions import Distribution, parse_distribution
 from sim.tomlfile import TablePath, TomlFile
 
-VOLUME_PRIORS = ("v_ref", "growth", "ceiling_headroom")
+VOLUME_PRIORS = ("v_ref", "growth", "ceiling_headroom", "shape")
 OPEN_PRIORS = (*OPEN_PARAMETERS, "sigma")
 SCALED_SERIES_PRIORS = ("scale", "drift", "sigma")
 REFERENCE_SERIES_PRIORS = ("sigma",)

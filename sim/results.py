@@ -40,6 +40,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "v_ref": ("tokens day-1", "volume level around 2025-01-01 (geometric mean of the 2024-10 and 2025-04 anchors)"),
     "growth": ("year-1", "mean growth rate of log volume between 2024-10 and 2025-04"),
     "ceiling": ("tokens day-1", "volume ceiling (NaN for the unbounded exponential family)"),
+    "shape": ("1", "Richards shape (NaN for the other families): 1 logistic, towards 0 Gompertz"),
     "posterior_draw": ("1", "index of the volume posterior draw used (chains flattened)"),
     "open_posterior_draw": ("1", "index of the open-source posterior draw used (chains flattened)"),
     "bass_p": ("year-1", "Bass innovation coefficient of enterprise adoption"),

@@ -37,7 +37,7 @@ MAX_DRAWS = 100_000_000
 _TOP = ("name", "description", "horizon", "step_months", "draws", "seed", "families", "volatility", "claims",
         "events", "assumptions")
 #: Parameters whose calibration prior a scenario may replace (by reweighting the posterior).
-ASSUMABLE = ("v_ref", "growth", "ceiling_headroom", "bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half")
+ASSUMABLE = ("v_ref", "growth", "ceiling_headroom", "shape", "bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half")
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,14 @@ class Scenario:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
+#: Tables an extending scenario replaces whole rather than key by key (weights must sum to 1).
+REPLACED_TABLES = ("families",)
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in REPLACED_TABLES:
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value

@@ -128,3 +128,27 @@ def test_stale_truncated_or_foreign_posteriors_are_refused(posterior_dir, tmp_pa
     copy = tmp_path / "copy.nc"
     shutil.copy(original, copy)
     assert load_posterior(copy).id == load_posterior(original).id
+
+
+def test_figures_published_after_the_vintage_cannot_influence_it(tmp_path):
+    import datetime as dt
+
+    from sim.model import build_model
+
+    vintage = dt.date(2025, 8, 31)
+    registry, priors = load_observations(OBSERVATIONS), load_priors(PRIORS)
+    changed = tmp_path / "observations.toml"
+    changed.write_text(OBSERVATIONS.read_text(encoding="utf-8")
+                       .replace("value = 101865", "value = 50000").replace("value_base = 1.01865e13", "value_base = 5.0e12"),
+                       encoding="utf-8")
+    altered = load_observations(changed)
+    assert altered.digest() != registry.digest()
+    settings, fits = SamplerSettings(), ("logistic", "open")
+    assert (calibration_id(altered.vintage(vintage), priors, settings, fits)
+            == calibration_id(registry.vintage(vintage), priors, settings, fits))
+    model = build_model("logistic", registry.vintage(vintage), priors)
+    fitted = set(model.coords["obs"])
+    assert fitted and all(o.published <= vintage for o in registry.observations if o.id in fitted)
+    assert "fs_daily_2025h1" not in fitted
+    open_model = build_model("open", registry.vintage(vintage), priors)
+    assert not open_model.observed_RVs  # no share figure yet: the open fit is its prior

@@ -20,10 +20,10 @@ from sim.curves import (
 )
 
 VOLUME_CASES = [
-    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 2e14},
-    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 1.5e13},  # ceiling just above the data
-    {"v_ref": 1e11, "growth": 0.3, "ceiling": 5e15},
-    {"v_ref": 5e12, "growth": 6.0, "ceiling": 1e16},
+    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 2e14, "shape": 0.5},
+    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 1.5e13, "shape": 2.0},  # ceiling just above the data
+    {"v_ref": 1e11, "growth": 0.3, "ceiling": 5e15, "shape": 0.05},
+    {"v_ref": 5e12, "growth": 6.0, "ceiling": 1e16, "shape": 1.0},
 ]
 WINDOWS = [(-0.504, 0.0), (0.0, 0.496), (-1.0, 0.0), (2.0, 2.0833), (5.0, 6.0)]
 OPEN_CASE = {"bass_p": 0.05, "bass_q": 0.9, "m": 0.85, "t_start": -2.0, "u_max": 0.9, "k": 1.2, "t_half": -0.5}
@@ -51,7 +51,15 @@ def test_levels_pass_through_both_anchors(family):
         assert curve.level(sign * T_ANCHOR, params) == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("family", ["logistic", "gompertz"])
+def test_richards_contains_logistic_and_gompertz():
+    t = np.linspace(-2, 6, 50)
+    base = {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 2e14}
+    richards = FAMILIES["richards"].level
+    np.testing.assert_allclose(richards(t, {**base, "shape": 1.0}), FAMILIES["logistic"].level(t, base), rtol=1e-10)
+    np.testing.assert_allclose(richards(t, {**base, "shape": 1e-9}), FAMILIES["gompertz"].level(t, base), rtol=1e-6)
+
+
+@pytest.mark.parametrize("family", ["logistic", "gompertz", "richards"])
 def test_saturating_families_approach_the_ceiling_from_below(family):
     params = VOLUME_CASES[0]
     t = np.linspace(-2, 6, 500)
@@ -103,6 +111,7 @@ volume_params = st.fixed_dictionaries({
     "v_ref": st.floats(1e9, 1e15),
     "growth": st.floats(0.05, 8.0),
     "headroom": st.floats(0.05, 1e4),
+    "shape": st.floats(0.01, 10.0),
 })
 
 
@@ -110,7 +119,7 @@ volume_params = st.fixed_dictionaries({
 @given(volume_params, st.floats(-3, 10), st.floats(0.01, 2.0))
 def test_window_mean_lies_between_the_levels_at_its_ends(raw, start, width):
     """Monotone curves: the mean over a window lies between the levels at its two ends."""
-    params = {"v_ref": raw["v_ref"], "growth": raw["growth"]}
+    params = {"v_ref": raw["v_ref"], "growth": raw["growth"], "shape": raw["shape"]}
     params["ceiling"] = raw["v_ref"] * np.exp(raw["growth"] * T_ANCHOR) * (1 + raw["headroom"])
     for curve in FAMILIES.values():
         low, high = curve.level(start, params), curve.level(start + width, params)

@@ -1,0 +1,124 @@
+"""Figures of the Monte Carlo engine itself: throughput against a numpy floor, and dask speed-up."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from benchmarks.common import Figure, Mode, Side, Target, log, ratio, timed
+from sim.engine import build_trends, time_grid
+from sim.posterior import Posterior
+from sim.runner import run_paths
+from sim.scenario import Scenario
+from sim.weights import posterior_weights
+
+KEEP_PATHS = 2000
+SEED = 20250901
+
+
+def engine_throughput(posterior: Posterior, scenario: Scenario, mode: Mode) -> Figure:
+    """Figure 1: path-months per second of ``run_paths`` on the baseline vs one numpy normal per path-month.
+
+    The engine run is end to end, as ``tokensim run`` does it for a large run: the trends of every
+    posterior draw (``build_trends``, a fixed cost per run), family and posterior-draw picks, three
+    AR(1) deviation series (three standard normals per path-month), events, the inverse links, the
+    streamed histograms and claim counts, and thinning to ``KEEP_PATHS`` kept paths.
+    """
+    draws, months = mode.throughput_paths, len(time_grid(scenario))
+    path_months = draws * months
+    run_paths(posterior, scenario, draws=min(draws, 2000), seed=SEED, keep_paths=KEEP_PATHS)  # warm-up
+    log.info("engine throughput: %d paths x %d months, %d repeats", draws, months, mode.repeats)
+    engine_s, engine_all, _ = timed(lambda: run_paths(posterior, scenario, draws=draws, seed=SEED,
+                                                      keep_paths=KEEP_PATHS), mode.repeats)
+    trends_s, _, _ = timed(lambda: build_trends(posterior, scenario, posterior_weights(posterior, scenario)),
+                           mode.repeats)
+    rng = np.random.default_rng()
+    floor_s, floor_all, _ = timed(lambda: rng.standard_normal((draws, months)), mode.repeats)
+    floor3_s, _, _ = timed(lambda: rng.standard_normal((3, draws, months)), mode.repeats)
+    engine_rate, floor_rate = path_months / engine_s, path_months / floor_s
+    steady_rate = path_months / max(engine_s - trends_s, 1e-9)
+    return Figure(
+        name="engine_throughput",
+        meaning=("path-months simulated per second by sim.runner.run_paths on scenarios/baseline.toml "
+                 f"({draws:,} paths x {months} months, keep_paths={KEEP_PATHS}, streamed summaries), "
+                 "against drawing one standard normal per path-month with numpy in the same process"),
+        value=Side("engine (run_paths, end to end)", engine_rate, "path-months/s"),
+        peer=Side("numpy floor: default_rng().standard_normal((N, T))", floor_rate, "path-months/s"),
+        ratio=ratio(floor_rate, engine_rate),
+        ratio_meaning="how many times slower the engine is than the one-normal floor (lower is better)",
+        targets=[Target("engine slowdown vs floor", "<=", 3.0, ratio(floor_rate, engine_rate))],
+        details={
+            "paths": draws, "months": months, "repeats": mode.repeats,
+            "engine_s": engine_s, "engine_all_s": engine_all, "floor_s": floor_s, "floor_all_s": floor_all,
+            "floor_3_normals_rate": path_months / floor3_s,
+            "slowdown_vs_3_normals": ratio(path_months / floor3_s, engine_rate),
+            "build_trends_s": trends_s,
+            "engine_rate_excluding_build_trends": steady_rate,
+            "slowdown_vs_floor_excluding_build_trends": ratio(floor_rate, steady_rate),
+        },
+        notes=["the engine draws three standard normals per path-month (volume, usage and adoption AR(1) "
+               "innovations) plus the per-path choices, so drawing its random numbers alone costs about 3x "
+               "the floor; the rest is trends, inverse links, histograms and claims (see details)"],
+    )
+
+
+def _chunk_size(draws: int) -> int:
+    """The default 50,000-path chunks, or about 8 chunks (a multiple of 1,000) for small runs."""
+    return int(min(50_000, max(1000, (draws // 8) // 1000 * 1000)))
+
+
+def _cluster_start_s(workers: int) -> float:
+    """Seconds to start and close a local dask.distributed cluster like the runner's."""
+    from distributed import Client, LocalCluster
+
+    started = time.perf_counter()
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    client.close()
+    cluster.close()
+    return time.perf_counter() - started
+
+
+def dask_speedup(posterior: Posterior, scenario: Scenario, mode: Mode) -> Figure:
+    """Figure 5: wall time of ``run_paths(..., workers=1)`` over ``workers=2`` on one large run.
+
+    Both runs start their own local dask.distributed cluster (inside ``run_paths``), so the times
+    include cluster start-up; the two results are checked to be identical.
+    """
+    draws, chunk = mode.dask_paths, _chunk_size(mode.dask_paths)
+    repeats = 1 if draws >= 1_000_000 else mode.repeats
+    outputs = {}
+
+    def one(workers: int):
+        log.info("dask: %d paths (chunks of %d) on %d worker(s)", draws, chunk, workers)
+        return run_paths(posterior, scenario, draws=draws, seed=SEED, keep_paths=KEEP_PATHS,
+                         chunk_size=chunk, workers=workers)
+
+    times = {}
+    for workers in (1, 2):
+        times[workers], every, outputs[workers] = timed(lambda: one(workers), repeats)
+        times[f"{workers}_all"] = every
+    first, second = outputs[1], outputs[2]
+    identical = bool(np.array_equal(first.paths.daily_tokens, second.paths.daily_tokens)
+                     and (first.summary is None or np.array_equal(first.summary.crossed, second.summary.crossed)))
+    speedup = ratio(times[1], times[2])
+    return Figure(
+        name="dask_speedup",
+        meaning=(f"wall time of run_paths on {draws:,} baseline paths (chunks of {chunk:,}, keep_paths={KEEP_PATHS}) "
+                 "on a local dask.distributed cluster of 1 worker process vs 2 (cluster start-up included)"),
+        value=Side("2 workers", times[2], "s"),
+        peer=Side("1 worker", times[1], "s"),
+        ratio=speedup,
+        ratio_meaning="speed-up of 2 workers over 1 (1-worker time / 2-worker time; higher is better)",
+        targets=[Target("speed-up with 2 workers", ">=", 1.6, speedup)],
+        details={"paths": draws, "chunk_size": chunk, "repeats": repeats, "one_worker_all_s": times["1_all"],
+                 "two_workers_all_s": times["2_all"], "results_identical": identical,
+                 "cluster_start_2_workers_s": _cluster_start_s(2), "cpu_count": _cpus()},
+    )
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -1,0 +1,193 @@
+"""Figures against PyMC: the engine's forecast vs ``pm.sample_posterior_predictive``, and NUTS vs nutpie."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import itertools
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import OBSERVATIONS, PRIORS, Figure, Mode, Side, Target, log, ratio, timed
+from sim.curves import FAMILIES
+from sim.engine import time_grid
+from sim.posterior import Posterior
+from sim.runner import run_paths
+from sim.scenario import LAST_DATA_MONTH, Scenario
+from sim.timeaxis import month_windows
+
+FAMILY = "logistic"
+SEED = 20250901
+
+
+def _quiet_pymc() -> None:
+    import pymc  # noqa: F401  (importing pymc resets its logger's level)
+
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+
+
+def forecast_model(scenario: Scenario):
+    """What a PyMC user would write: the fitted logistic volume model plus forecast nodes.
+
+    The model is the calibration's own (``sim.model.build_model``) with, on top, the monthly trend of
+    every simulated month (the exact monthly mean, ``FAMILIES["logistic"].window_mean`` on pytensor
+    inputs) and the scenario's AR(1) volume deviation on the log scale from the month after the last
+    data month on (``pm.AR``, started like the engine's at ``x_0 = scale * e_0``). The daily tokens of
+    each month are the deterministic ``daily_tokens``.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from sim.model import build_model
+    from sim.observations import load_observations
+    from sim.priors import load_priors
+
+    times = time_grid(scenario)
+    a, b = month_windows(times, scenario.step_months)
+    first_free = int(np.searchsorted(times.astype("datetime64[M]"), LAST_DATA_MONTH, side="right"))
+    volatility = scenario.volatility["volume"]
+    scale = volatility.sd * float(np.sqrt(1.0 - volatility.persistence**2))
+    observations = load_observations(OBSERVATIONS).vintage(None, "published")
+    model = build_model(FAMILY, observations, load_priors(PRIORS))
+    with model:
+        params = {name: model[name] for name in FAMILIES[FAMILY].parameters}
+        trend = FAMILIES[FAMILY].window_mean(a, b, params)
+        deviation = pm.AR("volume_deviation", rho=[volatility.persistence], sigma=scale,
+                          init_dist=pm.Normal.dist(0.0, scale), steps=len(times) - first_free - 1)
+        log_deviation = pt.concatenate([pt.zeros(first_free), deviation])
+        pm.Deterministic("daily_tokens", trend * pt.exp(log_deviation))
+    return model
+
+
+def _posterior_idata(posterior: Posterior, paths: int):
+    """The first ``paths`` draws of the logistic fit (cycled if fewer) as one chain of an InferenceData."""
+    import arviz as az
+
+    samples = posterior.samples(FAMILY)
+    total = next(iter(samples.values())).size
+    rows = np.arange(paths) % total
+    return az.from_dict(posterior={name: values[rows][None, :] for name, values in samples.items()})
+
+
+def _quantiles(values: np.ndarray) -> list[float]:
+    return [float(q) for q in np.quantile(values, [0.05, 0.5, 0.95])]
+
+
+def predictive_vs_engine(posterior: Posterior, scenario: Scenario, mode: Mode) -> Figure:
+    """Figure 2: the same forecast (logistic family, same posterior, horizon and volume AR(1)) both ways.
+
+    The engine's time is ``run_paths`` on the scenario restricted to the logistic family, end to end
+    (it also simulates open-source share and adoption, which the PyMC route does not). PyMC's time is
+    ``pm.sample_posterior_predictive`` over ``paths`` posterior draws; the first call (which compiles
+    the forward-sampling function) and the median of later calls are both reported, the ratio uses
+    the later calls (the fairer one to PyMC). The horizon quantiles of both are given as a check that
+    they forecast the same thing.
+    """
+    import pymc as pm
+
+    _quiet_pymc()
+    paths = mode.predictive_paths
+    logistic_only = dataclasses.replace(scenario, family_weights=((FAMILY, 1.0),))
+    months = len(time_grid(scenario))
+
+    started = time.perf_counter()
+    model = forecast_model(scenario)
+    build_s = time.perf_counter() - started
+    idata = _posterior_idata(posterior, paths)
+
+    seeds = itertools.count(1)
+
+    def predictive() -> Any:
+        return pm.sample_posterior_predictive(idata, model=model, var_names=["daily_tokens"],
+                                              random_seed=next(seeds), progressbar=False)
+
+    log.info("PyMC predictive: %d draws x %d months", paths, months)
+    first_s, _, _ = timed(predictive, 1)
+    pymc_s, pymc_all, result = timed(predictive, max(mode.repeats - 1, 1))
+    pymc_paths = result.posterior_predictive["daily_tokens"].values.reshape(-1, months)
+
+    run_paths(posterior, logistic_only, draws=min(paths, 1000), seed=SEED)  # warm-up
+    engine_s, engine_all, output = timed(lambda: run_paths(posterior, logistic_only, draws=paths, seed=SEED),
+                                         mode.repeats)
+    speedup = ratio(pymc_s, engine_s)
+    return Figure(
+        name="engine_vs_pymc_predictive",
+        meaning=(f"seconds to forecast {paths:,} paths x {months} months of daily tokens from the logistic "
+                 "posterior with AR(1) volume deviations: sim.runner.run_paths vs pm.sample_posterior_predictive"),
+        value=Side("engine (run_paths, logistic only)", engine_s, "s"),
+        peer=Side("PyMC sample_posterior_predictive (after first call)", pymc_s, "s"),
+        ratio=speedup,
+        ratio_meaning="how many times faster the engine is (PyMC time / engine time; higher is better)",
+        targets=[Target("engine speed-up over PyMC", ">=", 50.0, speedup)],
+        details={
+            "paths": paths, "months": months, "pymc_model_build_s": build_s, "pymc_first_call_s": first_s,
+            "pymc_all_s": pymc_all, "engine_all_s": engine_all,
+            "speedup_vs_first_pymc_call": ratio(first_s + build_s, engine_s),
+            "horizon_p5_p50_p95_engine": _quantiles(output.paths.daily_tokens[:, -1]),
+            "horizon_p5_p50_p95_pymc": _quantiles(pymc_paths[:, -1]),
+        },
+        notes=["the engine also simulates open-source share and adoption for every path; the PyMC route only volume"],
+    )
+
+
+def _sample(fit: str, sampler: str, mode: Mode) -> dict[str, float]:
+    """One NUTS run of ``fit``: wall time (compile included), sampling time and min bulk ESS."""
+    import arviz as az
+    import pymc as pm
+
+    from sim.calibration import SamplerSettings
+    from sim.model import build_model
+    from sim.observations import load_observations
+    from sim.priors import load_priors
+
+    settings = SamplerSettings()
+    model = build_model(fit, load_observations(OBSERVATIONS).vintage(None, "published"), load_priors(PRIORS))
+    log.info("NUTS (%s) on the %s fit: %d chains x %d draws", sampler, fit, mode.nuts_chains, mode.nuts_draws)
+    started = time.perf_counter()
+    idata = pm.sample(model=model, draws=mode.nuts_draws, tune=mode.nuts_draws, chains=mode.nuts_chains,
+                      cores=min(mode.nuts_chains, 2), target_accept=settings.target_accept, random_seed=settings.seed,
+                      progressbar=False, compute_convergence_checks=False, nuts_sampler=sampler)
+    wall = time.perf_counter() - started
+    free = [rv.name for rv in model.free_RVs]
+    ess = az.ess(idata.posterior[free], method="bulk")
+    min_ess = min(float(ess[name]) for name in free)
+    sampling = float(idata.posterior.attrs.get("sampling_time", wall))
+    return {"wall_s": wall, "sampling_s": sampling, "compile_s": wall - sampling, "min_bulk_ess": min_ess,
+            "ess_per_s_compile_included": min_ess / wall, "ess_per_s_compile_excluded": min_ess / sampling,
+            "divergences": int(idata.sample_stats["diverging"].sum())}
+
+
+def nuts_vs_nutpie(mode: Mode) -> Figure:
+    """Figure 4b: effective samples per second on one fit, PyMC's NUTS vs nutpie (compile included).
+
+    Both use the calibration's settings (target_accept, seed) and ``mode.nuts_chains`` chains of
+    ``mode.nuts_draws`` tuning and kept draws; ESS is the smallest bulk ESS over the free parameters.
+    Compile time is the wall time minus the sampler's own ``sampling_time``.
+    """
+    _quiet_pymc()
+    pymc_run = _sample(FAMILY, "pymc", mode)
+    if not mode.nutpie:
+        nutpie_run, skipped = None, "skipped in this mode"
+    elif importlib.util.find_spec("nutpie") is None:
+        nutpie_run, skipped = None, "not installed"
+    else:
+        nutpie_run, skipped = _sample(FAMILY, "nutpie", mode), None
+    value = (Side.missing("nutpie", "ESS/s", skipped) if nutpie_run is None
+             else Side("nutpie", nutpie_run["ess_per_s_compile_included"], "ESS/s"))
+    excluded = ratio(nutpie_run and nutpie_run["ess_per_s_compile_excluded"], pymc_run["ess_per_s_compile_excluded"])
+    return Figure(
+        name="nuts_ess_per_second",
+        meaning=(f"min bulk ESS per second of wall time (compile included) on the {FAMILY} fit, "
+                 f"{mode.nuts_chains} chains x {mode.nuts_draws} draws: nutpie vs PyMC's own NUTS"),
+        value=value,
+        peer=Side("PyMC NUTS", pymc_run["ess_per_s_compile_included"], "ESS/s"),
+        ratio=ratio(value.value, pymc_run["ess_per_s_compile_included"]),
+        ratio_meaning="nutpie ESS/s over PyMC NUTS ESS/s, compile included (higher means nutpie is faster)",
+        targets=[],
+        details={"pymc": pymc_run, "nutpie": nutpie_run if nutpie_run else skipped,
+                 "ratio_compile_excluded": excluded},
+        notes=["no target was set for this figure: it says what switching the calibration to nutpie would buy"],
+    )

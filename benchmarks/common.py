@@ -41,6 +41,7 @@ class Mode:
     predictive_paths: int
     memory_paths: tuple[int, ...]
     dask_paths: int
+    dask_repeats: int
     cold_calibration: bool
     nutpie: bool
     nuts_draws: int
@@ -48,9 +49,15 @@ class Mode:
 
 
 MODES = {
-    "full": Mode("full", 3, 500_000, 4000, (10_000, 100_000, 1_000_000, 10_000_000), 10_000_000, True, True, 1000, 4),
-    "quick": Mode("quick", 3, 100_000, 1000, (1_000, 10_000, 100_000), 200_000, True, True, 1000, 4),
-    "smoke": Mode("smoke", 2, 1_000, 100, (1_000, 10_000), 20_000, False, False, 150, 2),
+    "full": Mode("full", repeats=3, throughput_paths=500_000, predictive_paths=4000,
+                 memory_paths=(10_000, 100_000, 1_000_000, 10_000_000), dask_paths=10_000_000, dask_repeats=1,
+                 cold_calibration=True, nutpie=True, nuts_draws=1000, nuts_chains=4),
+    "quick": Mode("quick", repeats=3, throughput_paths=100_000, predictive_paths=1000,
+                  memory_paths=(1_000, 10_000, 100_000), dask_paths=200_000, dask_repeats=3,
+                  cold_calibration=True, nutpie=True, nuts_draws=1000, nuts_chains=4),
+    "smoke": Mode("smoke", repeats=1, throughput_paths=1_000, predictive_paths=100,
+                  memory_paths=(3_000, 10_000), dask_paths=20_000, dask_repeats=1,
+                  cold_calibration=False, nutpie=False, nuts_draws=150, nuts_chains=2),
 }
 
 

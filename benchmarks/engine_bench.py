@@ -88,7 +88,7 @@ def dask_speedup(posterior: Posterior, scenario: Scenario, mode: Mode) -> Figure
     include cluster start-up; the two results are checked to be identical.
     """
     draws, chunk = mode.dask_paths, _chunk_size(mode.dask_paths)
-    repeats = 1 if draws >= 1_000_000 else mode.repeats
+    repeats = mode.dask_repeats
     outputs = {}
 
     def one(workers: int):

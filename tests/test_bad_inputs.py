@@ -307,7 +307,7 @@ SCENARIO_CASES = [
     Case("scenario-unknown-top-key", run(), ("scenario.toml, line 7, key 'colour'", "unknown key; allowed here: name"),
          scenario("seed = 1", 'seed = 1\ncolour = "blue"')),
     Case("scenario-unknown-family", run(),
-         ("key 'families.linear'", "allowed here: exponential, logistic, gompertz"),
+         ("key 'families.linear'", "allowed here: exponential, logistic, richards, gompertz"),
          scenario("gompertz = 0.5", "linear = 0.5")),
     Case("scenario-unknown-volatility-table", run(),
          ("key 'volatility.prices'", "allowed here: volume, share, adoption"),
@@ -444,7 +444,7 @@ OBSERVATION_CASES = [
     Case("observations-missing-file", run_baseline("--observations", "{in}/absent.toml"),
          ("absent.toml", "observation registry not found")),
     Case("observations-as-of-before-any-figure", run_baseline("--as-of", "2024-01-01"),
-         ("observations.toml", "no reference-series volume observation is left to calibrate on")),
+         ("observations.toml", "no volume observation is left to calibrate on")),
 ]
 
 PRIORS_CASES = [

@@ -1,0 +1,125 @@
+"""Figures measured on the ``tokensim`` command in subprocesses: peak memory and calibration wall time."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (BASELINE, GIB, Figure, Mode, ProcessMeasure, Side, Target, cli_command, log,
+                               measure_process, ratio)
+
+KEEP_PATHS = 2000
+MEMORY_BUDGET = 2 * GIB
+#: Peak memory may grow by this factor from the smallest streamed run to the largest and still be "flat".
+FLAT_FACTOR = 1.25
+
+
+def _failed(measure: ProcessMeasure) -> str:
+    return f"exit status {measure.returncode}: {measure.stderr_tail.strip().splitlines()[-1:]}"
+
+
+def peak_memory(mode: Mode, posteriors: Path) -> Figure:
+    """Figure 3: peak resident memory of ``tokensim run`` as the number of paths grows.
+
+    Each size runs ``tokensim run scenarios/baseline.toml --draws N --keep-paths 2000 --no-plot`` in
+    its own process under ``/usr/bin/time -v``. With 2,000 kept paths every run above 2,000 paths
+    streams its summaries, so peak memory should not grow with N. The value is the peak at the
+    largest N, the peer the peak at the smallest streamed N.
+    """
+    runs: dict[int, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="tokensim-bench-") as tmp:
+        for draws in mode.memory_paths:
+            command = cli_command("-q", "run", str(BASELINE), "--draws", str(draws), "--keep-paths",
+                                  str(KEEP_PATHS), "--no-plot", "--out", str(Path(tmp) / f"run-{draws}.nc"),
+                                  "--posteriors", str(posteriors))
+            measure = measure_process(command)
+            runs[draws] = {"max_rss_bytes": measure.max_rss_bytes, "wall_s": measure.wall_s,
+                           "error": None if measure.returncode == 0 else _failed(measure)}
+            log.info("memory: %d paths -> %s bytes in %.1f s", draws, measure.max_rss_bytes, measure.wall_s)
+    largest = max(runs)
+    streamed = [n for n in sorted(runs) if n > KEEP_PATHS] or [min(runs)]
+    smallest = streamed[0]
+    top, base = runs[largest]["max_rss_bytes"], runs[smallest]["max_rss_bytes"]
+    errors = {n: r["error"] for n, r in runs.items() if r["error"]}
+    growth = ratio(top, base)
+    return Figure(
+        name="peak_memory",
+        meaning=("peak resident set size of 'tokensim run scenarios/baseline.toml --draws N --keep-paths 2000 "
+                 f"--no-plot' for N in {', '.join(f'{n:.0e}' for n in sorted(runs))}"),
+        value=Side(f"peak RSS at {largest:,} paths", None if errors.get(largest) else top, "bytes"),
+        peer=Side(f"peak RSS at {smallest:,} paths", None if errors.get(smallest) else base, "bytes"),
+        ratio=growth,
+        ratio_meaning=f"peak memory at {largest:,} paths over peak at {smallest:,} (1 = flat)",
+        targets=[Target(f"peak RSS at {largest:,} paths (GiB)", "<", MEMORY_BUDGET / GIB,
+                        None if top is None else top / GIB),
+                 Target("growth of peak RSS once streamed", "<=", FLAT_FACTOR, growth)],
+        details={"runs": {str(n): r for n, r in sorted(runs.items())}, "keep_paths": KEEP_PATHS,
+                 "command": "tokensim run scenarios/baseline.toml --draws N --keep-paths 2000 --no-plot --out TMP "
+                            "(under /usr/bin/time -v)"},
+        notes=[] if largest >= 10_000_000 else [
+            f"the 2 GiB target is stated at 10,000,000 paths; this mode measured up to {largest:,}"],
+    )
+
+
+def _pytensor_env(compiledir: Path) -> dict[str, str]:
+    """PYTENSOR_FLAGS with ``compiledir`` pointed at a fresh folder (a cold compile cache)."""
+    existing = os.environ.get("PYTENSOR_FLAGS", "")
+    return {"PYTENSOR_FLAGS": ",".join(f for f in (existing, f"compiledir={compiledir}") if f)}
+
+
+def _import_s(repeats: int) -> float:
+    """Median wall time of a fresh interpreter that only imports the CLI and the calibration module."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        measure_process([sys.executable, "-c", "import sim.cli, sim.calibration"])
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def calibration_wall(mode: Mode, posteriors: Path) -> Figure:
+    """Figure 4a: ``tokensim calibrate`` wall time, cold (compile + sample) vs cached (reuse the file).
+
+    Cold: ``tokensim calibrate --force --posteriors <fresh dir>`` with ``PYTENSOR_FLAGS=compiledir=<fresh
+    dir>``, so nothing is compiled or sampled beforehand. Cached: ``tokensim calibrate --posteriors
+    <same dir>`` again (median of a few runs). Both are whole processes, start-up and imports included.
+    In ``smoke`` mode the cold run is skipped and the cached one reuses ``posteriors``.
+    """
+    details: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tokensim-bench-cal-") as tmp:
+        compiledir, folder = Path(tmp) / "compiledir", Path(tmp) / "posteriors"
+        env = _pytensor_env(compiledir)
+        if mode.cold_calibration:
+            log.info("cold calibration (fresh compile cache and posterior folder); takes minutes")
+            cold = measure_process(cli_command("-q", "calibrate", "--force", "--posteriors", str(folder)), env=env)
+            cold_side = (Side("cold (compile + sample)", cold.wall_s, "s") if cold.returncode == 0 else
+                         Side.missing("cold (compile + sample)", "s", _failed(cold)))
+            details["cold_max_rss_bytes"] = cold.max_rss_bytes
+        else:
+            folder, cold_side = posteriors, Side.missing("cold (compile + sample)", "s", "skipped in this mode")
+        cached_runs = [measure_process(cli_command("-q", "calibrate", "--posteriors", str(folder)), env=env)
+                       for _ in range(mode.repeats)]
+    failures = [_failed(m) for m in cached_runs if m.returncode != 0]
+    cached_s = statistics.median(m.wall_s for m in cached_runs)
+    cached_side = Side.missing("cached (reuse)", "s", failures[0]) if failures else Side("cached (reuse)", cached_s, "s")
+    details.update({"cached_all_s": [m.wall_s for m in cached_runs],
+                    "python_start_and_imports_s": _import_s(mode.repeats),
+                    "command_cold": "PYTENSOR_FLAGS=compiledir=<fresh> tokensim calibrate --force --posteriors <fresh>",
+                    "command_cached": "tokensim calibrate --posteriors <same>"})
+    return Figure(
+        name="calibration_wall",
+        meaning="wall time of 'tokensim calibrate' in a fresh process: cold (compile + NUTS on every fit) vs cached",
+        value=cold_side,
+        peer=cached_side,
+        ratio=ratio(cold_side.value, cached_side.value),
+        ratio_meaning="cold time over cached time",
+        targets=[Target("cold calibration (s)", "<", 60.0, cold_side.value),
+                 Target("cached calibration (s)", "<", 2.0, cached_side.value)],
+        details=details,
+    )
+

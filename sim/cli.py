@@ -83,6 +83,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print("\nWhat each family alone implies for daily tokens (T/day, December mean, trend only; "
           "growth_2025 = median growth rate per year between the F&S windows):")
     print(family_implications(posterior).to_string(float_format=lambda v: f"{v:.3g}"))
+    if args.report:
+        import pandas as pd
+
+        from sim.crosscheck import crosscheck_table
+        from sim.observations import load_observations
+        from sim.priors import load_priors
+
+        observations = load_observations(args.observations).vintage(args.as_of, args.cut)
+        table = crosscheck_table(observations, load_priors(args.priors), posterior)
+        print("\nClassical cross-check (daily tokens, T/day, December mean; the Bayesian rows are trend-only):")
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(table.to_string(float_format=lambda v: f"{v:.3g}"))
+        print("Open-source share: one observation for seven parameters; no classical fit exists without priors.")
     return 0
 
 
@@ -176,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = commands.add_parser("calibrate", help="fit (or reuse) the posterior")
     _calibration_options(calibrate)
     calibrate.add_argument("--force", action="store_true", help="refit even if a matching posterior exists")
+    calibrate.add_argument("--report", action="store_true",
+                           help="also print the classical (statsmodels / least-squares) cross-check")
     calibrate.set_defaults(handler=cmd_calibrate)
 
     run = commands.add_parser("run", help="calibrate if needed, simulate a scenario, write results")

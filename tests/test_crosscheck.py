@@ -1,0 +1,30 @@
+"""Classical cross-checks: OLS reproduces the closed form; the ceiling drives the saturating fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.crosscheck import exponential_ols, saturating_nls
+from sim.observations import load_observations
+from sim.priors import load_priors
+from tests.conftest import OBSERVATIONS, PRIORS
+
+REGISTRY = load_observations(OBSERVATIONS)
+
+
+def test_ols_growth_is_the_f_and_s_log_slope_when_other_series_have_free_trends():
+    table = exponential_ols(REGISTRY)
+    first, second = (o for o in REGISTRY.observations if o.id in ("fs_daily_2024h2", "fs_daily_2025h1"))
+    slope = np.log(second.comparable_value / first.comparable_value) / (second.midpoint - first.midpoint)
+    assert table["growth"].iloc[0] == pytest.approx(slope, rel=1e-9)
+    assert (table["p5"] < table["p50"]).all() and (table["p50"] < table["p95"]).all()
+    assert (table["df_resid"] == 2).all()
+
+
+@pytest.mark.parametrize("family", ["logistic", "gompertz", "richards"])
+def test_saturating_forecasts_rise_with_the_assumed_ceiling(family):
+    table = saturating_nls(family, REGISTRY, load_priors(PRIORS))
+    late = table[table["month"] == "2030-12"].set_index("assumption")["p50"]
+    assert late["headroom p5"] < late["headroom p50"] < late["headroom p95"]
+    assert np.all(np.abs(table["growth"] - 3.3) < 0.6)  # the data pin growth whatever the ceiling

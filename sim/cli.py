@@ -68,7 +68,7 @@ def _calibration_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.calibration import calibrate
-    from sim.implications import family_implications
+    from sim.implications import family_implications, prior_implications
 
     started = time.perf_counter()
     posterior, path = calibrate(args.observations, args.priors, args.posteriors, as_of=args.as_of,
@@ -96,6 +96,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(table.to_string(float_format=lambda v: f"{v:.3g}"))
         print("Open-source share: one observation for seven parameters; no classical fit exists without priors.")
+        print("\nPrior predictive: what the priors alone imply (daily tokens in T/day, shares as fractions):")
+        print(prior_implications(load_priors(args.priors)).to_string(float_format=lambda v: f"{v:.3g}"))
     return 0
 
 

@@ -28,3 +28,15 @@ def test_saturating_forecasts_rise_with_the_assumed_ceiling(family):
     late = table[table["month"] == "2030-12"].set_index("assumption")["p50"]
     assert late["headroom p5"] < late["headroom p50"] < late["headroom p95"]
     assert np.all(np.abs(table["growth"] - 3.3) < 0.6)  # the data pin growth whatever the ceiling
+
+
+def test_priors_alone_are_wider_than_the_posterior(posterior):
+    from sim.implications import family_implications, prior_implications
+
+    prior = prior_implications(load_priors(PRIORS))
+    assert np.isfinite(prior.values).all() and (prior["p5"] < prior["p50"]).all() and (prior["p50"] < prior["p95"]).all()
+    fitted = family_implications(posterior)
+    for family in ("logistic", "gompertz", "richards"):
+        prior_width = prior.loc[(family, "2027-12"), "p95"] / prior.loc[(family, "2027-12"), "p5"]
+        fitted_width = fitted.loc[(family, "2027-12"), "p95"] / fitted.loc[(family, "2027-12"), "p5"]
+        assert fitted_width < prior_width

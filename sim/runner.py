@@ -125,7 +125,8 @@ def _client(workers: int | None, scheduler: str | None):
             return Client(scheduler, timeout=10)
         except OSError as exc:
             raise UserError(f"cannot reach the dask scheduler ({exc})", where=f"--scheduler {scheduler}") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    # ":0" serves the dashboard on any free port, so a second cluster never clashes with the first.
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     return Client(cluster)
 
 

@@ -7,10 +7,10 @@ import time
 
 import numpy as np
 
-from benchmarks.common import Figure, Mode, Side, Target, log, ratio, timed
+from benchmarks.common import Figure, Mode, Side, Target, fmt, log, ratio, timed
 from sim.engine import build_trends, time_grid
 from sim.posterior import Posterior
-from sim.runner import run_paths
+from sim.runner import RunOutput, run_paths
 from sim.scenario import Scenario
 from sim.weights import posterior_weights
 
@@ -85,37 +85,45 @@ def dask_speedup(posterior: Posterior, scenario: Scenario, mode: Mode) -> Figure
     """Figure 5: wall time of ``run_paths(..., workers=1)`` over ``workers=2`` on one large run.
 
     Both runs start their own local dask.distributed cluster (inside ``run_paths``), so the times
-    include cluster start-up; the two results are checked to be identical.
+    include cluster start-up; the two results are checked to be identical. The same run without dask
+    (in this process) is timed too, as a reference: a 1-worker cluster can be slower than no cluster.
     """
-    draws, chunk = mode.dask_paths, _chunk_size(mode.dask_paths)
-    repeats = mode.dask_repeats
-    outputs = {}
+    draws, chunk, repeats = mode.dask_paths, _chunk_size(mode.dask_paths), mode.dask_repeats
 
-    def one(workers: int):
-        log.info("dask: %d paths (chunks of %d) on %d worker(s)", draws, chunk, workers)
-        return run_paths(posterior, scenario, draws=draws, seed=SEED, keep_paths=KEEP_PATHS,
-                         chunk_size=chunk, workers=workers)
+    def one(workers: int | None) -> RunOutput:
+        log.info("dask: %d paths (chunks of %d) on %s", draws, chunk,
+                 f"{workers} worker(s)" if workers else "no cluster (in this process, reference)")
+        return run_paths(posterior, scenario, draws=draws, seed=SEED, keep_paths=KEEP_PATHS, chunk_size=chunk,
+                         workers=workers)
 
-    times = {}
-    for workers in (1, 2):
-        times[workers], every, outputs[workers] = timed(lambda: one(workers), repeats)
-        times[f"{workers}_all"] = every
-    first, second = outputs[1], outputs[2]
-    identical = bool(np.array_equal(first.paths.daily_tokens, second.paths.daily_tokens)
-                     and (first.summary is None or np.array_equal(first.summary.crossed, second.summary.crossed)))
-    speedup = ratio(times[1], times[2])
+    median: dict[int | None, float] = {}
+    every: dict[int | None, list[float]] = {}
+    output: dict[int | None, RunOutput] = {}
+    for workers in (1, 2, None):
+        median[workers], every[workers], output[workers] = timed(lambda: one(workers), repeats)
+    identical = all(np.array_equal(output[w].paths.daily_tokens, output[None].paths.daily_tokens)
+                    and (output[w].summary is None
+                         or np.array_equal(output[w].summary.crossed, output[None].summary.crossed))
+                    for w in (1, 2))
+    speedup, in_process_s = ratio(median[1], median[2]), median[None]
     return Figure(
         name="dask_speedup",
         meaning=(f"wall time of run_paths on {draws:,} baseline paths (chunks of {chunk:,}, keep_paths={KEEP_PATHS}) "
                  "on a local dask.distributed cluster of 1 worker process vs 2 (cluster start-up included)"),
-        value=Side("2 workers", times[2], "s"),
-        peer=Side("1 worker", times[1], "s"),
+        value=Side("2 workers", median[2], "s"),
+        peer=Side("1 worker", median[1], "s"),
         ratio=speedup,
         ratio_meaning="speed-up of 2 workers over 1 (1-worker time / 2-worker time; higher is better)",
         targets=[Target("speed-up with 2 workers", ">=", 1.6, speedup)],
-        details={"paths": draws, "chunk_size": chunk, "repeats": repeats, "one_worker_all_s": times["1_all"],
-                 "two_workers_all_s": times["2_all"], "results_identical": identical,
+        details={"paths": draws, "chunk_size": chunk, "repeats": repeats, "one_worker_all_s": every[1],
+                 "two_workers_all_s": every[2], "results_identical": bool(identical),
+                 "in_process_s": in_process_s, "in_process_all_s": every[None],
+                 "speedup_2_workers_vs_in_process": ratio(in_process_s, median[2]),
+                 "slowdown_1_worker_vs_in_process": ratio(median[1], in_process_s),
                  "cluster_start_2_workers_s": _cluster_start_s(2), "cpu_count": _cpus()},
+        notes=["the reference without dask (details.in_process_s) shows what the workers buy over a plain run: "
+               f"2 workers are {fmt(ratio(in_process_s, median[2]))}x as fast, 1 worker "
+               f"{fmt(ratio(median[1], in_process_s))}x as slow"],
     )
 
 

@@ -20,6 +20,7 @@ FLAT_FACTOR = 1.25
 
 
 def _failed(measure: ProcessMeasure) -> str:
+    """Why a measured command failed, in one line."""
     return f"exit status {measure.returncode}: {measure.stderr_tail.strip().splitlines()[-1:]}"
 
 

@@ -24,12 +24,13 @@ SEED = 20250901
 
 
 def _quiet_pymc() -> None:
+    """Import PyMC, then silence its sampling chatter (errors still show)."""
     import pymc  # noqa: F401  (importing pymc resets its logger's level)
 
     logging.getLogger("pymc").setLevel(logging.ERROR)
 
 
-def forecast_model(scenario: Scenario):
+def forecast_model(scenario: Scenario) -> Any:
     """What a PyMC user would write: the fitted logistic volume model plus forecast nodes.
 
     The model is the calibration's own (``sim.model.build_model``) with, on top, the monthly trend of
@@ -62,7 +63,7 @@ def forecast_model(scenario: Scenario):
     return model
 
 
-def _posterior_idata(posterior: Posterior, paths: int):
+def _posterior_idata(posterior: Posterior, paths: int) -> Any:
     """The first ``paths`` draws of the logistic fit (cycled if fewer) as one chain of an InferenceData."""
     import arviz as az
 
@@ -73,6 +74,7 @@ def _posterior_idata(posterior: Posterior, paths: int):
 
 
 def _quantiles(values: np.ndarray) -> list[float]:
+    """The 5%, 50% and 95% quantiles, as plain floats."""
     return [float(q) for q in np.quantile(values, [0.05, 0.5, 0.95])]
 
 

@@ -96,8 +96,10 @@ def build_volume_model(family: GrowthFamily, observations: ObservationSet, prior
         index = np.array([series_names.index(o.series) for o in data])
         midpoint = np.array([o.midpoint for o in data])
         mu = pt.log(level) + pt.stack(log_scale)[index] + pt.stack(drift)[index] * midpoint
-        pm.Normal("log_observed", mu=mu, sigma=pt.stack(sigma)[index],
-                  observed=np.log([o.comparable_value for o in data]), dims="obs")
+        # Observed values are data containers, so that a compiled model can be refitted on other
+        # values (simulation-based calibration) without recompiling.
+        values = pm.Data("log_values", np.log([o.comparable_value for o in data]), dims="obs")
+        pm.Normal("log_observed", mu=mu, sigma=pt.stack(sigma)[index], observed=values, dims="obs")
     return model
 
 
@@ -113,9 +115,9 @@ def build_open_model(observations: ObservationSet, priors: Priors):
             values = np.array([o.comparable_value for o in data])
             a, b = _windows(data)
             share = pm.Deterministic("window_share", open_share_window_mean(a, b, params), dims="share_obs")
+            logits = pm.Data("logit_values", np.log(values / (1 - values)), dims="share_obs")
             pm.Normal("logit_observed", mu=pt.log(share) - pt.log1p(-share),
-                      sigma=priors.open["sigma"].to_pymc("share_sigma"),
-                      observed=np.log(values / (1 - values)), dims="share_obs")
+                      sigma=priors.open["sigma"].to_pymc("share_sigma"), observed=logits, dims="share_obs")
     return model
 
 

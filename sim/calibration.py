@@ -34,10 +34,17 @@ PRIORS = Path("calibration/priors.toml")
 POSTERIORS = Path("calibration/posteriors")
 
 
+#: NUTS implementations ``calibrate`` can use (both through ``pm.sample(nuts_sampler=...)``).
+#: nutpie is the default: on these models it gives about twice PyMC's effective samples per second,
+#: compile time included (``python benchmarks/run.py --only nuts``).
+SAMPLERS = ("nutpie", "pymc")
+
+
 @dataclass(frozen=True)
 class SamplerSettings:
     """NUTS settings; part of the calibration id."""
 
+    sampler: str = "nutpie"
     draws: int = 1000
     tune: int = 1000
     chains: int = 4
@@ -118,7 +125,7 @@ def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: Sa
     idata = pm.sample(
         model=model, draws=settings.draws, tune=settings.tune, chains=settings.chains,
         cores=min(settings.chains, os.cpu_count() or 1), target_accept=settings.target_accept,
-        random_seed=seed, progressbar=False, compute_convergence_checks=False,
+        random_seed=seed, progressbar=False, compute_convergence_checks=False, nuts_sampler=settings.sampler,
     )
     free = [rv.name for rv in model.free_RVs]
     report = diagnose(idata, free)

@@ -64,6 +64,15 @@ def _calibration_options(parser: argparse.ArgumentParser) -> None:
                         help="use only figures published on or before this date (YYYY-MM-DD)")
     parser.add_argument("--cut", choices=("published", "window"), default="published",
                         help="with --as-of: cut by publication date or by the end of each figure's window")
+    parser.add_argument("--sampler", choices=("nutpie", "pymc"), default="nutpie",
+                        help="NUTS implementation for a new fit (default: %(default)s); part of the calibration id")
+
+
+def _settings(args: argparse.Namespace):
+    """The sampler settings chosen on the command line."""
+    from sim.calibration import SamplerSettings
+
+    return SamplerSettings(sampler=args.sampler)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -72,7 +81,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     posterior, path = calibrate(args.observations, args.priors, args.posteriors, as_of=args.as_of,
-                                cut=args.cut, force=args.force)
+                                cut=args.cut, settings=_settings(args), force=args.force)
     print(f"posterior {posterior.id[:16]} -> {path} ({time.perf_counter() - started:.1f} s)")
     for fit, report in posterior.diagnostics.items():
         frame = report.to_dataframe()
@@ -119,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UserError("is a folder, not a file", where=f"--out {target}")
     dataset = run(scenario, draws=args.draws, seed=args.seed, observations=args.observations,
                   priors=args.priors, posteriors=args.posteriors, as_of=args.as_of, cut=args.cut,
-                  chunk_size=args.chunk_size,
+                  settings=_settings(args), chunk_size=args.chunk_size,
                   keep_paths=args.keep_paths, workers=args.workers, scheduler=args.scheduler,
                   progress=None if args.quiet or not sys.stderr.isatty() else _progress)
     write_dataset(dataset, out)
@@ -170,6 +179,50 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UserError("the chart must be a .png file", where="--out")
     save_figure(fan_chart(dataset, load_observations(args.observations)), out)
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from sim.backtest import hindcast_frame, output_paths, run_backtest, score_frame, write_backtest
+    from sim.calibration import SamplerSettings
+    from sim.observations import load_observations
+
+    started = time.perf_counter()
+    output_paths(args.out)  # a bad --out fails before minutes of calibration
+    settings = None if args.sampler is None else SamplerSettings(sampler=args.sampler)
+    dataset = run_backtest(args.as_of, cut=args.cut, scenario=args.scenario, observations=args.observations,
+                           priors=args.priors, posteriors=args.posteriors, settings=settings)
+    written = write_backtest(dataset, args.out, load_observations(args.observations))
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 90):
+        print(f"Hindcasts (scores on the {dataset.attrs['scale']}):")
+        print(hindcast_frame(dataset).to_string(float_format=lambda v: f"{v:.3g}"))
+        print("\nMean scores and interval coverage per method (lower CRPS/WIS is better; coverage should "
+              "be near 0.5/0.8/0.95):")
+        print(score_frame(dataset).to_string(float_format=lambda v: f"{v:.3g}"))
+    print(f"\nwrote {', '.join(str(p) for p in written)} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sim.report import check_output, command_line, gather, screenshot, write_report
+
+    started = time.perf_counter()
+    out = check_output(args.out)  # bad outputs fail before anything runs
+    if args.screenshot is not None and (args.screenshot.suffix.lower() != ".png" or args.screenshot.is_dir()):
+        raise UserError("the screenshot must be a .png file", where=f"--screenshot {args.screenshot}")
+    inputs = gather(args.scenarios, results_dir=args.results, backtest=args.backtest,
+                    observations=args.observations, priors=args.priors, posteriors=args.posteriors,
+                    as_of=args.as_of, cut=args.cut, settings=_settings(args), draws=args.draws, seed=args.seed,
+                    command=command_line())
+    for item in inputs.results:
+        print(f"{item.scenario.name}: {item.origin}")
+    write_report(inputs, out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - started:.1f} s")
+    if args.screenshot is not None:
+        screenshot(out, args.screenshot)
+        print(f"wrote {args.screenshot} (headless Chromium)")
     return 0
 
 
@@ -225,6 +278,41 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", type=Path, help="PNG file (default: next to the result)")
     plot.add_argument("--observations", type=Path, default=Path("calibration/observations.toml"))
     plot.set_defaults(handler=cmd_plot)
+
+    backtest = commands.add_parser("backtest", help="calibrate as of earlier dates, score forecasts of later figures")
+    backtest.add_argument("--as-of", type=_date, nargs="+", action="extend",
+                          help="origins (YYYY-MM-DD), repeated or listed; default: the day before each "
+                               "release of fitted figures that has a volume figure before it")
+    backtest.add_argument("--cut", choices=("published", "window"), default="published",
+                          help="what an origin knew: figures published by then, or measured by then")
+    backtest.add_argument("--scenario", type=Path, default=BASELINE,
+                          help="its [families] weights mix the growth families (default: %(default)s)")
+    backtest.add_argument("--out", type=Path, default=Path("results/backtest.nc"),
+                          help="scores as netCDF; the .csv and .png go next to it (default: %(default)s)")
+    backtest.add_argument("--sampler", choices=("nutpie", "pymc"), default=None,
+                          help="NUTS implementation for new fits (default: calibrate's)")
+    backtest.add_argument("--observations", type=Path, default=Path("calibration/observations.toml"),
+                          help="observation registry (default: %(default)s)")
+    backtest.add_argument("--priors", type=Path, default=Path("calibration/priors.toml"),
+                          help="priors file (default: %(default)s)")
+    backtest.add_argument("--posteriors", type=Path, default=Path("calibration/posteriors"),
+                          help="folder of cached posteriors, one per origin (default: %(default)s)")
+    backtest.set_defaults(handler=cmd_backtest)
+
+    report = commands.add_parser("report", help="one self-contained HTML report of several scenarios")
+    report.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO", help="scenario files (TOML)")
+    report.add_argument("-o", "--out", type=Path, default=Path("results/report.html"),
+                        help="HTML file (default: %(default)s)")
+    report.add_argument("--results", type=Path, default=Path("results"),
+                        help="folder of results/<name>.nc to reuse or write, and of <name>-sensitivity.nc "
+                             "(default: %(default)s)")
+    report.add_argument("--backtest", type=Path, default=Path("results/backtest.nc"),
+                        help="backtest results to include (default: %(default)s)")
+    report.add_argument("--draws", type=_positive, help="number of paths (overrides the scenarios)")
+    report.add_argument("--seed", type=_seed, help="root random seed (overrides the scenarios)")
+    report.add_argument("--screenshot", type=Path, help="also render the page in headless Chromium to this PNG")
+    _calibration_options(report)
+    report.set_defaults(handler=cmd_report)
     return parser
 
 

@@ -182,13 +182,16 @@ def simulate_blocks(trends: Trends, scenario: Scenario, seed: int, chunk: list[t
     """
     times = time_grid(scenario)
     summary = Summary.empty(len(times), len(scenario.claims))
-    kept, kept_index = [], []
+    simulated, kept, kept_index = [], [], []
     for block, size in chunk:
         paths = simulate_block(trends, scenario, seed, block, size, times)
         if not keep_all:
-            summary.add_paths(paths.series(), scenario.claims)
+            simulated.append(paths.series())
         index = block * BLOCK + np.arange(size)
         rows = np.flatnonzero(index % stride == 0)
         kept.append(paths.take(rows))
         kept_index.append(index[rows])
+    if simulated:  # one histogram pass per chunk: its fixed cost is that of the (time x bin) table
+        summary.add_paths({name: np.concatenate([s[name] for s in simulated]) for name in simulated[0]},
+                          scenario.claims)
     return summary, Paths.concatenate(kept), np.concatenate(kept_index)

@@ -25,7 +25,9 @@ VOLUME_CASES = [
     {"v_ref": 1e11, "growth": 0.3, "ceiling": 5e15, "shape": 0.05},
     {"v_ref": 5e12, "growth": 6.0, "ceiling": 1e16, "shape": 1.0},
 ]
-WINDOWS = [(-0.504, 0.0), (0.0, 0.496), (-1.0, 0.0), (2.0, 2.0833), (5.0, 6.0)]
+# Half-years (24 Gauss-Legendre nodes) and months (8 nodes, see sim.curves.SHORT_WINDOW), where
+# the curves are steepest and where they flatten.
+WINDOWS = [(-0.504, 0.0), (0.0, 0.496), (-1.0, 0.0), (-1 / 12, 0.0), (0.25, 1 / 3), (2.0, 2.0833), (5.0, 6.0)]
 OPEN_CASE = {"bass_p": 0.05, "bass_q": 0.9, "m": 0.85, "t_start": -2.0, "u_max": 0.9, "k": 1.2, "t_half": -0.5}
 
 
@@ -136,3 +138,14 @@ def test_open_share_never_exceeds_adoption(p, q, m, u_max, k, t_half, t):
     share, adoption = open_share(t, params), bass_adoption(t, params)
     assert 0.0 <= share <= adoption <= m
     assert 0.0 <= usage_within_adopters(t, params) <= u_max
+
+
+def test_short_windows_use_the_cheaper_rule_and_long_or_symbolic_ones_the_full_rule():
+    import pytensor.tensor as pt
+
+    from sim.curves import gauss_legendre_rule
+
+    months = np.arange(0, 12) / 12
+    assert len(gauss_legendre_rule(months, months + 1 / 12)[0]) == 8
+    assert len(gauss_legendre_rule(np.array([0.0, 0.0]), np.array([1 / 12, 0.5]))[0]) == 24
+    assert len(gauss_legendre_rule(pt.dscalar("a"), pt.dscalar("b"))[0]) == 24

@@ -136,7 +136,9 @@ def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: Sa
             "divergences): " + "; ".join(failures) + ". Diagnostics:\n" + report.to_dataframe().to_string(),
             where=f"calibration fit '{fit}'",
         )
-    kept = [name for name in idata.posterior.data_vars if idata.posterior[name].ndim == 2]
+    # The model's own variables, one value per draw (nutpie also returns the unconstrained values).
+    named = {v.name for v in (*model.free_RVs, *model.deterministics)}
+    kept = [name for name in idata.posterior.data_vars if name in named and idata.posterior[name].ndim == 2]
     posterior = idata.posterior[kept].reset_coords(drop=True)
     return posterior, report
 

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal, special
 
-from sim.curves import FAMILIES, OPEN_PARAMETERS, VOLUME_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
+from sim.curves import (
+    FAMILIES,
+    OPEN_PARAMETERS,
+    T_ANCHOR,
+    VOLUME_PARAMETERS,
+    anchor_levels,
+    bass_adoption_window_mean,
+    open_share_window_mean,
+)
 from sim.model import OPEN_FIT
 from sim.posterior import Posterior
 from sim.scenario import LAST_DATA_MONTH, Event, Scenario, Volatility
@@ -139,6 +147,9 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
         for p, values in trends.volume_parameters[name].items():
             volume_parameters[p][rows] = values[picks]
     open_picks = pick_draws(rng, size, trends.logit_adoption.shape[0], trends.weights.get(OPEN_FIT))
+    compute_parameters = {}
+    if scenario.compute is not None:
+        trend, compute_parameters = compute_capped(rng, scenario, trend, volume_parameters, times)
 
     shape = (size, len(times))
     deviation = {kind: ar1_deviations(rng, shape, scenario.volatility[kind], first_free)
@@ -149,9 +160,21 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
     adoption = special.expit(trends.logit_adoption[open_picks] + deviation["adoption"])
     usage = special.expit(trends.logit_usage[open_picks] + deviation["share"])
 
-    parameters = {**volume_parameters, "posterior_draw": draw_index, "open_posterior_draw": open_picks,
+    parameters = {**volume_parameters, **compute_parameters, "posterior_draw": draw_index,
+                  "open_posterior_draw": open_picks,
                   **{p: values[open_picks] for p, values in trends.open_parameters.items()}}
     return Paths(volume, adoption * usage, adoption, np.array(names)[choice], parameters)
+
+
+def compute_capped(rng: np.random.Generator, scenario: Scenario, trend: np.ndarray,
+                   volume_parameters: dict[str, np.ndarray], times: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The trend capped month by month by each path's compute bound (see :mod:`sim.compute`)."""
+    bound = scenario.compute
+    floor = anchor_levels(volume_parameters)[1]  # the path's own fitted level at the 2025-04 anchor
+    utilisation, active = bound.sample(rng, T_ANCHOR, floor)
+    a, b = month_windows(times, scenario.step_months)
+    capped = np.minimum(trend, bound.tokens_per_day((a + b) / 2.0, utilisation, active))
+    return capped, {"compute_utilisation": utilisation, "active_parameters": active}
 
 
 def event_effect(rng: np.random.Generator, event: Event, times: np.ndarray, size: int) -> np.ndarray:

@@ -41,6 +41,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "growth": ("year-1", "mean growth rate of log volume between 2024-10 and 2025-04"),
     "ceiling": ("tokens day-1", "volume ceiling (NaN for the unbounded exponential family)"),
     "shape": ("1", "Richards shape (NaN for the other families): 1 logistic, towards 0 Gompertz"),
+    "compute_utilisation": ("1", "share of China's intelligent compute serving enterprise LLM inference, times "
+                            "its utilisation (scenarios with a [compute] bound)"),
+    "active_parameters": ("1", "token-weighted active parameters per token (scenarios with a [compute] bound)"),
     "posterior_draw": ("1", "index of the volume posterior draw used (chains flattened)"),
     "open_posterior_draw": ("1", "index of the open-source posterior draw used (chains flattened)"),
     "bass_p": ("year-1", "Bass innovation coefficient of enterprise adoption"),

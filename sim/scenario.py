@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.compute import ComputeBound, load_compute_trend
 from sim.curves import FAMILIES
 from sim.distributions import Distribution, parse_distribution
 from sim.errors import UserError
@@ -35,7 +36,10 @@ LAST_DATA_MONTH = np.datetime64("2025-06", "M")
 MAX_DRAWS = 100_000_000
 
 _TOP = ("name", "description", "horizon", "step_months", "draws", "seed", "families", "volatility", "claims",
-        "events", "assumptions")
+        "events", "assumptions", "compute")
+#: Where a scenario's [compute] table finds the compute figures unless it says ``series = ...``
+#: (relative to the scenario file).
+COMPUTE_SERIES = "../calibration/compute.toml"
 #: Parameters whose calibration prior a scenario may replace (by reweighting the posterior).
 ASSUMABLE = ("v_ref", "growth", "ceiling_headroom", "shape", "bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half")
 
@@ -91,6 +95,7 @@ class Scenario:
     text: str
     events: tuple[Event, ...] = ()
     assumptions: tuple[tuple[str, Distribution], ...] = ()
+    compute: ComputeBound | None = None
 
     @property
     def sha256(self) -> str:
@@ -224,6 +229,28 @@ def _assumptions(source: TomlFile, data: dict) -> tuple[tuple[str, Distribution]
     return tuple(parsed)
 
 
+def _compute(source: TomlFile, data: dict, path: Path) -> ComputeBound | None:
+    if "compute" not in data:
+        return None
+    table = source.typed(data, "compute", dict, ())
+    source.check_keys(table, ("compute",), ("utilisation", "active_parameters"), ("series",))
+    priors = {}
+    for name in ("utilisation", "active_parameters"):
+        try:
+            priors[name] = parse_distribution(table[name])
+        except ValueError as exc:
+            raise source.error(str(exc), ("compute",), name) from None
+        low = float(priors[name].quantile(0.0005))
+        if not low > 0:
+            raise source.error(f"{name} must be positive (use a lognormal, a beta or a positive range)",
+                               ("compute",), name)
+    series = path.parent / source.typed(table, "series", str, ("compute",), COMPUTE_SERIES)
+    if not series.is_file():
+        raise source.error(f"compute figures file not found: {series}", ("compute",), "series")
+    return ComputeBound(load_compute_trend(series), priors["utilisation"], priors["active_parameters"],
+                        where=f"{path}: [compute]")
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read, merge (``extends``) and validate a scenario file."""
     path = Path(path)
@@ -264,5 +291,8 @@ def load_scenario(path: str | Path) -> Scenario:
             raise source.error(f"duplicate claim name {claim.name!r}; each claim needs its own", ("claims", index), "name")
     events = tuple(_event(source, entry, i, horizon)
                    for i, entry in enumerate(source.typed(data, "events", list, (), [])))
+    compute = _compute(source, data, path)
+    if compute is not None:  # the figures are part of what the results depend on
+        text += f"\n# --- {compute.trend.source} ---\n" + compute.trend.source.read_text()
     return Scenario(name, source.typed(data, "description", str, (), ""), horizon, step, draws, seed,
-                    weights, volatility, claims, path, text, events, _assumptions(source, data))
+                    weights, volatility, claims, path, text, events, _assumptions(source, data), compute)

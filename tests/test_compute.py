@@ -1,0 +1,98 @@
+"""The compute bound (DATA.md section 5): its arithmetic, its fit, its effect on paths, its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.cli import main
+from sim.compute import TOKENS_PER_EFLOPS_DAY, load_compute_trend
+from sim.curves import T_ANCHOR, anchor_levels
+from sim.errors import UserError
+from sim.scenario import load_scenario
+from sim.timeaxis import month_windows
+from tests.conftest import OBSERVATIONS, PRIORS, ROOT
+
+COMPUTE = ROOT / "calibration" / "compute.toml"
+
+
+def test_the_bound_reproduces_the_arithmetic_of_data_md():
+    # "At 1,037 EFLOPS, 37B active parameters and 100% utilisation that is about 1.2e15 tokens/day."
+    assert TOKENS_PER_EFLOPS_DAY * 1037.3 / 37e9 == pytest.approx(1.21e15, rel=0.01)
+
+
+def test_the_compute_trend_is_the_least_squares_line_through_the_figures():
+    trend = load_compute_trend(COMPUTE)
+    t = np.array([f[1] for f in trend.figures])
+    value = np.array([f[2] for f in trend.figures])
+    residuals = np.log(value) - np.log(trend.eflops(t))
+    assert len(trend.figures) == 6
+    assert abs(residuals.sum()) < 1e-9 and abs((residuals * t).sum()) < 1e-9  # normal equations
+    assert 0.3 < trend.growth < 0.45  # 725 EFLOPS (2024) -> 2,782 (2028) is about +40%/yr
+
+
+def _scenario(tmp_path, compute: str, volume_sd: float = 0.0):
+    path = tmp_path / "bounded.toml"
+    path.write_text(f'extends = "{ROOT / "scenarios" / "baseline.toml"}"\nname = "bounded"\ndraws = 2000\n'
+                    f'[volatility]\nvolume = {{ sd = {volume_sd}, persistence = 0.9 }}\n[compute]\n{compute}\n'
+                    f'series = "{COMPUTE}"\n')
+    return path
+
+
+PRIORS_TEXT = ('utilisation = { dist = "lognormal", p5 = 0.01, p95 = 0.2 }\n'
+               'active_parameters = { dist = "lognormal", p5 = 5e9, p95 = 1e11 }')
+
+
+def test_every_path_stays_under_its_bound_and_the_bound_clears_its_own_2025_level(tmp_path, posterior_dir):
+    import sim
+
+    scenario = load_scenario(_scenario(tmp_path, PRIORS_TEXT))
+    results = sim.run(scenario, observations=OBSERVATIONS, priors=PRIORS, posteriors=posterior_dir)
+    u, active = results["compute_utilisation"].values, results["active_parameters"].values
+    a, b = month_windows(results["time"].values.astype("datetime64[M]"), 1)
+    bound = scenario.compute.tokens_per_day((a + b) / 2, u, active)
+    tokens = results["daily_tokens"].values
+    assert np.all(tokens <= bound * (1 + 1e-12))
+    assert np.mean(np.isclose(tokens[:, -1], bound[:, -1])) > 0.2  # it binds for many paths by 2030
+    floor = anchor_levels({"v_ref": results["v_ref"].values, "growth": results["growth"].values})[1]
+    assert np.all(TOKENS_PER_EFLOPS_DAY * scenario.compute.trend.eflops(T_ANCHOR) * u / active >= floor)
+    # the truncation moves the priors: small utilisations are the ones the data rule out
+    assert np.quantile(u, 0.05) > 0.01
+
+
+def test_an_unreachable_bound_is_refused_with_the_scenario_named(tmp_path, posterior_dir):
+    import sim
+
+    impossible = ('utilisation = { dist = "uniform", low = 1e-9, high = 2e-9 }\n'
+                  'active_parameters = { dist = "lognormal", p5 = 5e9, p95 = 1e11 }')
+    scenario = load_scenario(_scenario(tmp_path, impossible))
+    with pytest.raises(UserError, match=r"bounded\.toml: \[compute\].*raise utilisation"):
+        sim.run(scenario, draws=1000, observations=OBSERVATIONS, priors=PRIORS, posteriors=posterior_dir)
+
+
+@pytest.mark.parametrize("compute, message", [
+    ('utilisation = { dist = "lognormal", p5 = 0.01, p95 = 0.2 }', "missing required key 'active_parameters'"),
+    (PRIORS_TEXT + '\nefficiency = 2', "efficiency"),
+    ('utilisation = { dist = "normal", p5 = -0.1, p95 = 0.2 }\nactive_parameters = 1', "must be positive"),
+])
+def test_bad_compute_tables_exit_2_naming_the_key(tmp_path, capsys, compute, message):
+    path = _scenario(tmp_path, compute)
+    assert main(["run", str(path), "--out", str(tmp_path / "out.nc")]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "bounded.toml" in error and "Traceback" not in error
+    assert not (tmp_path / "out.nc").exists()
+
+
+def test_a_missing_compute_figures_file_is_named(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(_scenario(tmp_path, PRIORS_TEXT).read_text().replace(str(COMPUTE), "nowhere.toml"))
+    with pytest.raises(UserError, match="compute figures file not found"):
+        load_scenario(path)
+
+
+def test_a_bad_compute_figure_is_named_with_its_line(tmp_path):
+    broken = tmp_path / "compute.toml"
+    broken.write_text(COMPUTE.read_text().replace("eflops = 725.3", "eflops = -725.3"))
+    with pytest.raises(UserError, match="eflops must be a positive number") as error:
+        load_compute_trend(broken)
+    assert "compute.toml" in str(error.value)

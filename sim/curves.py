@@ -15,7 +15,10 @@ parameters mean the same thing in every family:
 ``ceiling``
     the saturation level ``K`` (saturating families only), which must exceed ``V(+T)``;
 ``shape``
-    the Richards shape ``nu`` (Richards only): 1 is the logistic, towards 0 the Gompertz curve.
+    the Richards shape ``nu`` (Richards only): 1 is the logistic, towards 0 the Gompertz curve;
+``adopter_share_of_headroom``, ``adopter_share_of_growth``
+    (product family only) how the headroom and the growth split between new adopters and
+    deeper use by existing ones (see :func:`product_level`).
 
 The two F&S windows pin ``v_ref`` and ``growth`` almost directly in every family, whatever the
 ceiling; the ceiling, which they cannot identify, is where the prior (an assumption) does the
@@ -106,13 +109,18 @@ def anchor_levels(p: Params) -> tuple[Any, Any]:
     return p["v_ref"] * ops.exp(-p["growth"] * T_ANCHOR), p["v_ref"] * ops.exp(p["growth"] * T_ANCHOR)
 
 
-def _logistic_line(p: Params) -> tuple[Any, Any]:
-    """``logit(V/K) = start + rate * (t + T_ANCHOR)``: the logistic is a line on the logit scale."""
-    ops = ops_for(p["v_ref"], p["growth"], p["ceiling"])
-    first, second = anchor_levels(p)
-    start = -ops.log(p["ceiling"] / first - 1.0)
-    rate = (-ops.log(p["ceiling"] / second - 1.0) - start) / (2 * T_ANCHOR)
+def _logit_line(first: Any, second: Any, ceiling: Any) -> tuple[Any, Any]:
+    """The logistic to ``ceiling`` through ``first`` at ``-T_ANCHOR`` and ``second`` at ``+T_ANCHOR``:
+    ``logit(V/K) = start + rate * (t + T_ANCHOR)``, a line on the logit scale."""
+    ops = ops_for(first, second, ceiling)
+    start = -ops.log(ceiling / first - 1.0)
+    rate = (-ops.log(ceiling / second - 1.0) - start) / (2 * T_ANCHOR)
     return start, rate
+
+
+def _logistic_line(p: Params) -> tuple[Any, Any]:
+    """The logit line of the logistic family, through both anchors."""
+    return _logit_line(*anchor_levels(p), p["ceiling"])
 
 
 def logistic_level(t: Any, p: Params) -> Any:
@@ -162,6 +170,31 @@ def richards_level(t: Any, p: Params) -> Any:
 richards_window_mean = quadrature_window_mean(richards_level, ("v_ref", "growth", "ceiling", "shape"))
 
 
+def product_level(t: Any, p: Params) -> Any:
+    """Adopters x usage per adopter, each logistic, through both anchors; saturates at ``K``.
+
+    ``A(t)``, the share of enterprises using LLMs, is a logistic to 1; ``U(t) = V/A``, the daily
+    tokens of the market if every enterprise used LLMs as today's adopters do, a logistic to ``K``.
+    Two shares split what the volume curve alone cannot tell apart:
+    ``adopter_share_of_headroom`` (psi), the part of ``log(K / V(+T))`` that is enterprises not yet
+    adopting, sets ``A(+T) = (K / V(+T))^-psi``; ``adopter_share_of_growth`` (phi), the part of the
+    2024H2 -> 2025H1 growth that came from new adopters, sets ``A(-T) = A(+T) exp(-2 T phi growth)``.
+    Both lie in (0, 1), so ``A < 1`` and ``U < K`` at the anchors by construction.
+    """
+    ops = ops_for(t, p["v_ref"], p["growth"], p["ceiling"], p["adopter_share_of_headroom"],
+                  p["adopter_share_of_growth"])
+    first, second = anchor_levels(p)
+    adopted = ops.exp(-p["adopter_share_of_headroom"] * ops.log(p["ceiling"] / second))
+    adopted_before = adopted * ops.exp(-2 * T_ANCHOR * p["adopter_share_of_growth"] * p["growth"])
+    a_start, a_rate = _logit_line(adopted_before, adopted, 1.0)
+    u_start, u_rate = _logit_line(first / adopted_before, second / adopted, p["ceiling"])
+    return p["ceiling"] * ops.sigmoid(a_start + a_rate * (t + T_ANCHOR)) * ops.sigmoid(u_start + u_rate * (t + T_ANCHOR))
+
+
+PRODUCT_PARAMETERS = ("v_ref", "growth", "ceiling", "adopter_share_of_headroom", "adopter_share_of_growth")
+product_window_mean = quadrature_window_mean(product_level, PRODUCT_PARAMETERS)
+
+
 @dataclass(frozen=True)
 class GrowthFamily:
     """A volume growth family: its parameters, its level and its exact window mean."""
@@ -203,6 +236,13 @@ FAMILIES: dict[str, GrowthFamily] = {
             gompertz_level,
             gompertz_window_mean,
             "asymmetric S-curve: growth decays over time, slowing early and saturating late",
+        ),
+        GrowthFamily(
+            "product",
+            PRODUCT_PARAMETERS,
+            product_level,
+            product_window_mean,
+            "adopters x usage per adopter, each a logistic: adoption saturates at every enterprise, usage at K",
         ),
     )
 }

@@ -49,8 +49,7 @@ def prior_implications(priors: Priors, months: tuple[str, ...] = MONTHS, *, draw
     rng = np.random.default_rng(seed)
     starts = np.array(months, dtype="datetime64[M]")
     a, b = month_windows(starts)
-    base = {name: priors.volume[name].sample(rng, draws) for name in ("v_ref", "growth", "shape")}
-    base["ceiling"] = anchor_levels(base)[1] * (1 + priors.volume["ceiling_headroom"].sample(rng, draws))
+    base = priors.sample_volume(rng, draws)
     rows = []
     for name, family in FAMILIES.items():
         trend = family.window_mean(a, b, {p: base[p][:, None] for p in family.parameters}) / 1e12

@@ -7,11 +7,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.curves import OPEN_PARAMETERS
+import numpy as np
+
+from sim.curves import OPEN_PARAMETERS, anchor_levels
 from sim.distributions import Distribution, parse_distribution
 from sim.tomlfile import TablePath, TomlFile
 
-VOLUME_PRIORS = ("v_ref", "growth", "ceiling_headroom", "shape")
+VOLUME_PRIORS = ("v_ref", "growth", "ceiling_headroom", "shape", "adopter_share_of_headroom",
+                 "adopter_share_of_growth")
 OPEN_PRIORS = (*OPEN_PARAMETERS, "sigma")
 SCALED_SERIES_PRIORS = ("scale", "drift", "sigma")
 REFERENCE_SERIES_PRIORS = ("sigma",)
@@ -34,6 +37,13 @@ class Priors:
             "open": {k: d.as_dict() for k, d in self.open.items()},
         }
         return json.dumps(payload, sort_keys=True)
+
+    def sample_volume(self, rng: np.random.Generator, draws: int) -> dict[str, np.ndarray]:
+        """Prior draws of every volume parameter of any family; the ceiling from its headroom, as
+        the model builds it."""
+        sampled = {name: self.volume[name].sample(rng, draws) for name in VOLUME_PRIORS}
+        sampled["ceiling"] = anchor_levels(sampled)[1] * (1 + sampled["ceiling_headroom"])
+        return sampled
 
     def digest(self) -> str:
         """A hash of every prior as written."""

@@ -41,6 +41,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "growth": ("year-1", "mean growth rate of log volume between 2024-10 and 2025-04"),
     "ceiling": ("tokens day-1", "volume ceiling (NaN for the unbounded exponential family)"),
     "shape": ("1", "Richards shape (NaN for the other families): 1 logistic, towards 0 Gompertz"),
+    "adopter_share_of_headroom": ("1", "product family: part of log(ceiling / 2025-04 level) that is enterprises "
+                                  "not yet adopting (NaN for the other families)"),
+    "adopter_share_of_growth": ("1", "product family: part of the 2024H2-2025H1 growth from new adopters "
+                                "(NaN for the other families)"),
     "compute_utilisation": ("1", "share of China's intelligent compute serving enterprise LLM inference, times "
                             "its utilisation (scenarios with a [compute] bound)"),
     "active_parameters": ("1", "token-weighted active parameters per token (scenarios with a [compute] bound)"),

@@ -41,7 +41,8 @@ _TOP = ("name", "description", "horizon", "step_months", "draws", "seed", "famil
 #: (relative to the scenario file).
 COMPUTE_SERIES = "../calibration/compute.toml"
 #: Parameters whose calibration prior a scenario may replace (by reweighting the posterior).
-ASSUMABLE = ("v_ref", "growth", "ceiling_headroom", "shape", "bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half")
+ASSUMABLE = ("v_ref", "growth", "ceiling_headroom", "shape", "adopter_share_of_headroom", "adopter_share_of_growth",
+             "bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half")
 
 
 @dataclass(frozen=True)

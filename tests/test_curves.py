@@ -19,11 +19,14 @@ from sim.curves import (
     usage_within_adopters,
 )
 
+_SPLITS = {"adopter_share_of_headroom": 0.3, "adopter_share_of_growth": 0.3}  # product family only
 VOLUME_CASES = [
-    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 2e14, "shape": 0.5},
-    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 1.5e13, "shape": 2.0},  # ceiling just above the data
-    {"v_ref": 1e11, "growth": 0.3, "ceiling": 5e15, "shape": 0.05},
-    {"v_ref": 5e12, "growth": 6.0, "ceiling": 1e16, "shape": 1.0},
+    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 2e14, "shape": 0.5, **_SPLITS},
+    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 1.5e13, "shape": 2.0, **_SPLITS},  # ceiling just above the data
+    {"v_ref": 1e11, "growth": 0.3, "ceiling": 5e15, "shape": 0.05,
+     "adopter_share_of_headroom": 0.05, "adopter_share_of_growth": 0.9},
+    {"v_ref": 5e12, "growth": 6.0, "ceiling": 1e16, "shape": 1.0,
+     "adopter_share_of_headroom": 0.9, "adopter_share_of_growth": 0.05},
 ]
 # Half-years (24 Gauss-Legendre nodes) and months (8 nodes, see sim.curves.SHORT_WINDOW), where
 # the curves are steepest and where they flatten.
@@ -61,7 +64,7 @@ def test_richards_contains_logistic_and_gompertz():
     np.testing.assert_allclose(richards(t, {**base, "shape": 1e-9}), FAMILIES["gompertz"].level(t, base), rtol=1e-6)
 
 
-@pytest.mark.parametrize("family", ["logistic", "gompertz", "richards"])
+@pytest.mark.parametrize("family", ["logistic", "gompertz", "richards", "product"])
 def test_saturating_families_approach_the_ceiling_from_below(family):
     params = VOLUME_CASES[0]
     t = np.linspace(-2, 6, 500)
@@ -69,6 +72,25 @@ def test_saturating_families_approach_the_ceiling_from_below(family):
     assert np.all(np.diff(level) > 0)
     assert np.all(level < params["ceiling"])
     assert FAMILIES[family].level(60.0, params) == pytest.approx(params["ceiling"], rel=1e-3)
+
+
+@pytest.mark.parametrize("params", VOLUME_CASES)
+def test_product_splits_the_anchor_growth_and_headroom_between_adopters_and_usage(params):
+    from sim.curves import _logit_line, anchor_levels
+    from scipy.special import expit
+
+    first, second = anchor_levels(params)
+    psi, phi = params["adopter_share_of_headroom"], params["adopter_share_of_growth"]
+    adopted = (params["ceiling"] / second) ** -psi  # A(+T)
+    adopted_before = adopted * np.exp(-2 * T_ANCHOR * phi * params["growth"])
+    start, rate = _logit_line(adopted_before, adopted, 1.0)
+    adopters = lambda t: expit(start + rate * (t + T_ANCHOR))  # noqa: E731
+    # adoption carries phi of the growth and psi of the log-headroom; usage per adopter the rest
+    assert np.log(adopters(T_ANCHOR) / adopters(-T_ANCHOR)) == pytest.approx(2 * T_ANCHOR * phi * params["growth"])
+    assert -np.log(adopters(T_ANCHOR)) == pytest.approx(psi * np.log(params["ceiling"] / second))
+    usage = FAMILIES["product"].level(np.array([-T_ANCHOR, T_ANCHOR, 400.0]), params) / adopters(
+        np.array([-T_ANCHOR, T_ANCHOR, 400.0]))
+    assert usage[0] < usage[1] < params["ceiling"] and adopters(400.0) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("window", WINDOWS[:3])
@@ -114,6 +136,8 @@ volume_params = st.fixed_dictionaries({
     "growth": st.floats(0.05, 8.0),
     "headroom": st.floats(0.05, 1e4),
     "shape": st.floats(0.01, 10.0),
+    "adopter_share_of_headroom": st.floats(0.01, 0.99),
+    "adopter_share_of_growth": st.floats(0.01, 0.99),
 })
 
 
@@ -121,7 +145,7 @@ volume_params = st.fixed_dictionaries({
 @given(volume_params, st.floats(-3, 10), st.floats(0.01, 2.0))
 def test_window_mean_lies_between_the_levels_at_its_ends(raw, start, width):
     """Monotone curves: the mean over a window lies between the levels at its two ends."""
-    params = {"v_ref": raw["v_ref"], "growth": raw["growth"], "shape": raw["shape"]}
+    params = {name: value for name, value in raw.items() if name != "headroom"}
     params["ceiling"] = raw["v_ref"] * np.exp(raw["growth"] * T_ANCHOR) * (1 + raw["headroom"])
     for curve in FAMILIES.values():
         low, high = curve.level(start, params), curve.level(start + width, params)

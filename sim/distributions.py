@@ -2,21 +2,22 @@
 
 Analysts know quantiles better than shape parameters, so every distribution is written by its 5%
 and 95% quantiles (or bounds, or a fixed value) and converted here, once, both to a scipy frozen
-distribution (for the Monte Carlo engine and for checks) and to a PyMC random variable.
+distribution (for the Monte Carlo engine and for checks; built on first use, so that reading a priors
+file does not import ``scipy.stats``) and to a PyMC random variable.
 Each kind is an entry of :data:`KINDS`; adding one means adding an entry, not a branch.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
 
-Z95 = float(stats.norm.ppf(0.95))
+Z95 = statistics.NormalDist().inv_cdf(0.95)
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,19 @@ class Distribution:
 
     kind: str
     spec: Mapping[str, float]
-    frozen: Any  # scipy.stats frozen distribution, or None for a fixed value
+    scipy: Callable[[], Any] | None  # builds the scipy.stats frozen distribution; None for a fixed value
     pymc: Callable[[str], Any]
     why: str = field(default="", compare=False)
+    _built: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def frozen(self) -> Any:
+        """The scipy.stats frozen distribution (built once, on first use), or None for a fixed value."""
+        if self.scipy is None:
+            return None
+        if "frozen" not in self._built:
+            self._built["frozen"] = self.scipy()
+        return self._built["frozen"]
 
     def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         """Independent draws from this distribution."""
@@ -48,6 +59,12 @@ class Distribution:
         return {"dist": self.kind, **self.spec}
 
 
+def _stats():
+    from scipy import stats
+
+    return stats
+
+
 def _require_order(low: float, high: float, names: tuple[str, str]) -> None:
     if not low < high:
         raise ValueError(f"{names[0]} must be less than {names[1]} (got {low} and {high})")
@@ -65,7 +82,7 @@ def _lognormal(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:
 
         return pm.LogNormal(name, mu=mu, sigma=sigma)
 
-    return stats.lognorm(s=sigma, scale=np.exp(mu)), to_pymc
+    return lambda: _stats().lognorm(s=sigma, scale=np.exp(mu)), to_pymc
 
 
 def _normal(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:
@@ -78,15 +95,17 @@ def _normal(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:
 
         return pm.Normal(name, mu=mu, sigma=sigma)
 
-    return stats.norm(mu, sigma), to_pymc
+    return lambda: _stats().norm(mu, sigma), to_pymc
 
 
 def beta_from_quantiles(p5: float, p95: float) -> tuple[float, float]:
     """Shape parameters ``(alpha, beta)`` of the Beta distribution with these 5% and 95% quantiles."""
 
+    from scipy import optimize, special
+
     def mismatch(log_shapes: np.ndarray) -> np.ndarray:
         alpha, beta = np.exp(log_shapes)
-        return stats.beta.ppf([0.05, 0.95], alpha, beta) - [p5, p95]
+        return special.betaincinv(alpha, beta, [0.05, 0.95]) - [p5, p95]
 
     mean = (p5 + p95) / 2
     guess = np.log([4 * mean + 0.5, 4 * (1 - mean) + 0.5])
@@ -109,7 +128,7 @@ def _beta(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:
 
         return pm.Beta(name, alpha=alpha, beta=beta)
 
-    return stats.beta(alpha, beta), to_pymc
+    return lambda: _stats().beta(alpha, beta), to_pymc
 
 
 def _uniform(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:
@@ -121,7 +140,7 @@ def _uniform(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:
 
         return pm.Uniform(name, lower=low, upper=high)
 
-    return stats.uniform(low, high - low), to_pymc
+    return lambda: _stats().uniform(low, high - low), to_pymc
 
 
 def _fixed(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:

@@ -8,6 +8,7 @@ did; below :data:`MIN_ESS` the scenario is refused with advice to recalibrate in
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -23,6 +24,12 @@ MIN_ESS = 200
 def effective_sample_size(weights: np.ndarray) -> float:
     """Kish's effective sample size of normalised or unnormalised weights."""
     return float(weights.sum() ** 2 / np.sum(weights**2))
+
+
+@functools.lru_cache(maxsize=128)
+def _fitted_prior(spec: str):
+    """The scipy form of a prior the posterior was fitted with (parsed once: beta fits are not free)."""
+    return parse_distribution(json.loads(spec)).frozen
 
 
 def posterior_weights(posterior: Posterior, scenario: Scenario) -> dict[str, np.ndarray | None]:
@@ -47,7 +54,7 @@ def posterior_weights(posterior: Posterior, scenario: Scenario) -> dict[str, np.
                 raise UserError("a fixed value cannot be reached by reweighting draws; give a (narrow) "
                                 "distribution, or recalibrate with it in the priors file",
                                 where=f"{scenario.path}, key 'assumptions.{name}'")
-            old = parse_distribution(old_specs[name]).frozen
+            old = _fitted_prior(json.dumps(old_specs[name], sort_keys=True))
             log_weight += new.frozen.logpdf(samples[name]) - old.logpdf(samples[name])
             touched = True
         if not touched:

@@ -17,6 +17,12 @@ import xarray as xr
 from sim.errors import UserError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to produce the file, then move it to ``path`` in one rename."""
     path = Path(path)
@@ -30,6 +36,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         raise UserError(f"cannot write here ({exc.strerror})", where=str(path)) from None
     os.close(handle)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a result file is an ordinary file
     try:
         write(tmp)
         with open(tmp, "rb+") as written:

@@ -188,3 +188,16 @@ def test_sigkill_at_any_moment_leaves_no_partial_result(posterior_dir, tmp_path)
     print("\n".join(f"{name}: exit {code}, writing={writing}: {state}" for name, code, writing, state in outcomes))
     print(f"full run {duration:.1f} s, temporary file at {tmp_at:.1f} s, rename at {renamed_at:.1f} s; debris: "
           f"{sorted(p.name for p in results.iterdir() if DEBRIS.match(p.name))}")
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from sim.atomic import atomic_write
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "result.txt", lambda tmp: tmp.write_text("ok"))
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

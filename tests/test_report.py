@@ -1,0 +1,231 @@
+"""Claims in words and the HTML report: right numbers in the paragraphs, every section in one
+self-contained page, bad input refused with exit 2, and a page that renders in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sim.cli import main
+from sim.narrative import claim_paragraph, crossing_chart, crossing_distribution, prior_distributions
+from sim.priors import load_priors
+from sim.report import CHROMIUM, SECTIONS, screenshot
+from sim.results import claims_to_attr
+from sim.scenario import Claim
+from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
+
+SURGE = ROOT / "scenarios" / "open_source_surge.toml"
+ADOPTION = Claim("adoption above 80%", "open_adoption", 0.8,
+                 (np.datetime64("2027-12", "M"), np.datetime64("2030-12", "M")))
+
+
+def synthetic_results(crossed: np.ndarray, m: np.ndarray, *, claim: Claim = ADOPTION) -> xr.Dataset:
+    """A results Dataset with one claim whose P(crossed by t) is ``crossed`` (monthly from 2024-07)."""
+    times = np.arange(np.datetime64("2024-07"), np.datetime64("2024-07") + len(crossed)).astype("datetime64[ns]")
+    draws = np.arange(len(m))
+    return xr.Dataset(
+        {"claim_crossed": (("claim", "time"), crossed[None, :]), "m": ("draw", m),
+         "u_max": ("draw", np.full(len(m), 0.9)),
+         "ceiling": ("draw", np.full(len(m), 1e15)), "v_ref": ("draw", np.full(len(m), 5e12)),
+         "growth": ("draw", np.full(len(m), 3.0))},
+        coords={"claim": [claim.name], "time": times, "draw": draws},
+        attrs={"scenario": "synthetic", "paths_simulated": 4000, "calibration_id": "c" * 64,
+               "claims": claims_to_attr((claim,))})
+
+
+def synthetic_sensitivity(claim: str, st: dict[str, tuple[float, float]], *, date: str = "2030-12",
+                          calibration_id: str = "c" * 64) -> xr.Dataset:
+    """A sensitivity Dataset following the contract: one claim target and one median target."""
+    labels = list(st)
+    total = np.array([[value for value, _ in st.values()], [0.5] * len(st)])
+    conf = np.array([[c for _, c in st.values()], [0.01] * len(st)])
+    return xr.Dataset(
+        {"S1": (("target", "factor"), total * 0.8), "S1_conf": (("target", "factor"), conf),
+         "ST": (("target", "factor"), total), "ST_conf": (("target", "factor"), conf),
+         # what sim.sensitivity's files carry beyond the contract (its helpers read them)
+         "output_mean": ("target", [0.7, 1e14]), "noise_floor": ("target", [0.01, 0.02])},
+        coords={"target": [0, 1], "factor": [f"f{i}" for i in range(len(st))],
+                "target_kind": ("target", ["claim", "median"]), "claim": ("target", [claim, ""]),
+                "variable": ("target", ["open_adoption", "daily_tokens"]), "date": ("target", [date, date]),
+                "target_label": ("target", [f"P({claim} by {date})", f"median daily_tokens {date}"]),
+                "factor_label": ("factor", labels)},
+        attrs={"scenario": "baseline", "seed": 1, "calibration_id": calibration_id, "tokensim_version": "test",
+               "method": "Sobol (Saltelli)", "evaluations": 64, "paths_per_evaluation": 200,
+               "design": "synthetic design for tests"})
+
+
+def rising(months: int = 78, half: int = 30, top: float = 0.9) -> np.ndarray:
+    """A P(crossed by t) curve: nondecreasing from 0 towards ``top``, half of it reached at ``half``."""
+    return top / (1 + np.exp(-(np.arange(months) - half) / 4.0))
+
+
+def test_paragraph_states_probability_by_each_date_median_and_top_driver():
+    crossed = rising()
+    dataset = synthetic_results(crossed, np.full(100, 0.9))
+    sensitivity = synthetic_sensitivity(ADOPTION.name, {"eventual adopters m": (0.62, 0.05),
+                                                         "volume volatility (sd)": (0.10, 0.03),
+                                                         "Bass q": (0.20, 0.04)})
+    text = claim_paragraph(dataset, ADOPTION, sensitivity=sensitivity)
+    by_2027, by_2030 = crossed[41], crossed[77]  # 2027-12 and 2030-12 are months 41 and 77 from 2024-07
+    assert f"by 2027-12 with probability {by_2027:.0%} and by 2030-12 with probability {by_2030:.0%}" in text
+    first = int(np.flatnonzero(crossed >= 0.5)[0])
+    assert f"crossed by {np.datetime64('2024-07') + first}" in text
+    assert "moves this most is 'eventual adopters m' (total-order Sobol index ST = 0.62 +- 0.05" in text
+    assert text.index("'Bass q' (0.20)") < text.index("'volume volatility (sd)' (0.10)")  # ranked by ST
+    assert "not clearly ahead" not in text
+
+
+def test_paragraph_says_when_no_median_within_horizon_and_when_ranking_is_within_error():
+    dataset = synthetic_results(rising(top=0.3), np.full(100, 0.9))
+    sensitivity = synthetic_sensitivity(ADOPTION.name, {"m": (0.40, 0.10), "k": (0.35, 0.10)})
+    text = claim_paragraph(dataset, ADOPTION, sensitivity=sensitivity)
+    assert "The median crossing date is not within the horizon: only 30% of paths get there by 2030-12" in text
+    assert "moves this most is 'm'" in text and "followed by 'k' (0.35)" in text
+    assert "the first is not clearly ahead of the second given the estimation error" in text
+
+
+def test_paragraph_says_the_probability_is_mostly_the_prior_when_data_do_not_move_m():
+    priors = prior_distributions(load_priors(PRIORS))
+    from_prior = priors["m"].sample(np.random.default_rng(3), 4000)  # paths whose m is the prior itself
+    text = claim_paragraph(synthetic_results(rising(), from_prior), ADOPTION, priors=priors)
+    assert "mostly the prior on m" in text
+    informed = claim_paragraph(synthetic_results(rising(), np.full(4000, 0.95)), ADOPTION, priors=priors)
+    assert "The published figures move it by" in informed and "calibrated paths at 100%" in informed
+
+
+def test_volume_claim_compares_the_ceiling_prior_and_names_other_assumptions_and_the_compute_cap():
+    priors = prior_distributions(load_priors(PRIORS))
+    claim = Claim("tokens above 100T", "daily_tokens", 1e14, (np.datetime64("2030-12", "M"),))
+    dataset = synthetic_results(rising(), np.full(500, 0.9), claim=claim)
+    dataset["ceiling"] = ("draw", np.where(np.arange(500) < 100, np.nan, 5e13))  # 20% exponential paths
+    text = claim_paragraph(dataset, claim, priors=priors, replaced=("k",))
+    assert "daily enterprise token volume passes 100T tokens/day by 2030-12" in text
+    assert "the calibrated paths at 20%" in text  # only the unbounded paths have a ceiling above 100T
+    assert "The published figures and this scenario's other assumptions move it by" in text
+    assert "caps volume by what China's compute can serve" not in text
+    dataset["compute_utilisation"] = ("draw", np.full(500, 0.3))
+    assert "caps volume by what China's compute can serve" in claim_paragraph(dataset, claim, priors=priors)
+
+
+def test_missing_sensitivity_names_the_command_that_computes_it():
+    text = claim_paragraph(synthetic_results(rising(), np.full(10, 0.9)), ADOPTION,
+                           sensitivity_command="tokensim sensitivity scenarios/baseline.toml")
+    assert "has not been computed for this scenario: run 'tokensim sensitivity scenarios/baseline.toml'" in text
+    other = synthetic_sensitivity("some other claim", {"m": (0.5, 0.1)})
+    assert "do not cover this claim" in claim_paragraph(synthetic_results(rising(), np.full(10, 0.9)), ADOPTION,
+                                                        sensitivity=other)
+
+
+def test_crossing_distribution_is_the_increments_of_the_crossed_curve_and_sums_to_one():
+    crossed = rising()
+    shares = crossing_distribution(synthetic_results(crossed, np.full(10, 0.9)), ADOPTION.name)
+    assert shares.index[0] == "2024-07 (start)" and shares.index[1] == "rest of 2024"
+    assert shares.index[-1] == "after 2030-12" and np.isclose(shares.sum(), 1.0)
+    assert np.isclose(shares["2025"], crossed[17] - crossed[5])  # 2025-12 minus 2024-12
+    assert np.isclose(shares["after 2030-12"], 1 - crossed[-1])
+    figure = crossing_chart(synthetic_results(crossed, np.full(10, 0.9)))
+    assert len(figure.axes) == 2
+
+
+def _write_synthetic_backtest(path):
+    """A small backtest file following the contract (two hindcasts, three methods)."""
+    quantiles = [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975]
+    centre = np.log([5e12, 1.2e13])
+    spread = np.array([-2, -1.3, -0.7, 0, 0.7, 1.3, 2]) * 0.3
+    log_q = np.stack([np.stack([c + spread * w for w in (1.0, 0.5, 1.5)]) for c in centre])
+    ds = xr.Dataset(
+        {"crps": (("hindcast", "method"), [[0.2, 0.5, 0.3], [0.1, np.nan, 0.4]]),
+         "wis": (("hindcast", "method"), [[0.3, 0.6, 0.4], [0.2, np.nan, 0.5]]),
+         **{f"covered_{c}": (("hindcast", "method"), [[1.0, 0.0, 1.0], [1.0, np.nan, 0.0]]) for c in (50, 80, 95)},
+         "truth": ("hindcast", centre + 0.1), "log_quantiles": (("hindcast", "method", "quantile"), log_q)},
+        coords={"hindcast": [0, 1], "method": ["tokensim", "two_point_exponential", "loglinear_trend"],
+                "quantile": quantiles, "as_of": ("hindcast", ["2025-02-28", "2025-02-28"]),
+                "observation": ("hindcast", ["idc_total_2025h1", "fs_daily_2025h1"]),
+                "series": ("hindcast", ["idc_public_cloud", "fs_enterprise"]), "scale": ("hindcast", ["log", "log"])},
+        attrs={"tokensim_version": "test", "calibration_ids": json.dumps({"2025-02-28": "x" * 64}),
+               "scale": "log of daily tokens"})
+    ds.to_netcdf(path, engine="h5netcdf")
+
+
+@pytest.fixture(scope="module")
+def report(posterior_dir, tmp_path_factory):
+    """The baseline alone (simulated, nothing else computed), then the baseline (reused, with sensitivity
+    and backtest files present) and a second scenario (simulated) in one report."""
+    folder = tmp_path_factory.mktemp("report")
+    results, out = folder / "results", folder / "report.html"
+    common = ["--results", str(results), "--backtest", str(folder / "backtest.nc"), "--draws", "1000",
+              "--observations", str(OBSERVATIONS), "--priors", str(PRIORS), "--posteriors", str(posterior_dir)]
+    first = main(["report", str(BASELINE), "-o", str(out), *common])
+    first_html = out.read_text(encoding="utf-8")
+    calibration_id = xr.open_dataset(results / "baseline.nc").attrs["calibration_id"]
+    synthetic_sensitivity("open-source adoption above 80%", {"eventual adopters m (prior)": (0.7, 0.05),
+                                                             "Bass q": (0.1, 0.02)},
+                          calibration_id=calibration_id).to_netcdf(results / "baseline-sensitivity.nc",
+                                                                   engine="h5netcdf")
+    _write_synthetic_backtest(folder / "backtest.nc")
+    second = main(["report", str(BASELINE), str(SURGE), "-o", str(out), *common])
+    return {"codes": (first, second), "first": first_html, "html": out.read_text(encoding="utf-8"), "out": out,
+            "folder": folder}
+
+
+def test_report_is_one_wellformed_page_with_every_section_and_embedded_figures(report):
+    assert report["codes"] == (0, 0)
+    root = ET.fromstring(report["html"].split("\n", 1)[1])  # parses as XML: every tag closed, text escaped
+    headings = [h.text for h in root.iter("h2")]
+    assert headings == [title for _, title, _ in SECTIONS]
+    images = list(root.iter("img"))
+    # per scenario a fan chart and a crossing chart, the comparison, the backtest figure; a tornado if
+    # sim.sensitivity is there to draw it
+    assert len(images) >= 2 * 2 + 2
+    assert all(img.get("src").startswith("data:image/png;base64,") for img in images)
+    assert not list(root.iter("script")) and not list(root.iter("link"))
+    assert "src=\"http" not in report["html"] and "url(" not in report["html"]
+    assert report["html"].count('class="claim"') == 2 * 3  # three claims per scenario, one paragraph each
+    assert "fs_daily_2025h1" in report["html"] and "101,865亿 tokens" in report["html"]  # a quoted source sentence
+
+
+def test_report_says_what_is_missing_and_whether_results_were_reused(report):
+    first, html = report["first"], report["html"]
+    assert "run &#x27;tokensim backtest&#x27;" in first and "No sensitivity results" in first
+    assert "simulated now and written to" in first
+    assert "Only one scenario in this report" in first and "Only one scenario" not in html
+    # the baseline reused, the surge simulated: each said in its section and in the provenance table
+    assert html.count("reused ") == 2 and html.count("simulated now") == 2
+    assert "moves this most is &#x27;eventual adopters m (prior)&#x27;" in html  # read from the sensitivity file
+    assert "run &#x27;tokensim sensitivity" in html  # the surge scenario still has none
+    assert "idc_total_2025h1" in html and "No backtest results" not in html
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["report", "{tmp}/missing.toml"], "scenario file not found"),
+    (["report", str(BASELINE), "-o", "{tmp}/report.txt"], "must be an .html file"),
+    (["report", str(BASELINE), "-o", "{tmp}/folder.html"], "is a folder"),
+    (["report", str(BASELINE), "-o", "{tmp}/r.html", "--screenshot", "{tmp}/shot.jpg"], "must be a .png"),
+    (["report"], "the following arguments are required"),
+])
+def test_bad_report_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
+    (tmp_path / "folder.html").mkdir()
+    before = sorted(os.listdir(tmp_path))
+    code = main([a.replace("{tmp}", str(tmp_path)) for a in args])
+    error = capsys.readouterr().err
+    assert code == 2 and message in error and error.startswith("tokensim: error:")
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+@pytest.mark.skipif(shutil.which(str(CHROMIUM)) is None,
+                    reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'); the rendering check needs it")
+def test_report_renders_in_headless_chromium_to_a_nonblank_screenshot(report):
+    from PIL import Image
+
+    png = screenshot(report["out"], report["folder"] / "report.png", height=2000)
+    pixels = np.asarray(Image.open(png).convert("L"), dtype=float)
+    assert pixels.shape == (2000, 1280)
+    dark = pixels < 200
+    assert dark.mean() > 0.02  # text, tables and figures, not a blank page
+    assert dark[:200].any() and dark[1000:].any()  # content from the top down the page

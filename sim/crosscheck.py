@@ -58,7 +58,8 @@ def exponential_ols(observations: ObservationSet, months: tuple[str, ...] = MONT
 
 def saturating_nls(family: str, observations: ObservationSet, priors: Priors,
                    months: tuple[str, ...] = MONTHS) -> pd.DataFrame:
-    """Nonlinear least squares on logs with the ceiling fixed at its prior's 5/50/95% headroom."""
+    """Nonlinear least squares on logs with the ceiling fixed at its prior's 5/50/95% headroom (and any
+    other unidentified parameter at its prior median)."""
     data, scaled = _design(observations)
     curve = FAMILIES[family]
     windowed = np.array([o.kind != "at_date" for o in data])
@@ -68,13 +69,15 @@ def saturating_nls(family: str, observations: ObservationSet, priors: Priors,
     member = np.array([[o.series == name for o in data] for name in scaled], dtype=float)
     starts = np.array(months, dtype="datetime64[M]")
     fa, fb = month_windows(starts)
-    shape = float(priors.volume["shape"].quantile(0.5))
+    # Parameters the data cannot fit either (Richards shape, the product family's splits): their prior medians.
+    fixed = {name: float(priors.volume[name].quantile(0.5)) for name in curve.parameters
+             if name not in ("v_ref", "growth", "ceiling")}
     rows = []
     for label, q in (("headroom p5", 0.05), ("headroom p50", 0.5), ("headroom p95", 0.95)):
         headroom = float(priors.volume["ceiling_headroom"].quantile(q))
 
         def params(x: np.ndarray) -> dict[str, float]:
-            p = {"v_ref": np.exp(x[0]), "growth": x[1], "shape": shape}
+            p = {"v_ref": np.exp(x[0]), "growth": x[1], **fixed}
             p["ceiling"] = anchor_levels(p)[1] * (1 + headroom)
             return p
 

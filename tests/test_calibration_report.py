@@ -1,0 +1,185 @@
+"""The calibration report: predictive checks that are right where the answer is known, stacking
+weights that are weights, and a report figure that is a valid PNG written atomically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import optimize, stats
+
+from sim import calibration_report as cr
+from sim.cli import main
+from sim.curves import FAMILIES, anchor_levels
+from sim.observations import load_observations
+from sim.posterior import Posterior
+from sim.priors import load_priors
+from sim.scenario import load_scenario
+from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
+
+REGISTRY = load_observations(OBSERVATIONS)
+PRIOR_SET = load_priors(PRIORS)
+BASELINE_WEIGHTS = dict(load_scenario(BASELINE).family_weights)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def report(posterior):
+    """The report of the real baseline calibration (draws thinned to 1,000 per fit to stay fast)."""
+    return cr.build_report(posterior, REGISTRY, PRIOR_SET, BASELINE_WEIGHTS, weights_from=str(BASELINE),
+                           max_draws=1000)
+
+
+def test_weighted_quantiles_and_percentile_match_a_sample_whose_answer_is_known():
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=20_000)
+    equal = np.ones_like(values)
+    assert cr.weighted_quantiles(values, equal, (0.05, 0.5, 0.95)) == pytest.approx(
+        np.quantile(values, [0.05, 0.5, 0.95], method="hazen"), abs=1e-9)
+    assert cr.predictive_percentile(values, equal, 1.0) == pytest.approx(stats.norm.cdf(1.0), abs=0.01)
+    # Two equal-sized samples weighted 3:1 give the quantiles of the 3:1 mixture of their distributions.
+    mixed = np.r_[rng.normal(0, 1, 20_000), rng.normal(3, 1, 20_000)]
+    weights = np.r_[np.full(20_000, 0.75), np.full(20_000, 0.25)]
+    for q in (0.05, 0.5, 0.9):
+        exact = optimize.brentq(lambda x: 0.75 * stats.norm.cdf(x) + 0.25 * stats.norm.cdf(x - 3) - q, -10, 10)
+        assert cr.weighted_quantiles(mixed, weights, (q,))[0] == pytest.approx(exact, abs=0.05)
+    assert cr.predictive_percentile(mixed, weights, 3.0) == pytest.approx(0.75 * stats.norm.cdf(3) + 0.125, abs=0.01)
+
+
+def _synthetic_fit(family: str, offset: float, draws: int) -> xr.Dataset:
+    """Draws that all put the F&S 2025H1 mean at ``exp(-offset)`` times the published value."""
+    target = next(o for o in REGISTRY.observations if o.id == "fs_daily_2025h1")
+    a, b = target.window
+    params = {"v_ref": 1.0, "growth": 3.0, "ceiling_headroom": 20.0}
+    params["ceiling"] = anchor_levels(params)[1] * (1 + params["ceiling_headroom"])  # as in the model
+    # The curves are linear in v_ref (the ceiling scales with the anchor level), so one division sets it.
+    unit_mean = FAMILIES[family].window_mean(a, b, params)
+    values = {"v_ref": target.comparable_value * np.exp(-offset) / unit_mean, "growth": params["growth"]}
+    if "ceiling" in FAMILIES[family].parameters:
+        values["ceiling_headroom"] = params["ceiling_headroom"]  # the sampled parameter; PyMC derives the ceiling
+    for series in ("idc_public_cloud", "doubao", "national"):
+        values[f"{series}_scale"], values[f"{series}_drift"] = 1.0, 0.0
+    names = list(values)
+    return xr.Dataset({n: (("chain", "draw"), np.full((1, draws), values[n])) for n in names})
+
+
+def test_observed_percentile_is_the_normal_cdf_on_a_synthetic_posterior():
+    """With every draw equal, the predictive of a log value is Normal(mu, sigma = 0.1) exactly, so the
+    published value's percentile is Phi((log y - mu) / sigma): Phi(1) and Phi(-1) here, and 0.5 mixed."""
+    posterior = Posterior("synthetic", {"exponential": _synthetic_fit("exponential", 0.1, 4000),
+                                        "logistic": _synthetic_fit("logistic", -0.1, 4000)}, {})
+    checks = {fit: cr.check_fit(fit, posterior, REGISTRY, PRIOR_SET, seed=3, log_likelihood=False)
+              for fit in posterior.fits}
+    table = cr.predictive_table(checks, {"exponential": 0.5, "logistic": 0.5}, REGISTRY)
+    rows = table.xs("fs_daily_2025h1", level="observation").droplevel("series")
+    assert rows.loc["exponential", "percentile"] == pytest.approx(stats.norm.cdf(1.0), abs=0.025)
+    assert rows.loc["logistic", "percentile"] == pytest.approx(stats.norm.cdf(-1.0), abs=0.025)
+    assert rows.loc[cr.MIX, "percentile"] == pytest.approx(0.5, abs=0.025)
+    published = rows.loc["exponential", "observed"]
+    assert rows.loc["exponential", "p50"] == pytest.approx(published * np.exp(-0.1), rel=0.01)
+    assert rows.loc["exponential", "p95"] == pytest.approx(published * np.exp(-0.1 + 1.645 * 0.1), rel=0.02)
+    assert rows.loc["exponential", "inside_90"] and not rows.loc["exponential", "inside_50"]
+
+
+def test_well_fitted_observations_fall_inside_their_predictive_intervals(report):
+    table = report.predictive
+    for observation in ("fs_daily_2024h2", "fs_daily_2025h1", "fs_open_share_2025h1"):
+        rows = table.xs(observation, level="observation")
+        assert rows["inside_90"].all(), rows
+        assert (rows["p5"] < rows["observed"]).all() and (rows["observed"] < rows["p95"]).all()
+    models = set(table.index.get_level_values("model"))
+    assert models == {*FAMILIES, "open", cr.MIX}
+    assert (table["p5"] <= table["p25"]).all() and (table["p75"] <= table["p95"]).all()
+    assert len(table.xs(cr.MIX, level="model")) == 10  # every fitted volume observation, mixed
+
+
+def test_stacking_weights_are_non_negative_and_sum_to_one_beside_the_prior_weights(report):
+    stacking = report.stacking
+    for column in ("stacking weight", "pseudo-BMA+ weight"):
+        assert (stacking[column] >= 0).all() and stacking[column].sum() == pytest.approx(1.0, abs=2e-3)
+    assert stacking["prior weight"].to_dict() == {f: BASELINE_WEIGHTS.get(f, 0.0) for f in FAMILIES}
+    assert report.pareto_k.shape == (10, len(FAMILIES)) and np.isfinite(report.pareto_k.values).all()
+    caveat = cr.stacking_caveat(stacking, report.pareto_k, report.pointwise_elpd, reference=2, data_end="2025-06-30")
+    assert "weak evidence" in caveat and "Pareto k" in caveat and "exponential" in caveat
+
+
+def test_the_data_pin_level_and_growth_but_not_the_ceiling(report):
+    ratio = report.prior_posterior["width ratio"]
+    assert (ratio.xs("v_ref", level="parameter") < 0.1).all()
+    assert (ratio.xs("growth", level="parameter") < 0.2).all()
+    assert (ratio.xs("ceiling_headroom", level="parameter") > 0.5).all()
+
+
+def test_prior_fan_adoption_dominates_share_and_quantiles_are_ordered():
+    fan = cr.prior_fan(PRIOR_SET, BASELINE_WEIGHTS, draws=1000, seed=5)
+    for variable in ("daily_tokens", "open_share", "open_adoption"):
+        assert (fan[variable].diff("quantile") >= 0).all()
+    assert (fan["open_adoption"] >= fan["open_share"] - 1e-12).all()  # a >= s on every draw
+    assert float(fan["open_share"].max()) <= 1 and fan.sizes["time"] == 78
+
+
+def test_a_failed_figure_write_leaves_the_earlier_file_and_no_temporary(report, tmp_path, monkeypatch):
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(cr, "report_figure", lambda _: plt.figure(figsize=(2, 2)))  # the write is under test
+    out = cr.write_report_figure(report, tmp_path / "report.png")
+    written = out.read_bytes()
+    assert written.startswith(PNG_SIGNATURE)
+
+    def broken_savefig(self, fname, **kwargs):
+        with open(fname, "wb") as handle:
+            handle.write(PNG_SIGNATURE + b"half a picture")
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
+    with pytest.raises(RuntimeError):
+        cr.write_report_figure(report, out)
+    assert out.read_bytes() == written
+    assert [p.name for p in tmp_path.iterdir()] == ["report.png"]  # no temporary file left
+
+
+def _calibrate_args(out, posterior_dir, *extra):
+    return ["calibrate", "--report", "--report-out", str(out), "--observations", str(OBSERVATIONS),
+            "--priors", str(PRIORS), "--posteriors", str(posterior_dir), *extra]
+
+
+def test_calibrate_report_prints_each_section_and_writes_the_figure(report, posterior, posterior_dir, tmp_path,
+                                                                    capsys, monkeypatch):
+    """The command's wiring; the report itself is the fixture's (built by the same function)."""
+
+    def reuse(fitted, observations, priors, weights, **kwargs):
+        assert fitted.id == posterior.id and weights == BASELINE_WEIGHTS and observations.as_of is None
+        return report
+
+    monkeypatch.setattr(cr, "build_report", reuse)
+    out = tmp_path / "figures" / "report.png"
+    assert main(_calibrate_args(out, posterior_dir)) == 0
+    printed = capsys.readouterr().out
+    for section in ("divergences", "rhat", "ess_bulk", "ess_tail", "What each family alone implies",
+                    "Classical cross-check", "Prior predictive", "Prior vs posterior", "Posterior predictive checks",
+                    "Predictive percentile of each observation", "Stacking weights", "Pareto k", "weak evidence",
+                    f"wrote {out}"):
+        assert section in printed, section
+    import matplotlib.image
+
+    written = out.read_bytes()
+    assert written.startswith(PNG_SIGNATURE) and len(written) > 100_000
+    assert matplotlib.image.imread(out).shape[1] == 1700  # a valid PNG, 17 in at 100 dpi
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--report-out", "{tmp}/report.txt"], "must be a .png file"),
+    (["--report-out", "{tmp}/folder.png"], "is a folder"),
+    (["--report-scenario", "{tmp}/missing.toml"], "scenario file not found"),
+])
+def test_bad_report_arguments_exit_2_before_fitting_and_leave_the_old_figure(tmp_path, capsys, extra, message):
+    existing = tmp_path / "report.png"
+    existing.write_bytes(PNG_SIGNATURE + b"earlier report")
+    (tmp_path / "folder.png").mkdir()
+    args = _calibrate_args(existing, tmp_path / "no-posteriors-here")
+    args += [part.format(tmp=tmp_path) for part in extra]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert existing.read_bytes() == PNG_SIGNATURE + b"earlier report"
+    assert not (tmp_path / "no-posteriors-here").exists()  # failed before calibrating

@@ -12,7 +12,6 @@ import pandas as pd
 from sim.curves import (
     FAMILIES,
     OPEN_PARAMETERS,
-    anchor_levels,
     bass_adoption_window_mean,
     open_share_window_mean,
 )

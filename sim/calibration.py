@@ -46,9 +46,11 @@ class SamplerSettings:
 
     sampler: str = "nutpie"
     draws: int = 1000
-    tune: int = 1000
+    # 1500 tuning steps and 0.99: with 1000 and 0.98 two vintages of the backtest failed the gate
+    # (the product fit as of 2025-08-31 at R-hat 1.0102, Gompertz as of 2024-09-14 with one divergence).
+    tune: int = 1500
     chains: int = 4
-    target_accept: float = 0.98
+    target_accept: float = 0.99
     seed: int = 20250901
 
 

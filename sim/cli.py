@@ -53,19 +53,29 @@ def _seed(text: str) -> int:
     return value
 
 
-def _calibration_options(parser: argparse.ArgumentParser) -> None:
+def _data_options(parser: argparse.ArgumentParser, *, posteriors: bool = True) -> None:
+    """The observation registry, the priors file and (optionally) the posterior cache folder."""
     parser.add_argument("--observations", type=Path, default=Path("calibration/observations.toml"),
                         help="observation registry (default: %(default)s)")
     parser.add_argument("--priors", type=Path, default=Path("calibration/priors.toml"),
                         help="priors file (default: %(default)s)")
-    parser.add_argument("--posteriors", type=Path, default=Path("calibration/posteriors"),
-                        help="folder of cached posteriors (default: %(default)s)")
+    if posteriors:
+        parser.add_argument("--posteriors", type=Path, default=Path("calibration/posteriors"),
+                            help="folder of cached posteriors (default: %(default)s)")
+
+
+def _sampler_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sampler", choices=("nutpie", "pymc"), default="nutpie",
+                        help="NUTS implementation for a new fit (default: %(default)s); part of the calibration id")
+
+
+def _calibration_options(parser: argparse.ArgumentParser) -> None:
+    _data_options(parser)
     parser.add_argument("--as-of", type=_date, default=None,
                         help="use only figures published on or before this date (YYYY-MM-DD)")
     parser.add_argument("--cut", choices=("published", "window"), default="published",
                         help="with --as-of: cut by publication date or by the end of each figure's window")
-    parser.add_argument("--sampler", choices=("nutpie", "pymc"), default="nutpie",
-                        help="NUTS implementation for a new fit (default: %(default)s); part of the calibration id")
+    _sampler_option(parser)
 
 
 def _settings(args: argparse.Namespace):
@@ -75,11 +85,31 @@ def _settings(args: argparse.Namespace):
     return SamplerSettings(sampler=args.sampler)
 
 
+def _report_inputs(args: argparse.Namespace):
+    """Check the report's output path and read its family weights before any fitting."""
+    from sim.calibration_report import check_report_output
+    from sim.scenario import load_scenario
+
+    return check_report_output(args.report_out), load_scenario(args.report_scenario)
+
+
+def _calibration_report(args: argparse.Namespace, posterior, observations, priors, out: Path, scenario) -> None:
+    """Posterior predictive checks, stacking weights, prior vs posterior; then the report figure."""
+    from sim.calibration_report import build_report, format_report, write_report_figure
+
+    report = build_report(posterior, observations, priors, dict(scenario.family_weights),
+                          weights_from=str(args.report_scenario))
+    print("\n" + format_report(report))
+    write_report_figure(report, out)
+    print(f"\nwrote {out}")
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.calibration import calibrate
     from sim.implications import family_implications, prior_implications
 
     started = time.perf_counter()
+    report_inputs = _report_inputs(args) if args.report else None  # a bad --report-out fails before fitting
     posterior, path = calibrate(args.observations, args.priors, args.posteriors, as_of=args.as_of,
                                 cut=args.cut, settings=_settings(args), force=args.force)
     print(f"posterior {posterior.id[:16]} -> {path} ({time.perf_counter() - started:.1f} s)")
@@ -107,6 +137,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print("Open-source share: one observation for seven parameters; no classical fit exists without priors.")
         print("\nPrior predictive: what the priors alone imply (daily tokens in T/day, shares as fractions):")
         print(prior_implications(load_priors(args.priors)).to_string(float_format=lambda v: f"{v:.3g}"))
+        _calibration_report(args, posterior, observations, load_priors(args.priors), *report_inputs)
     return 0
 
 
@@ -183,17 +214,17 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    import json
+
     import pandas as pd
 
     from sim.backtest import hindcast_frame, output_paths, run_backtest, score_frame, write_backtest
-    from sim.calibration import SamplerSettings
     from sim.observations import load_observations
 
     started = time.perf_counter()
     output_paths(args.out)  # a bad --out fails before minutes of calibration
-    settings = None if args.sampler is None else SamplerSettings(sampler=args.sampler)
     dataset = run_backtest(args.as_of, cut=args.cut, scenario=args.scenario, observations=args.observations,
-                           priors=args.priors, posteriors=args.posteriors, settings=settings)
+                           priors=args.priors, posteriors=args.posteriors, settings=_settings(args))
     written = write_backtest(dataset, args.out, load_observations(args.observations))
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 90):
         print(f"Hindcasts (scores on the {dataset.attrs['scale']}):")
@@ -201,6 +232,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print("\nMean scores and interval coverage per method (lower CRPS/WIS is better; coverage should "
               "be near 0.5/0.8/0.95):")
         print(score_frame(dataset).to_string(float_format=lambda v: f"{v:.3g}"))
+    for date, message in json.loads(dataset.attrs["skipped_origins"]).items():
+        print(f"\nskipped origin {date}: {message}")
     print(f"\nwrote {', '.join(str(p) for p in written)} in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -226,6 +259,72 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from sim.scenario import load_scenario
+    from sim.sensitivity import format_pawn, format_ranking, output_paths, sensitivity, top_drivers
+
+    started = time.perf_counter()
+    scenario = load_scenario(args.scenario)
+    out = args.out or Path("results") / f"{scenario.name}-sensitivity.nc"
+    written = output_paths(out)  # a bad --out fails before minutes of simulation
+    dataset = sensitivity(scenario, base_samples=args.base_samples, paths=args.paths, seed=args.seed, out=out,
+                          observations=args.observations, priors=args.priors, posteriors=args.posteriors,
+                          as_of=args.as_of, cut=args.cut, settings=_settings(args))
+    print(f"Sobol sensitivity of scenario '{scenario.name}': {dataset.attrs['evaluations']} evaluations x "
+          f"{dataset.attrs['paths_per_evaluation']} paths (seed {dataset.attrs['seed']}); ST = total index, "
+          "S1 = first order, +- = 95% bootstrap half-width (it does not include the Monte Carlo noise; "
+          "an ST below the noise floor cannot be told from 0)")
+    if dataset.attrs["notes"]:
+        print("Notes: " + dataset.attrs["notes"])
+    print(format_ranking(dataset))
+    print("\nTop three drivers of each claim (total index):")
+    for claim in scenario.claims:
+        for by in claim.by:
+            drivers = "; ".join(f"{label} {st:.2f} +-{conf:.2f}"
+                                for label, st, conf in top_drivers(dataset, claim.name, str(by)))
+            print(f"  {claim.name} by {by}: {drivers or 'constant over the design'}")
+    print("\nWhich quantities of a path decide each target (PAWN median KS distance, paths at the scenario's own "
+          "values; at or below the dummy = no detectable effect):")
+    print(format_pawn(dataset))
+    print(f"\nwrote {', '.join(str(p) for p in written)} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_sbc(args: argparse.Namespace) -> int:
+    """Simulation-based calibration of the chosen fits; exit status 1 when a fit fails it."""
+    from sim.model import fit_names
+    from sim.observations import load_observations
+    from sim.plots import save_figure
+    from sim.priors import load_priors
+    from sim.sbc import format_summary, preset, run_sbc, sbc_figure, write_sbc
+
+    started = time.perf_counter()
+    fits = list(dict.fromkeys(f.strip() for f in args.fits.split(","))) if args.fits else list(fit_names())
+    unknown = [f for f in fits if f not in fit_names()]
+    if unknown:
+        raise UserError(f"unknown fit {unknown[0]!r}; allowed: {', '.join(fit_names())} (comma-separated)",
+                        where="--fits")
+    if args.out.suffix not in ("", ".nc"):
+        raise UserError("give the output without a suffix, or ending in .nc (the .png goes next to it)",
+                        where=f"--out {args.out}")
+    outputs = (args.out.with_suffix(".nc"), args.out.with_suffix(".png"))
+    for target in outputs:
+        if target.is_dir():
+            raise UserError("is a folder, not a file", where=f"--out {target}")
+    settings = preset(args.quick, simulations=args.simulations, seed=args.seed, backend=args.backend)
+    observations = load_observations(args.observations)
+    dataset = run_sbc(fits, observations, load_priors(args.priors), settings)
+    figure = sbc_figure(dataset)
+    write_sbc(dataset, outputs[0])
+    save_figure(figure, outputs[1])
+    print(f"Simulation-based calibration: {settings.simulations} prior simulations per fit, ranks among "
+          f"L = {settings.ranks} thinned posterior draws, chi-square over {settings.rank_bins} bins and the "
+          f"simultaneous ECDF band, each at alpha = {settings.alpha} / (parameters of the fit) (Bonferroni)")
+    print(format_summary(dataset))
+    print(f"\nwrote {outputs[0]} and {outputs[1]} in {time.perf_counter() - started:.1f} s")
+    return 0 if bool(dataset["passed"].all()) else 1
+
+
 def _configure_logging(*, quiet: bool) -> None:
     """Progress messages of tokensim (not of the libraries) go to stderr unless quiet."""
     log = logging.getLogger("tokensim")
@@ -245,7 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
     _calibration_options(calibrate)
     calibrate.add_argument("--force", action="store_true", help="refit even if a matching posterior exists")
     calibrate.add_argument("--report", action="store_true",
-                           help="also print the classical (statsmodels / least-squares) cross-check")
+                           help="also print the classical (statsmodels / least-squares) cross-check, prior vs "
+                                "posterior, posterior predictive checks and stacking weights, and write the "
+                                "report figure")
+    calibrate.add_argument("--report-out", type=Path, default=Path("calibration/report.png"),
+                           help="with --report: the report figure (default: %(default)s)")
+    calibrate.add_argument("--report-scenario", type=Path, default=BASELINE,
+                           help="with --report: the scenario whose family weights make the mix (default: %(default)s)")
     calibrate.set_defaults(handler=cmd_calibrate)
 
     run = commands.add_parser("run", help="calibrate if needed, simulate a scenario, write results")
@@ -280,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(handler=cmd_plot)
 
     backtest = commands.add_parser("backtest", help="calibrate as of earlier dates, score forecasts of later figures")
-    backtest.add_argument("--as-of", type=_date, nargs="+", action="extend",
+    backtest.add_argument("--as-of", type=_date, nargs="+", action="extend", metavar="DATE",
                           help="origins (YYYY-MM-DD), repeated or listed; default: the day before each "
                                "release of fitted figures that has a volume figure before it")
     backtest.add_argument("--cut", choices=("published", "window"), default="published",
@@ -289,14 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="its [families] weights mix the growth families (default: %(default)s)")
     backtest.add_argument("--out", type=Path, default=Path("results/backtest.nc"),
                           help="scores as netCDF; the .csv and .png go next to it (default: %(default)s)")
-    backtest.add_argument("--sampler", choices=("nutpie", "pymc"), default=None,
-                          help="NUTS implementation for new fits (default: calibrate's)")
-    backtest.add_argument("--observations", type=Path, default=Path("calibration/observations.toml"),
-                          help="observation registry (default: %(default)s)")
-    backtest.add_argument("--priors", type=Path, default=Path("calibration/priors.toml"),
-                          help="priors file (default: %(default)s)")
-    backtest.add_argument("--posteriors", type=Path, default=Path("calibration/posteriors"),
-                          help="folder of cached posteriors, one per origin (default: %(default)s)")
+    _sampler_option(backtest)
+    _data_options(backtest)
     backtest.set_defaults(handler=cmd_backtest)
 
     report = commands.add_parser("report", help="one self-contained HTML report of several scenarios")
@@ -313,6 +412,33 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--screenshot", type=Path, help="also render the page in headless Chromium to this PNG")
     _calibration_options(report)
     report.set_defaults(handler=cmd_report)
+    sensitivity = commands.add_parser("sensitivity", help="which assumptions drive each claim (Sobol indices)")
+    sensitivity.add_argument("scenario", type=Path, help="scenario file (TOML) whose assumptions are varied")
+    sensitivity.add_argument("--out", type=Path,
+                             help="indices as netCDF; the .csv table and .png tornado chart go next to it "
+                                  "(default: results/<scenario>-sensitivity.nc)")
+    sensitivity.add_argument("--base-samples", type=_positive, default=128,
+                             help="Saltelli base size N, a power of two; N x (factors + 2) evaluations "
+                                  "(default: %(default)s)")
+    sensitivity.add_argument("--paths", type=_positive, default=1000,
+                             help="simulated paths per evaluation (default: %(default)s)")
+    sensitivity.add_argument("--seed", type=_seed, help="root random seed (default: the scenario's)")
+    _calibration_options(sensitivity)
+    sensitivity.set_defaults(handler=cmd_sensitivity)
+
+    sbc = commands.add_parser("sbc", help="simulation-based calibration: refit prior simulations, test rank uniformity")
+    sbc.add_argument("--fits", help="comma-separated fits (volume families and/or 'open'; default: all)")
+    sbc.add_argument("--simulations", type=_positive,
+                     help="prior simulations (refits) per fit, at least 10 (default: 100; 50 with --quick)")
+    sbc.add_argument("--seed", type=_seed, help="root random seed (default: 20250901)")
+    sbc.add_argument("--out", type=Path, default=Path("calibration/sbc"),
+                     help="writes OUT.nc (ranks and verdicts) and OUT.png (ECDF chart) (default: %(default)s)")
+    sbc.add_argument("--quick", action="store_true",
+                     help="the test suite's reduced run: 50 simulations, short single-chain refits")
+    sbc.add_argument("--backend", choices=("numba", "pytensor"),
+                     help="compile backend (default: numba, slow to compile, fast to sample; pytensor with --quick)")
+    _data_options(sbc, posteriors=False)
+    sbc.set_defaults(handler=cmd_sbc)
     return parser
 
 

@@ -125,7 +125,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.report:
         import pandas as pd
 
-        from sim.crosscheck import crosscheck_table
+        from sim.crosscheck import agreement_text, crosscheck_table
         from sim.observations import load_observations
         from sim.priors import load_priors
 
@@ -134,6 +134,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print("\nClassical cross-check (daily tokens, T/day, December mean; the Bayesian rows are trend-only):")
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(table.to_string(float_format=lambda v: f"{v:.3g}"))
+        print(agreement_text(table))
         print("Open-source share: one observation for seven parameters; no classical fit exists without priors.")
         print("\nPrior predictive: what the priors alone imply (daily tokens in T/day, shares as fractions):")
         print(prior_implications(load_priors(args.priors)).to_string(float_format=lambda v: f"{v:.3g}"))

@@ -116,3 +116,24 @@ def crosscheck_table(observations: ObservationSet, priors: Priors, posterior: Po
     table["_order"] = table["family"].map(order)
     table = table.sort_values(["_order", "method", "assumption", "month"]).drop(columns="_order")
     return table.set_index(["family", "method", "assumption", "month"])
+
+
+def agreement_text(table: pd.DataFrame, month: str = MONTHS[-1]) -> str:
+    """Where the classical and Bayesian fits of :func:`crosscheck_table` agree and where they do not,
+    in two sentences with the table's own numbers."""
+    rows = table.reset_index()
+    bayes = rows["method"].str.startswith("Bayesian")
+    classical_growth = rows.loc[~bayes, "growth"]
+    bayes_growth = rows.loc[bayes, "growth"]
+    late = rows[(rows["month"] == month) & (rows["family"] != "exponential")]
+    nls, posterior = late[~late["method"].str.startswith("Bayesian")], late[late["method"].str.startswith("Bayesian")]
+    return (
+        f"Where the data dominate they agree: growth between the two F&S windows is {bayes_growth.min():.2f} to "
+        f"{bayes_growth.max():.2f} per year in the Bayesian fits and {classical_growth.min():.2f} to "
+        f"{classical_growth.max():.2f} in the classical ones. Where the priors do the work they do not: with the "
+        f"ceiling fixed between its prior's 5% and 95% the saturating families' {month} levels range from "
+        f"{nls['p50'].min():.3g} to {nls['p50'].max():.3g} T/day, and the Bayesian 90% intervals span "
+        f"{posterior['p5'].min():.3g} to {posterior['p95'].max():.3g}: the data cannot choose the ceiling, only "
+        "the assumption can (and the exponential OLS, with 2 residual degrees of freedom, has no useful "
+        "interval at all)."
+    )

@@ -22,7 +22,7 @@ def test_ols_growth_is_the_f_and_s_log_slope_when_other_series_have_free_trends(
     assert (table["df_resid"] == 2).all()
 
 
-@pytest.mark.parametrize("family", ["logistic", "gompertz", "richards"])
+@pytest.mark.parametrize("family", ["logistic", "gompertz", "richards", "product"])
 def test_saturating_forecasts_rise_with_the_assumed_ceiling(family):
     table = saturating_nls(family, REGISTRY, load_priors(PRIORS))
     late = table[table["month"] == "2030-12"].set_index("assumption")["p50"]
@@ -40,3 +40,16 @@ def test_priors_alone_are_wider_than_the_posterior(posterior):
         prior_width = prior.loc[(family, "2027-12"), "p95"] / prior.loc[(family, "2027-12"), "p5"]
         fitted_width = fitted.loc[(family, "2027-12"), "p95"] / fitted.loc[(family, "2027-12"), "p5"]
         assert fitted_width < prior_width
+
+
+def test_the_report_states_agreement_on_growth_and_disagreement_on_the_long_run(posterior):
+    import re
+
+    from sim.crosscheck import agreement_text, crosscheck_table
+
+    text = agreement_text(crosscheck_table(REGISTRY, load_priors(PRIORS), posterior))
+    low, high, c_low, c_high = map(float, re.search(
+        r"is ([\d.]+) to ([\d.]+) per year in the Bayesian fits and ([\d.]+) to ([\d.]+) in the classical", text).groups())
+    assert 3.0 < low <= high < 3.7 and 2.8 < c_low <= c_high < 4.0  # both pin the 2024H2 -> 2025H1 growth
+    spread = re.search(r"levels range from ([\d.e+]+) to ([\d.e+]+) T/day", text).groups()
+    assert float(spread[1]) / float(spread[0]) > 10  # the assumed ceiling moves the long run by over 10x

@@ -50,6 +50,41 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
+def writable(paths: tuple[Path, ...], where: str) -> tuple[Path, ...]:
+    """``paths`` unchanged, or a UserError before any work if one of them is a folder."""
+    for path in paths:
+        if path.is_dir():
+            raise UserError("is a folder, not a file", where=f"{where} {path}")
+    return paths
+
+
+def write_netcdf(dataset: xr.Dataset, path: str | Path) -> Path:
+    """Write ``dataset`` to netCDF (floats compressed) atomically."""
+    encoding = {name: {"zlib": True, "complevel": 4} for name, v in dataset.data_vars.items() if v.dtype.kind == "f"}
+    return atomic_write(path, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
+
+
+def write_analysis(dataset: xr.Dataset, paths: tuple[Path, Path, Path], table: str, figure) -> tuple[Path, Path, Path]:
+    """Write an analysis: ``dataset`` (.nc), its ``table`` (CSV text) and ``figure`` (PNG), each atomically.
+
+    The figure is rendered in memory first, so a failure while drawing writes nothing.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+
+    image = io.BytesIO()
+    try:
+        figure.savefig(image, format="png", dpi=110)
+    finally:
+        plt.close(figure)
+    nc, csv, png = paths
+    write_netcdf(dataset, nc)
+    atomic_write(csv, lambda tmp: tmp.write_text(table, encoding="utf-8"))
+    atomic_write(png, lambda tmp: tmp.write_bytes(image.getvalue()))
+    return paths
+
+
 def load_netcdf(path: str | Path, missing: str, unreadable: str, *, tree: bool = False):
     """Load a whole netCDF file (a Dataset, or a DataTree with ``tree``) into memory.
 

@@ -46,7 +46,7 @@ import xarray as xr
 from scipy import special, stats
 
 from sim import __version__
-from sim.atomic import atomic_write
+from sim.atomic import writable, write_analysis
 from sim.calibration import OBSERVATIONS, POSTERIORS, PRIORS, ConvergenceError, SamplerSettings, calibrate
 from sim.curves import FAMILIES, OPEN_PARAMETERS, open_share, open_share_window_mean
 from sim.errors import UserError
@@ -65,8 +65,6 @@ INTERVALS = (0.5, 0.8, 0.95)
 QUANTILES = tuple(sorted({0.5, *((1 - c) / 2 for c in INTERVALS), *((1 + c) / 2 for c in INTERVALS)}))
 #: Members of each tokensim predictive ensemble.
 ENSEMBLE = 4000
-#: Sampler settings of every origin's calibration unless told otherwise (the calibrate default).
-DEFAULT_SETTINGS = SamplerSettings()
 
 
 # --- scoring scales -------------------------------------------------------------------------------
@@ -369,7 +367,7 @@ def run_backtest(
     observations: str | Path = OBSERVATIONS,
     priors: str | Path = PRIORS,
     posteriors: str | Path = POSTERIORS,
-    settings: SamplerSettings | None = None,
+    settings: SamplerSettings = SamplerSettings(),
     ensemble: int = ENSEMBLE,
     log: logging.Logger | None = None,
 ) -> xr.Dataset:
@@ -389,10 +387,9 @@ def run_backtest(
         Its ``[families]`` weights mix the volume families, its assumptions reweight the posterior
         and its seed drives the predictive ensembles.
     settings
-        Sampler settings of every calibration (default :data:`DEFAULT_SETTINGS`; tests pass a cheap one).
+        Sampler settings of every calibration (the calibrate default; tests pass a cheap one).
     """
     log = log or logging.getLogger("tokensim")
-    settings = settings or DEFAULT_SETTINGS
     if cut not in CUTS:
         raise UserError(f"unknown cut {cut!r}; allowed: {', '.join(CUTS)}", where="--cut")
     registry = load_observations(observations)
@@ -648,11 +645,7 @@ def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
     out = Path(out)
     if out.suffix != ".nc":
         raise UserError("the backtest file must end in .nc", where="--out")
-    paths = (out, out.with_suffix(".csv"), out.with_suffix(".png"))
-    for path in paths:
-        if path.is_dir():
-            raise UserError("is a folder, not a file", where=f"--out {path}")
-    return paths
+    return writable((out, out.with_suffix(".csv"), out.with_suffix(".png")), "--out")
 
 
 def write_backtest(dataset: xr.Dataset, out: str | Path, observations: ObservationSet | None = None
@@ -661,18 +654,6 @@ def write_backtest(dataset: xr.Dataset, out: str | Path, observations: Observati
 
     Everything is rendered in memory first, so a failure while drawing or tabulating writes nothing.
     """
-    import io
-
-    import matplotlib.pyplot as plt
-
-    nc, csv, png = output_paths(out)
-    text = score_csv(dataset).to_csv(index=False)
-    figure = backtest_figure(dataset, observations)
-    image = io.BytesIO()
-    figure.savefig(image, format="png", dpi=110)
-    plt.close(figure)
-    encoding = {name: {"zlib": True, "complevel": 4} for name, v in dataset.data_vars.items() if v.dtype.kind == "f"}
-    atomic_write(nc, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
-    atomic_write(csv, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    atomic_write(png, lambda tmp: tmp.write_bytes(image.getvalue()))
-    return nc, csv, png
+    paths = output_paths(out)
+    table = score_csv(dataset).to_csv(index=False)
+    return write_analysis(dataset, paths, table, backtest_figure(dataset, observations))

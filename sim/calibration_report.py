@@ -568,11 +568,10 @@ def write_report_figure(report: CalibrationReport, path: str | Path = REPORT_FIG
 
 def check_report_output(path: str | Path) -> Path:
     """The report figure's path, refused early (before any fitting) if it cannot be a PNG file."""
+    from sim.atomic import writable
     from sim.errors import UserError
 
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise UserError("the report figure must be a .png file", where=f"--report-out {path}")
-    if path.is_dir():
-        raise UserError("is a folder, not a file", where=f"--report-out {path}")
-    return path
+    return writable((path,), "--report-out")[0]

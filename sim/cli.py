@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from sim.atomic import writable
 from sim.errors import UserError
 
 BASELINE = Path("scenarios/baseline.toml")
@@ -155,9 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or Path("results") / f"{scenario.name}.nc"
     if out.suffix != ".nc":
         raise UserError("the results file must end in .nc", where="--out")
-    for target in (out, *(() if args.no_plot else (out.with_suffix(".png"),))):
-        if target.is_dir():
-            raise UserError("is a folder, not a file", where=f"--out {target}")
+    writable((out, *(() if args.no_plot else (out.with_suffix(".png"),))), "--out")
     dataset = run(scenario, draws=args.draws, seed=args.seed, observations=args.observations,
                   priors=args.priors, posteriors=args.posteriors, as_of=args.as_of, cut=args.cut,
                   settings=_settings(args), chunk_size=args.chunk_size,
@@ -308,10 +307,7 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     if args.out.suffix not in ("", ".nc"):
         raise UserError("give the output without a suffix, or ending in .nc (the .png goes next to it)",
                         where=f"--out {args.out}")
-    outputs = (args.out.with_suffix(".nc"), args.out.with_suffix(".png"))
-    for target in outputs:
-        if target.is_dir():
-            raise UserError("is a folder, not a file", where=f"--out {target}")
+    outputs = writable((args.out.with_suffix(".nc"), args.out.with_suffix(".png")), "--out")
     settings = preset(args.quick, simulations=args.simulations, seed=args.seed, backend=args.backend)
     observations = load_observations(args.observations)
     dataset = run_sbc(fits, observations, load_priors(args.priors), settings)

@@ -9,6 +9,7 @@ Each kind is an entry of :data:`KINDS`; adding one means adding an entry, not a 
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Callable, Mapping
@@ -29,16 +30,11 @@ class Distribution:
     scipy: Callable[[], Any] | None  # builds the scipy.stats frozen distribution; None for a fixed value
     pymc: Callable[[str], Any]
     why: str = field(default="", compare=False)
-    _built: dict = field(default_factory=dict, compare=False, repr=False)
 
-    @property
+    @functools.cached_property
     def frozen(self) -> Any:
         """The scipy.stats frozen distribution (built once, on first use), or None for a fixed value."""
-        if self.scipy is None:
-            return None
-        if "frozen" not in self._built:
-            self._built["frozen"] = self.scipy()
-        return self._built["frozen"]
+        return None if self.scipy is None else self.scipy()
 
     def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         """Independent draws from this distribution."""

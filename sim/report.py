@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from sim import __version__
-from sim.atomic import atomic_write, load_netcdf
+from sim.atomic import atomic_write, load_netcdf, writable
 from sim.errors import UserError
 from sim.observations import ObservationSet
 from sim.priors import Priors
@@ -82,9 +82,7 @@ def check_output(out: str | Path) -> Path:
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"the report must be an .html file, got {out.name!r}", where="-o/--out")
-    if out.is_dir():
-        raise UserError("is a folder, not a file", where=f"-o/--out {out}")
-    return out
+    return writable((out,), "-o/--out")[0]
 
 
 def _matches(path: Path, scenario: Scenario, calibration_id: str, seed: int, draws: int) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from sim import __version__
-from sim.atomic import atomic_write, load_netcdf
+from sim.atomic import load_netcdf, write_netcdf
 from sim.errors import UserError
 from sim.posterior import Posterior
 from sim.runner import RunOutput
@@ -120,9 +120,7 @@ def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed
 
 def write_dataset(dataset: xr.Dataset, path: str | Path) -> Path:
     """Write ``dataset`` to netCDF atomically (an earlier file is replaced only on success)."""
-    encoding = {name: {"zlib": True, "complevel": 4} for name, v in dataset.data_vars.items()
-                if v.dtype.kind == "f"}
-    return atomic_write(path, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
+    return write_netcdf(dataset, path)
 
 
 def open_results(path: str | Path) -> xr.Dataset:

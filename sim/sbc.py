@@ -413,10 +413,9 @@ def run_sbc(fits: Sequence[str], observations, priors, settings: SBCSettings, *,
 
 def write_sbc(dataset: xr.Dataset, path) -> None:
     """Write the ranks and verdicts to netCDF atomically (an earlier file is replaced only on success)."""
-    from sim.atomic import atomic_write
+    from sim.atomic import write_netcdf
 
-    encoding = {name: {"zlib": True, "complevel": 4} for name, v in dataset.data_vars.items() if v.dtype.kind == "f"}
-    atomic_write(path, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
+    write_netcdf(dataset, path)
 
 
 def summary_frame(dataset: xr.Dataset) -> pd.DataFrame:

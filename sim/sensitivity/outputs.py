@@ -6,6 +6,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from sim.atomic import writable, write_analysis
 from sim.errors import UserError
 from sim.sensitivity.ranking import ranking_frame
 from sim.sensitivity.tornado import tornado_figure
@@ -13,20 +14,8 @@ from sim.sensitivity.tornado import tornado_figure
 
 def write_outputs(dataset: xr.Dataset, out: str | Path) -> list[Path]:
     """Write the Dataset (``out``, .nc), the ranked table (.csv) and the tornado chart (.png), each atomically."""
-    import matplotlib.pyplot as plt
-
-    from sim.atomic import atomic_write
-
-    out = Path(out)
-    figure = tornado_figure(dataset)  # everything is rendered before the first file is written
-    table = ranking_frame(dataset).to_csv(index=False)
-    try:
-        written = [atomic_write(out, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf")),
-                   atomic_write(out.with_suffix(".csv"), lambda tmp: Path(tmp).write_text(table)),
-                   atomic_write(out.with_suffix(".png"), lambda tmp: figure.savefig(tmp, format="png", dpi=110))]
-    finally:
-        plt.close(figure)
-    return written
+    table = ranking_frame(dataset).to_csv(index=False)  # everything is rendered before the first file is written
+    return list(write_analysis(dataset, output_paths(out), table, tornado_figure(dataset)))
 
 
 def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
@@ -34,8 +23,4 @@ def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
     out = Path(out)
     if out.suffix != ".nc":
         raise UserError("the sensitivity file must end in .nc (the .csv and .png go next to it)", where=f"--out {out}")
-    paths = (out, out.with_suffix(".csv"), out.with_suffix(".png"))
-    for path in paths:
-        if path.is_dir():
-            raise UserError("is a folder, not a file", where=f"--out {path}")
-    return paths
+    return writable((out, out.with_suffix(".csv"), out.with_suffix(".png")), "--out")

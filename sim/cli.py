@@ -131,15 +131,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         from sim.priors import load_priors
 
         observations = load_observations(args.observations).vintage(args.as_of, args.cut)
-        table = crosscheck_table(observations, load_priors(args.priors), posterior)
+        priors = load_priors(args.priors)
+        table = crosscheck_table(observations, priors, posterior)
         print("\nClassical cross-check (daily tokens, T/day, December mean; the Bayesian rows are trend-only):")
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(table.to_string(float_format=lambda v: f"{v:.3g}"))
         print(agreement_text(table))
         print("Open-source share: one observation for seven parameters; no classical fit exists without priors.")
         print("\nPrior predictive: what the priors alone imply (daily tokens in T/day, shares as fractions):")
-        print(prior_implications(load_priors(args.priors)).to_string(float_format=lambda v: f"{v:.3g}"))
-        _calibration_report(args, posterior, observations, load_priors(args.priors), *report_inputs)
+        print(prior_implications(priors).to_string(float_format=lambda v: f"{v:.3g}"))
+        _calibration_report(args, posterior, observations, priors, *report_inputs)
     return 0
 
 

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import OBSERVATIONS, PRIORS, Figure, Mode, Side, Target, log, ratio, timed
+from sim.core.timeaxis import month_windows
 from sim.curves import FAMILIES
 from sim.engine import time_grid
 from sim.posterior import Posterior
 from sim.runner import run_paths
 from sim.scenario import LAST_DATA_MONTH, Scenario
-from sim.timeaxis import month_windows
 
 FAMILY = "logistic"
 SEED = 20250901

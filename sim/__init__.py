@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("tokensim")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+source"
-
-from sim import accessor  # noqa: E402,F401  (registers ds.tokensim)
+from sim import accessor  # noqa: F401  (registers ds.tokensim)
+from sim.core.version import __version__
 
 __all__ = ["__version__", "run", "load"]
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import xarray as xr
 
-from sim.calibration import OBSERVATIONS, POSTERIORS, PRIORS, SamplerSettings, calibrate
-from sim.errors import UserError
-from sim.runner import DEFAULT_CHUNK, Progress, run_paths
+from sim.calibration import SamplerSettings, calibrate
+from sim.core.errors import UserError
+from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
 from sim.results import open_results, to_dataset, write_dataset
+from sim.runner import DEFAULT_CHUNK, Progress, run_paths
 from sim.scenario import MAX_DRAWS, Scenario, load_scenario
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import sys
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -45,11 +44,12 @@ import pandas as pd
 import xarray as xr
 from scipy import special, stats
 
-from sim import __version__
-from sim.atomic import writable, write_analysis
-from sim.calibration import OBSERVATIONS, POSTERIORS, PRIORS, ConvergenceError, SamplerSettings, calibrate
+from sim.calibration import ConvergenceError, SamplerSettings, calibrate
+from sim.core.errors import UserError
+from sim.core.files import writable, write_analysis
+from sim.core.paths import BASELINE, OBSERVATIONS, POSTERIORS, PRIORS
+from sim.core.provenance import provenance
 from sim.curves import FAMILIES, OPEN_PARAMETERS, open_share, open_share_window_mean
-from sim.errors import UserError
 from sim.model import OPEN_FIT
 from sim.observations import CUTS, SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet, load_observations
 from sim.posterior import Posterior
@@ -57,7 +57,6 @@ from sim.priors import Priors, load_priors
 from sim.scenario import Scenario, load_scenario
 from sim.weights import posterior_weights
 
-BASELINE = Path("scenarios/baseline.toml")
 METHODS = ("tokensim", "two_point_exponential", "loglinear_trend")
 #: Central prediction intervals scored (coverage and the weighted interval score).
 INTERVALS = (0.5, 0.8, 0.95)
@@ -480,10 +479,7 @@ def _dataset(rows: list[dict], calibration_ids: dict[str, str], scenario: Scenar
                                                   "tokensim's forecast rests on the series' scale and drift priors)")
     dataset.attrs.update({
         "title": "tokensim backtest: rolling-origin hindcasts of published figures",
-        "source": f"tokensim {__version__}",
-        "tokensim_version": __version__,
-        "history": f"{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}: "
-                   + " ".join(["tokensim", *sys.argv[1:]] if sys.argv and "tokensim" in sys.argv[0] else ["sim.backtest"]),
+        **provenance("sim.backtest"),
         "scale": "log of daily tokens (totals as daily averages) for volume figures, logit for shares; "
                  "CRPS and WIS are in those units",
         "calibration_ids": json.dumps(calibration_ids),

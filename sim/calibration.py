@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from sim import __version__
-from sim.errors import UserError
+from sim.core.errors import UserError
+from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
+from sim.core.provenance import utc_now
+from sim.core.version import __version__
 from sim.model import build_model, fit_names, fit_parameters
 from sim.observations import ObservationSet, load_observations
 from sim.posterior import Posterior, load_posterior
@@ -28,10 +30,6 @@ from sim.priors import Priors, load_priors
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
 MODEL_VERSION = "3"
-
-OBSERVATIONS = Path("calibration/observations.toml")
-PRIORS = Path("calibration/priors.toml")
-POSTERIORS = Path("calibration/posteriors")
 
 
 #: NUTS implementations ``calibrate`` can use (both through ``pm.sample(nuts_sampler=...)``).
@@ -194,7 +192,7 @@ def calibrate(
         "as_of": str(observations.as_of or ""),
         "cut": observations.cut,
         "sampler": json.dumps(asdict(settings)),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
     }
     posterior = Posterior(posterior_id, draws, reports, attrs)
     posterior.save(path)

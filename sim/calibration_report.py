@@ -33,16 +33,17 @@ import pandas as pd
 import xarray as xr
 from scipy import special
 
-from sim import __version__
+from sim.core.paths import REPORT_FIGURE
+from sim.core.provenance import SOURCE
+from sim.core.timeaxis import month_grid, month_windows
+from sim.core.version import __version__
 from sim.curves import FAMILIES, OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
 from sim.distributions import Distribution
 from sim.model import OPEN_FIT, build_model
 from sim.observations import ObservationSet
 from sim.posterior import Posterior
 from sim.priors import Priors
-from sim.timeaxis import month_grid, month_windows
 
-REPORT_FIGURE = Path("calibration/report.png")
 REPORT_SEED = 20250901
 #: The row label of a scenario's family mixture in the predictive table.
 MIX = "mix"
@@ -555,10 +556,10 @@ def write_report_figure(report: CalibrationReport, path: str | Path = REPORT_FIG
     with the provenance also in the PNG's text metadata."""
     import matplotlib.pyplot as plt
 
-    from sim.atomic import atomic_write
+    from sim.core.files import atomic_write
 
     figure = report_figure(report)
-    metadata = {"Title": "tokensim calibration report", "Software": f"tokensim {__version__}",
+    metadata = {"Title": "tokensim calibration report", "Software": SOURCE,
                 "Source": report.provenance.get("calibration_id", ""), "Description": _footer(report)}
     try:
         return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100, metadata=metadata))
@@ -568,8 +569,8 @@ def write_report_figure(report: CalibrationReport, path: str | Path = REPORT_FIG
 
 def check_report_output(path: str | Path) -> Path:
     """The report figure's path, refused early (before any fitting) if it cannot be a PNG file."""
-    from sim.atomic import writable
-    from sim.errors import UserError
+    from sim.core.errors import UserError
+    from sim.core.files import writable
 
     path = Path(path)
     if path.suffix.lower() != ".png":

@@ -1,6 +1,6 @@
 """The ``tokensim`` command: thin wrappers over :mod:`sim.api` and the layers below.
 
-Any :class:`~sim.errors.UserError` ends the command with its message and exit status 2; a
+Any :class:`~sim.core.errors.UserError` ends the command with its message and exit status 2; a
 traceback means a bug in tokensim.
 """
 
@@ -14,10 +14,20 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sim.atomic import writable
-from sim.errors import UserError
-
-BASELINE = Path("scenarios/baseline.toml")
+from sim.core.errors import UserError
+from sim.core.files import writable
+from sim.core.paths import (
+    BACKTEST,
+    BASELINE,
+    COMPARE,
+    OBSERVATIONS,
+    POSTERIORS,
+    PRIORS,
+    REPORT,
+    REPORT_FIGURE,
+    RESULTS,
+    SBC,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,12 +66,12 @@ def _seed(text: str) -> int:
 
 def _data_options(parser: argparse.ArgumentParser, *, posteriors: bool = True) -> None:
     """The observation registry, the priors file and (optionally) the posterior cache folder."""
-    parser.add_argument("--observations", type=Path, default=Path("calibration/observations.toml"),
+    parser.add_argument("--observations", type=Path, default=OBSERVATIONS,
                         help="observation registry (default: %(default)s)")
-    parser.add_argument("--priors", type=Path, default=Path("calibration/priors.toml"),
+    parser.add_argument("--priors", type=Path, default=PRIORS,
                         help="priors file (default: %(default)s)")
     if posteriors:
-        parser.add_argument("--posteriors", type=Path, default=Path("calibration/posteriors"),
+        parser.add_argument("--posteriors", type=Path, default=POSTERIORS,
                             help="folder of cached posteriors (default: %(default)s)")
 
 
@@ -154,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     scenario = load_scenario(args.scenario)
-    out = args.out or Path("results") / f"{scenario.name}.nc"
+    out = args.out or RESULTS / f"{scenario.name}.nc"
     if out.suffix != ".nc":
         raise UserError("the results file must end in .nc", where="--out")
     writable((out, *(() if args.no_plot else (out.with_suffix(".png"),))), "--out")
@@ -240,7 +250,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sim.report import check_output, command_line, gather, screenshot, write_report
+    from sim.core.provenance import command_line
+    from sim.report import check_output, gather, screenshot, write_report
 
     started = time.perf_counter()
     out = check_output(args.out)  # bad outputs fail before anything runs
@@ -266,7 +277,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     scenario = load_scenario(args.scenario)
-    out = args.out or Path("results") / f"{scenario.name}-sensitivity.nc"
+    out = args.out or RESULTS / f"{scenario.name}-sensitivity.nc"
     written = output_paths(out)  # a bad --out fails before minutes of simulation
     dataset = sensitivity(scenario, base_samples=args.base_samples, paths=args.paths, seed=args.seed, out=out,
                           observations=args.observations, priors=args.priors, posteriors=args.posteriors,
@@ -345,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="also print the classical (statsmodels / least-squares) cross-check, prior vs "
                                 "posterior, posterior predictive checks and stacking weights, and write the "
                                 "report figure")
-    calibrate.add_argument("--report-out", type=Path, default=Path("calibration/report.png"),
+    calibrate.add_argument("--report-out", type=Path, default=REPORT_FIGURE,
                            help="with --report: the report figure (default: %(default)s)")
     calibrate.add_argument("--report-scenario", type=Path, default=BASELINE,
                            help="with --report: the scenario whose family weights make the mix (default: %(default)s)")
@@ -373,13 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare", help="several results on one table and one chart")
     compare.add_argument("results", type=Path, nargs="+")
-    compare.add_argument("--out", type=Path, default=Path("results/compare.png"), help="chart (default: %(default)s)")
+    compare.add_argument("--out", type=Path, default=COMPARE, help="chart (default: %(default)s)")
     compare.set_defaults(handler=cmd_compare)
 
     plot = commands.add_parser("plot", help="fan chart of a result")
     plot.add_argument("result", type=Path)
     plot.add_argument("--out", type=Path, help="PNG file (default: next to the result)")
-    plot.add_argument("--observations", type=Path, default=Path("calibration/observations.toml"))
+    plot.add_argument("--observations", type=Path, default=OBSERVATIONS)
     plot.set_defaults(handler=cmd_plot)
 
     backtest = commands.add_parser("backtest", help="calibrate as of earlier dates, score forecasts of later figures")
@@ -390,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="what an origin knew: figures published by then, or measured by then")
     backtest.add_argument("--scenario", type=Path, default=BASELINE,
                           help="its [families] weights mix the growth families (default: %(default)s)")
-    backtest.add_argument("--out", type=Path, default=Path("results/backtest.nc"),
+    backtest.add_argument("--out", type=Path, default=BACKTEST,
                           help="scores as netCDF; the .csv and .png go next to it (default: %(default)s)")
     _sampler_option(backtest)
     _data_options(backtest)
@@ -398,12 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="one self-contained HTML report of several scenarios")
     report.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO", help="scenario files (TOML)")
-    report.add_argument("-o", "--out", type=Path, default=Path("results/report.html"),
+    report.add_argument("-o", "--out", type=Path, default=REPORT,
                         help="HTML file (default: %(default)s)")
-    report.add_argument("--results", type=Path, default=Path("results"),
+    report.add_argument("--results", type=Path, default=RESULTS,
                         help="folder of results/<name>.nc to reuse or write, and of <name>-sensitivity.nc "
                              "(default: %(default)s)")
-    report.add_argument("--backtest", type=Path, default=Path("results/backtest.nc"),
+    report.add_argument("--backtest", type=Path, default=BACKTEST,
                         help="backtest results to include (default: %(default)s)")
     report.add_argument("--draws", type=_positive, help="number of paths (overrides the scenarios)")
     report.add_argument("--seed", type=_seed, help="root random seed (overrides the scenarios)")
@@ -429,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     sbc.add_argument("--simulations", type=_positive,
                      help="prior simulations (refits) per fit, at least 10 (default: 100; 50 with --quick)")
     sbc.add_argument("--seed", type=_seed, help="root random seed (default: 20250901)")
-    sbc.add_argument("--out", type=Path, default=Path("calibration/sbc"),
+    sbc.add_argument("--out", type=Path, default=SBC,
                      help="writes OUT.nc (ranks and verdicts) and OUT.png (ECDF chart) (default: %(default)s)")
     sbc.add_argument("--quick", action="store_true",
                      help="the test suite's reduced run: 50 simulations, short single-chain refits")

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.core.errors import UserError
+from sim.core.timeaxis import years
+from sim.core.tomlfile import TomlFile
 from sim.distributions import Distribution
-from sim.errors import UserError
-from sim.timeaxis import years
-from sim.tomlfile import TomlFile
 
 #: Tokens per day per EFLOPS per unit utilisation, for a model with one active parameter:
 #: 1e18 FLOP/s x 86,400 s / (2 FLOP per parameter per token).

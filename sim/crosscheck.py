@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from sim.core.timeaxis import month_windows
 from sim.curves import FAMILIES, anchor_levels
 from sim.model import volume_observations
 from sim.observations import ObservationSet
 from sim.posterior import Posterior
 from sim.priors import Priors
-from sim.timeaxis import month_windows
 
 MONTHS = ("2027-12", "2030-12")
 

@@ -2,7 +2,7 @@
 
 Each function works on numpy arrays (the Monte Carlo engine) and on pytensor tensors (the PyMC
 model) alike, through :func:`sim.backend.ops_for`. Times are model years (see
-:mod:`sim.timeaxis`); ``a`` and ``b`` bound an averaging window.
+:mod:`sim.core.timeaxis`); ``a`` and ``b`` bound an averaging window.
 
 Volume families share one parameterisation, anchored where the data are, so that their
 parameters mean the same thing in every family:

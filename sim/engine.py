@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal, special
 
+from sim.core.timeaxis import month_grid, month_windows
 from sim.curves import (
     FAMILIES,
     OPEN_PARAMETERS,
@@ -33,7 +34,6 @@ from sim.model import OPEN_FIT
 from sim.posterior import Posterior
 from sim.scenario import LAST_DATA_MONTH, Event, Scenario, Volatility
 from sim.summaries import Summary
-from sim.timeaxis import month_grid, month_windows
 
 BLOCK = 1000
 START = np.datetime64("2024-07", "M")

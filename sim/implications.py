@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.core.timeaxis import month_windows
 from sim.curves import (
     FAMILIES,
     OPEN_PARAMETERS,
@@ -17,7 +18,6 @@ from sim.curves import (
 )
 from sim.posterior import Posterior
 from sim.priors import Priors
-from sim.timeaxis import month_windows
 
 MONTHS = ("2026-12", "2027-12", "2030-12")
 

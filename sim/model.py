@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.core.errors import UserError
 from sim.curves import FAMILIES, OPEN_PARAMETERS, GrowthFamily, anchor_levels, open_share_window_mean
-from sim.errors import UserError
 from sim.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet
 from sim.priors import Priors
 

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sim.tomlfile import TomlFile
-from sim.timeaxis import window_bounds, window_days, years
+from sim.core.timeaxis import window_bounds, window_days, years
+from sim.core.tomlfile import TomlFile
 
 #: Published units: multiplier to base units, and the base unit.
 UNITS: dict[str, tuple[float, str]] = {

@@ -94,7 +94,7 @@ def fan_chart(dataset: xr.Dataset, observations: ObservationSet | None = None, a
 
 def save_figure(figure, path) -> None:
     """Save a figure atomically as PNG and close it."""
-    from sim.atomic import atomic_write
+    from sim.core.files import atomic_write
 
     atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     plt.close(figure)

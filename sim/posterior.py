@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from sim.atomic import atomic_write
-from sim.errors import UserError
+from sim.core.errors import UserError
+from sim.core.files import atomic_write
 
 FORMAT = "tokensim-posterior-1"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.core.tomlfile import TablePath, TomlFile
 from sim.curves import OPEN_PARAMETERS, anchor_levels
 from sim.distributions import Distribution, parse_distribution
-from sim.tomlfile import TablePath, TomlFile
 
 VOLUME_PRIORS = ("v_ref", "growth", "ceiling_headroom", "shape", "adopter_share_of_headroom",
                  "adopter_share_of_growth")

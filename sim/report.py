@@ -17,7 +17,6 @@ import datetime as dt
 import io
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,17 +26,16 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from sim import __version__
-from sim.atomic import atomic_write, load_netcdf, writable
-from sim.errors import UserError
+from sim.core.errors import UserError
+from sim.core.files import atomic_write, load_netcdf, writable
+from sim.core.paths import BACKTEST, OBSERVATIONS, POSTERIORS, PRIORS, RESULTS
+from sim.core.provenance import SOURCE, command_line, utc_now
 from sim.observations import ObservationSet
 from sim.priors import Priors
 from sim.scenario import Scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
-RESULTS = Path("results")
 TOP_FACTORS = 5
-BACKTEST = RESULTS / "backtest.nc"
 STYLE = """
 body { font-family: sans-serif; max-width: 1200px; margin: 1em auto; padding: 0 1em; color: #222; line-height: 1.4; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 2px solid #1f5f99; padding-bottom: .2em; margin-top: 2em; }
@@ -124,9 +122,8 @@ def scenario_result(scenario: Scenario, calibration_id: str, results_dir: Path, 
 
 
 def gather(scenario_paths: Sequence[str | Path], *, results_dir: str | Path = RESULTS,
-           backtest: str | Path = BACKTEST, observations: str | Path = Path("calibration/observations.toml"),
-           priors: str | Path = Path("calibration/priors.toml"),
-           posteriors: str | Path = Path("calibration/posteriors"),
+           backtest: str | Path = BACKTEST, observations: str | Path = OBSERVATIONS, priors: str | Path = PRIORS,
+           posteriors: str | Path = POSTERIORS,
            as_of: dt.date | None = None, cut: str = "published", settings=None, draws: int | None = None,
            seed: int | None = None, command: str = "") -> ReportInputs:
     """Load every scenario (all errors first), calibrate once, then reuse or run each scenario."""
@@ -150,7 +147,7 @@ def gather(scenario_paths: Sequence[str | Path], *, results_dir: str | Path = RE
     results = tuple(scenario_result(s, posterior.id, Path(results_dir), registry, draws=draws, seed=seed,
                                     **options) for s in scenarios)
     return ReportInputs(results, registry, prior_file, backtest_data, backtest, command,
-                        dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+                        utc_now())
 
 
 # --- HTML pieces ------------------------------------------------------------------------------------
@@ -351,7 +348,7 @@ def _provenance_section(inputs: ReportInputs) -> str:
             extra.append(f"Sensitivity of {item.scenario.name}: {item.sensitivity_path}, seed "
                          f"{item.sensitivity.attrs.get('seed', '?')}, calibration "
                          f"{str(item.sensitivity.attrs.get('calibration_id', '?'))[:16]}.")
-    return (paragraph(f"Report written by tokensim {__version__} at {inputs.generated}"
+    return (paragraph(f"Report written by {SOURCE} at {inputs.generated}"
                       + (f" with '{inputs.command}'." if inputs.command else "."))
             + table_html(frame) + "".join(paragraph(text, "note") for text in extra))
 
@@ -377,7 +374,7 @@ def build_html(inputs: ReportInputs) -> str:
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8" />'
             f"<title>{escape(f'tokensim report: {names}')}</title><style>{STYLE}</style></head><body>"
             "<h1>China's enterprise LLM token market: tokensim report</h1>"
-            + paragraph(f"Scenarios: {names}. Generated {inputs.generated} by tokensim {__version__}. "
+            + paragraph(f"Scenarios: {names}. Generated {inputs.generated} by {SOURCE}. "
                         "All figures are embedded; the page needs no network.", "note")
             + f"<nav><ul>{nav}</ul></nav>{body}</body></html>\n")
 
@@ -413,7 +410,3 @@ def screenshot(html_path: str | Path, png_path: str | Path, *, width: int = 1280
                             where="screenshot")
         return atomic_write(png_path, lambda tmp: shutil.copyfile(shot, tmp))
 
-
-def command_line() -> str:
-    """The command as typed, for the provenance section."""
-    return " ".join(["tokensim", *sys.argv[1:]]) if sys.argv and "tokensim" in sys.argv[0] else ""

@@ -10,18 +10,16 @@ written atomically and open with plain ``xr.open_dataset``.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from sim import __version__
-from sim.atomic import load_netcdf, write_netcdf
-from sim.errors import UserError
+from sim.core.errors import UserError
+from sim.core.files import load_netcdf, write_netcdf
+from sim.core.provenance import provenance
 from sim.posterior import Posterior
 from sim.runner import RunOutput
 from sim.scenario import Claim, Scenario
@@ -98,9 +96,7 @@ def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed
     dataset.attrs.update({
         "title": TITLE,
         "institution": "tokensim",
-        "source": f"tokensim {__version__}",
-        "history": f"{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}: "
-                   + " ".join(["tokensim", *sys.argv[1:]] if sys.argv and "tokensim" in sys.argv[0] else ["sim.run"]),
+        **provenance("sim.run", version=False),
         "Conventions": "CF-1.10",
         "scenario": scenario.name,
         "scenario_description": scenario.description,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.core.errors import UserError
 from sim.engine import BLOCK, Paths, Trends, blocks, build_trends, simulate_blocks, time_grid
-from sim.errors import UserError
 from sim.posterior import Posterior
 from sim.scenario import Scenario
 from sim.summaries import Summary

@@ -28,7 +28,6 @@ import functools
 import json
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -39,9 +38,9 @@ import pandas as pd
 import xarray as xr
 from scipy import optimize, stats
 
-from sim import __version__
+from sim.core.errors import UserError
+from sim.core.provenance import provenance
 from sim.curves import OPEN_PARAMETERS, VOLUME_PARAMETERS, GrowthFamily
-from sim.errors import UserError
 
 TITLE = "tokensim simulation-based calibration (SBC) ranks"
 #: Deterministics that are engine parameters (the ceiling): ranked like the free parameters.
@@ -391,9 +390,7 @@ def run_sbc(fits: Sequence[str], observations, priors, settings: SBCSettings, *,
     dataset = xr.concat(parts, dim="check", data_vars="all", coords="different", compat="equals")
     dataset.attrs.update(
         title=TITLE,
-        source=f"tokensim {__version__}",
-        tokensim_version=__version__,
-        history=" ".join(["tokensim", *sys.argv[1:]] if sys.argv and "tokensim" in sys.argv[0] else ["sim.sbc"]),
+        **provenance("sim.sbc", stamped=False),
         fits=" ".join(fits),
         seed=settings.seed,
         settings=json.dumps(asdict(settings)),
@@ -413,7 +410,7 @@ def run_sbc(fits: Sequence[str], observations, priors, settings: SBCSettings, *,
 
 def write_sbc(dataset: xr.Dataset, path) -> None:
     """Write the ranks and verdicts to netCDF atomically (an earlier file is replaced only on success)."""
-    from sim.atomic import write_netcdf
+    from sim.core.files import write_netcdf
 
     write_netcdf(dataset, path)
 

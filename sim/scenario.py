@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from sim.compute import ComputeBound, load_compute_trend
+from sim.core.errors import UserError
+from sim.core.timeaxis import parse_month
+from sim.core.tomlfile import TablePath, TomlFile
 from sim.curves import FAMILIES
 from sim.distributions import Distribution, parse_distribution
-from sim.errors import UserError
-from sim.tomlfile import TablePath, TomlFile
-from sim.timeaxis import parse_month
 
 #: Variables a scenario simulates, and the range a claim threshold on each may take.
 VARIABLES = {

@@ -13,8 +13,8 @@ import json
 
 import numpy as np
 
+from sim.core.errors import UserError
 from sim.distributions import parse_distribution
-from sim.errors import UserError
 from sim.posterior import Posterior
 from sim.scenario import Scenario
 

@@ -37,8 +37,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim.cli import main
+from sim.core.errors import UserError
 from sim.distributions import Distribution, parse_distribution
-from sim.errors import UserError
 from sim.scenario import Scenario, load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
 
@@ -144,8 +144,8 @@ def write_fake_results(path: Path) -> Path:
     """A small netCDF file shaped like a tokensim result: it stands for an earlier result at ``--out``
     (only its bytes matter) and, truncated, for a damaged one. Cases that need a result tokensim
     accepts use ``real_result`` instead, so that they follow the results contract as it evolves."""
+    from sim.core.timeaxis import month_grid
     from sim.results import TITLE
-    from sim.timeaxis import month_grid
 
     times = month_grid(np.datetime64("2024-07", "M"), np.datetime64("2030-12", "M"))
     rng = np.random.default_rng(0)

@@ -1,6 +1,6 @@
 """Crash safety: a run killed with SIGKILL at any moment never leaves a partial result file.
 
-``tokensim run`` writes every file through :func:`sim.atomic.atomic_write` (temporary file in the
+``tokensim run`` writes every file through :func:`sim.core.files.atomic_write` (temporary file in the
 destination folder, fsync, rename). So whatever the moment of a SIGKILL, the result path holds
 either nothing (no earlier result) or a complete result: the earlier one, byte for byte, or (if the
 kill came after the rename) the new one, which has the same content because the seed and draws are
@@ -193,7 +193,7 @@ def test_sigkill_at_any_moment_leaves_no_partial_result(posterior_dir, tmp_path)
 def test_written_files_get_ordinary_permissions(tmp_path):
     import os
 
-    from sim.atomic import atomic_write
+    from sim.core.files import atomic_write
 
     mask = os.umask(0o022)
     try:

@@ -9,9 +9,9 @@ import pytest
 import xarray as xr
 
 import sim
+from sim.core.errors import UserError
 from sim.distributions import parse_distribution
 from sim.engine import BLOCK, ar1_deviations, event_effect, time_grid
-from sim.errors import UserError
 from sim.runner import run_paths
 from sim.scenario import Event, Volatility, load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from sim.errors import UserError
+from sim.core.errors import UserError
 from sim.observations import SHARE_QUANTITIES, UNITS, VOLUME_QUANTITIES, load_observations
 from tests.conftest import OBSERVATIONS
 

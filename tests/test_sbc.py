@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from sim.cli import main
-from sim.errors import UserError
+from sim.core.errors import UserError
 from sim.sbc import (
     QUICK,
     SBCSettings,

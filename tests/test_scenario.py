@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.errors import UserError
+from sim.core.errors import UserError
 from sim.scenario import load_scenario
 from tests.conftest import BASELINE
 

@@ -6,7 +6,7 @@ Sobol indices of the scenario's assumptions and PAWN indices of each path's quan
 
 from __future__ import annotations
 
-from sim.errors import UserError
+from sim.core.errors import UserError
 from sim.sensitivity.analysis import analyse
 from sim.sensitivity.evaluation import ScenarioModel, sobol_design, sobol_indices
 from sim.sensitivity.factors import FACTOR_KINDS, PRIOR_SHIFTS, Factor, compute_factors, event_factors, scenario_factors

@@ -31,8 +31,8 @@ import math
 import numpy as np
 import xarray as xr
 
-from sim import __version__
-from sim.errors import UserError
+from sim.core.errors import UserError
+from sim.core.provenance import provenance
 from sim.posterior import Posterior
 from sim.scenario import Scenario
 from sim.sensitivity.evaluation import NOISE_REPLICATES, CachedPosterior, ScenarioModel, sobol_design, sobol_indices
@@ -137,8 +137,7 @@ def to_dataset(model: ScenarioModel, indices: dict[str, np.ndarray], outputs: np
         "scenario_sha256": model.scenario.sha256,
         "seed": int(model.seed),
         "calibration_id": model.posterior.id,
-        "tokensim_version": __version__,
-        "source": f"tokensim {__version__}",
+        **provenance(),
         "method": "sobol (SALib: Saltelli sampling, first-order and total indices, bootstrap 95% intervals)",
         "base_samples": int(base_samples),
         "evaluations": int(outputs.shape[0]),

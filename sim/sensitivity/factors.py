@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from sim.core.errors import UserError
 from sim.distributions import Distribution, parse_distribution
-from sim.errors import UserError
 from sim.posterior import Posterior
 from sim.scenario import Scenario
 from sim.weights import MIN_ESS, effective_sample_size, posterior_weights

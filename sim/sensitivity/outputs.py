@@ -6,8 +6,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from sim.atomic import writable, write_analysis
-from sim.errors import UserError
+from sim.core.errors import UserError
+from sim.core.files import writable, write_analysis
 from sim.sensitivity.ranking import ranking_frame
 from sim.sensitivity.tornado import tornado_figure
 

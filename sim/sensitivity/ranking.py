@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from sim.errors import UserError
+from sim.core.errors import UserError
 
 
 def ranking_frame(dataset: xr.Dataset):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from sim.errors import UserError
+from sim.core.errors import UserError
 from sim.scenario import Scenario
 from sim.sensitivity.analysis import analyse
 from sim.sensitivity.outputs import output_paths, write_outputs
@@ -19,7 +19,8 @@ def sensitivity(scenario: str | Path | Scenario, *, base_samples: int = DEFAULT_
                 posteriors: str | Path | None = None, as_of=None, cut: str = "published",
                 settings=None) -> xr.Dataset:
     """Calibrate if needed and run :func:`analyse` on a scenario file; optionally write the outputs."""
-    from sim.calibration import OBSERVATIONS, POSTERIORS, PRIORS, SamplerSettings, calibrate
+    from sim.calibration import SamplerSettings, calibrate
+    from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
     from sim.scenario import load_scenario
 
     check_sizes(base_samples, paths)

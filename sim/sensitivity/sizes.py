@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.errors import UserError
+from sim.core.errors import UserError
 
 #: Allowed Saltelli base sizes (powers of two: the Sobol' sequence's balance needs them) and paths.
 BASE_SAMPLES = tuple(2**k for k in range(3, 15))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from sim.errors import UserError
+from sim.core.errors import UserError
 
 
 def _umask() -> int:

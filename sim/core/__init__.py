@@ -1,0 +1,1 @@
+"""Below everything: the user's error, atomic files, strict TOML, the time axis, provenance, the version."""

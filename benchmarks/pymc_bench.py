@@ -13,7 +13,7 @@ import numpy as np
 
 from benchmarks.common import OBSERVATIONS, PRIORS, Figure, Mode, Side, Target, log, ratio, timed
 from sim.core.timeaxis import month_windows
-from sim.curves import FAMILIES
+from sim.curves.families import FAMILIES
 from sim.engine import time_grid
 from sim.posterior import Posterior
 from sim.runner import run_paths

@@ -49,7 +49,8 @@ from sim.core.errors import UserError
 from sim.core.files import writable, write_analysis
 from sim.core.paths import BASELINE, OBSERVATIONS, POSTERIORS, PRIORS
 from sim.core.provenance import provenance
-from sim.curves import FAMILIES, OPEN_PARAMETERS, open_share, open_share_window_mean
+from sim.curves.families import FAMILIES
+from sim.curves.open_source import OPEN_PARAMETERS, open_share, open_share_window_mean
 from sim.model import OPEN_FIT
 from sim.observations import CUTS, SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet, load_observations
 from sim.posterior import Posterior

@@ -37,7 +37,8 @@ from sim.core.paths import REPORT_FIGURE
 from sim.core.provenance import SOURCE
 from sim.core.timeaxis import month_grid, month_windows
 from sim.core.version import __version__
-from sim.curves import FAMILIES, OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
+from sim.curves.families import FAMILIES
+from sim.curves.open_source import OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
 from sim.distributions import Distribution
 from sim.model import OPEN_FIT, build_model
 from sim.observations import ObservationSet

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import optimize
 
 from sim.core.timeaxis import month_windows
-from sim.curves import FAMILIES, anchor_levels
+from sim.curves.families import FAMILIES, anchor_levels
 from sim.model import volume_observations
 from sim.observations import ObservationSet
 from sim.posterior import Posterior

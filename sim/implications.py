@@ -10,12 +10,8 @@ import numpy as np
 import pandas as pd
 
 from sim.core.timeaxis import month_windows
-from sim.curves import (
-    FAMILIES,
-    OPEN_PARAMETERS,
-    bass_adoption_window_mean,
-    open_share_window_mean,
-)
+from sim.curves.families import FAMILIES
+from sim.curves.open_source import OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
 from sim.posterior import Posterior
 from sim.priors import Priors
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim.core.errors import UserError
-from sim.curves import FAMILIES, OPEN_PARAMETERS, GrowthFamily, anchor_levels, open_share_window_mean
+from sim.curves.families import FAMILIES, GrowthFamily, anchor_levels
+from sim.curves.open_source import OPEN_PARAMETERS, open_share_window_mean
 from sim.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet
 from sim.priors import Priors
 

@@ -32,7 +32,7 @@ import xarray as xr  # noqa: E402
 
 from sim.analysis import median_crossing  # noqa: E402
 from sim.compare import COLOURS  # noqa: E402
-from sim.curves import anchor_levels  # noqa: E402
+from sim.curves.families import anchor_levels  # noqa: E402
 from sim.distributions import Distribution  # noqa: E402
 from sim.results import claims_from_attr  # noqa: E402
 from sim.scenario import Claim  # noqa: E402

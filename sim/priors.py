@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from sim.core.tomlfile import TablePath, TomlFile
-from sim.curves import OPEN_PARAMETERS, anchor_levels
+from sim.curves.families import anchor_levels
+from sim.curves.open_source import OPEN_PARAMETERS
 from sim.distributions import Distribution, parse_distribution
 
 VOLUME_PRIORS = ("v_ref", "growth", "ceiling_headroom", "shape", "adopter_share_of_headroom",

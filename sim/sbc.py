@@ -40,7 +40,8 @@ from scipy import optimize, stats
 
 from sim.core.errors import UserError
 from sim.core.provenance import provenance
-from sim.curves import OPEN_PARAMETERS, VOLUME_PARAMETERS, GrowthFamily
+from sim.curves.families import VOLUME_PARAMETERS, GrowthFamily
+from sim.curves.open_source import OPEN_PARAMETERS
 
 TITLE = "tokensim simulation-based calibration (SBC) ranks"
 #: Deterministics that are engine parameters (the ceiling): ranked like the free parameters.

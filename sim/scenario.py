@@ -20,7 +20,7 @@ from sim.compute import ComputeBound, load_compute_trend
 from sim.core.errors import UserError
 from sim.core.timeaxis import parse_month
 from sim.core.tomlfile import TablePath, TomlFile
-from sim.curves import FAMILIES
+from sim.curves.families import FAMILIES
 from sim.distributions import Distribution, parse_distribution
 
 #: Variables a scenario simulates, and the range a claim threshold on each may take.

@@ -39,7 +39,8 @@ from sim.backtest import (
 from sim.calibration import calibration_id
 from sim.cli import main
 from sim.core.errors import UserError
-from sim.curves import FAMILIES, OPEN_PARAMETERS, anchor_levels
+from sim.curves.families import FAMILIES, anchor_levels
+from sim.curves.open_source import OPEN_PARAMETERS
 from sim.model import fit_names
 from sim.observations import load_observations
 from sim.posterior import Posterior

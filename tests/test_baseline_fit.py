@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.curves import FAMILIES, OPEN_PARAMETERS, open_share_window_mean
+from sim.curves.families import FAMILIES
+from sim.curves.open_source import OPEN_PARAMETERS, open_share_window_mean
 from sim.model import OPEN_FIT
 from sim.observations import load_observations
 from tests.conftest import OBSERVATIONS

@@ -21,7 +21,7 @@ from sim.calibration import (
 )
 from sim.core.errors import UserError
 from sim.core.timeaxis import window_days
-from sim.curves import FAMILIES
+from sim.curves.families import FAMILIES
 from sim.model import volume_observations
 from sim.observations import UNITS, load_observations
 from sim.posterior import load_posterior

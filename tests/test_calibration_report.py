@@ -10,7 +10,7 @@ from scipy import optimize, stats
 
 from sim import calibration_report as cr
 from sim.cli import main
-from sim.curves import FAMILIES, anchor_levels
+from sim.curves.families import FAMILIES, anchor_levels
 from sim.observations import load_observations
 from sim.posterior import Posterior
 from sim.priors import load_priors

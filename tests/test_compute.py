@@ -9,7 +9,7 @@ from sim.cli import main
 from sim.compute import TOKENS_PER_EFLOPS_DAY, load_compute_trend
 from sim.core.errors import UserError
 from sim.core.timeaxis import month_windows
-from sim.curves import T_ANCHOR, anchor_levels
+from sim.curves.families import T_ANCHOR, anchor_levels
 from sim.scenario import load_scenario
 from tests.conftest import OBSERVATIONS, PRIORS, ROOT
 

@@ -8,10 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
 
-from sim.curves import (
-    FAMILIES,
+from sim.curves.families import FAMILIES, T_ANCHOR
+from sim.curves.open_source import (
     OPEN_PARAMETERS,
-    T_ANCHOR,
     bass_adoption,
     bass_adoption_window_mean,
     open_share,
@@ -28,7 +27,7 @@ VOLUME_CASES = [
     {"v_ref": 5e12, "growth": 6.0, "ceiling": 1e16, "shape": 1.0,
      "adopter_share_of_headroom": 0.9, "adopter_share_of_growth": 0.05},
 ]
-# Half-years (24 Gauss-Legendre nodes) and months (8 nodes, see sim.curves.SHORT_WINDOW), where
+# Half-years (24 Gauss-Legendre nodes) and months (8 nodes, see sim.curves.quadrature.SHORT_WINDOW), where
 # the curves are steepest and where they flatten.
 WINDOWS = [(-0.504, 0.0), (0.0, 0.496), (-1.0, 0.0), (-1 / 12, 0.0), (0.25, 1 / 3), (2.0, 2.0833), (5.0, 6.0)]
 OPEN_CASE = {"bass_p": 0.05, "bass_q": 0.9, "m": 0.85, "t_start": -2.0, "u_max": 0.9, "k": 1.2, "t_half": -0.5}
@@ -76,8 +75,9 @@ def test_saturating_families_approach_the_ceiling_from_below(family):
 
 @pytest.mark.parametrize("params", VOLUME_CASES)
 def test_product_splits_the_anchor_growth_and_headroom_between_adopters_and_usage(params):
-    from sim.curves import _logit_line, anchor_levels
     from scipy.special import expit
+
+    from sim.curves.families import _logit_line, anchor_levels
 
     first, second = anchor_levels(params)
     psi, phi = params["adopter_share_of_headroom"], params["adopter_share_of_growth"]
@@ -167,7 +167,7 @@ def test_open_share_never_exceeds_adoption(p, q, m, u_max, k, t_half, t):
 def test_short_windows_use_the_cheaper_rule_and_long_or_symbolic_ones_the_full_rule():
     import pytensor.tensor as pt
 
-    from sim.curves import gauss_legendre_rule
+    from sim.curves.quadrature import gauss_legendre_rule
 
     months = np.arange(0, 12) / 12
     assert len(gauss_legendre_rule(months, months + 1 / 12)[0]) == 8

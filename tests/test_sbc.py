@@ -71,7 +71,7 @@ def test_impossible_settings_are_user_errors_naming_the_setting(field, value):
 
 
 def test_midpoint_family_evaluates_the_level_at_the_window_middle():
-    from sim.curves import FAMILIES
+    from sim.curves.families import FAMILIES
 
     family = FAMILIES["exponential"]
     wrong = midpoint_window_family(family)
@@ -125,7 +125,7 @@ def test_reduced_sbc_fails_when_the_likelihood_takes_window_means_at_the_midpoin
     """Data simulated with exact window means, refitted by a model that uses the midpoint level."""
     import logging
 
-    from sim.curves import FAMILIES
+    from sim.curves.families import FAMILIES
     from sim.model import build_volume_model, fit_names
     from sim.observations import load_observations
     from sim.priors import load_priors

@@ -1,7 +1,7 @@
-"""Every curve of the model, defined once.
+"""The volume growth families, a registry: each family's level at a time and its exact window mean.
 
 Each function works on numpy arrays (the Monte Carlo engine) and on pytensor tensors (the PyMC
-model) alike, through :func:`sim.backend.ops_for`. Times are model years (see
+model) alike, through :func:`sim.curves.backend.ops_for`. Times are model years (see
 :mod:`sim.core.timeaxis`); ``a`` and ``b`` bound an averaging window.
 
 Volume families share one parameterisation, anchored where the data are, so that their
@@ -28,62 +28,12 @@ of the ridge where a low ceiling would need an ever steeper curve, which NUTS ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from sim.backend import ops_for
-
-Params = Mapping[str, Any]
-
-#: Gauss-Legendre nodes and weights on [-1, 1] for window means without a closed form.
-#: 24 nodes integrate these smooth curves over a half-year to ~1e-12 relative error.
-GL_NODES, GL_WEIGHTS = np.polynomial.legendre.leggauss(24)
-#: Windows no longer than this (years) need only 8 nodes for the same accuracy: the engine's
-#: monthly trends, where the rule's cost is that of the whole run's fixed part.
-SHORT_WINDOW = 1.0 / 6.0
-SHORT_NODES, SHORT_WEIGHTS = np.polynomial.legendre.leggauss(8)
-
-
-def gauss_legendre_rule(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The nodes and weights for windows ``[a, b]``: 8 when all are short (known numbers), else 24."""
-    known = all(isinstance(x, (np.ndarray, np.generic, float, int)) for x in (a, b))
-    if known and np.size(a) and float(np.max(np.asarray(b) - np.asarray(a))) <= SHORT_WINDOW:
-        return SHORT_NODES, SHORT_WEIGHTS
-    return GL_NODES, GL_WEIGHTS
-
-
-def gauss_legendre_mean(level: Callable[[Any], Any], a: Any, b: Any, *params: Any) -> Any:
-    """Mean of ``level(t)`` over ``[a, b]`` by fixed Gauss-Legendre quadrature.
-
-    ``level`` receives times with one trailing node axis; ``params`` are the arrays it closes
-    over, padded here with the same trailing axis so that they broadcast against it.
-    """
-    ops = ops_for(a, b, *params)
-    nodes, weights = gauss_legendre_rule(a, b)
-    mid, half = (a + b) / 2.0, (b - a) / 2.0
-    t = ops.pad_last(mid) + ops.pad_last(half) * nodes
-    padded = [ops.pad_last(p) for p in params]
-    return ops.sum_last(level(t, *padded) * weights) / 2.0
-
-
-def quadrature_window_mean(
-    level: Callable[[Any, Params], Any], names: tuple[str, ...]
-) -> Callable[[Any, Any, Params], Any]:
-    """The window mean of ``level`` by Gauss-Legendre quadrature, for curves with no closed form."""
-
-    def window_mean(a: Any, b: Any, p: Params) -> Any:
-        return gauss_legendre_mean(
-            lambda t, *values: level(t, dict(zip(names, values))), a, b, *(p[n] for n in names)
-        )
-
-    window_mean.__doc__ = f"Mean of ``{level.__name__}`` over ``[a, b]`` (Gauss-Legendre)."
-    return window_mean
-
-
-# --- volume families -------------------------------------------------------------------------
+from sim.curves.backend import ops_for
+from sim.curves.quadrature import Params, quadrature_window_mean
 
 
 def exponential_level(t: Any, p: Params) -> Any:
@@ -250,41 +200,3 @@ FAMILIES: dict[str, GrowthFamily] = {
 
 #: Every volume parameter of any family (a path records each; NaN where its family has none).
 VOLUME_PARAMETERS: tuple[str, ...] = tuple(dict.fromkeys(p for f in FAMILIES.values() for p in f.parameters))
-
-
-# --- open-source share of calls and enterprise adoption --------------------------------------
-
-
-def bass_adoption(t: Any, p: Params) -> Any:
-    """Share of enterprises using open-source models: Bass diffusion with ceiling ``m``.
-
-    ``a(t) = m * F(t - t_start)``, ``F(x) = (1 - e^{-(p+q)x}) / (1 + (q/p) e^{-(p+q)x})`` for
-    ``x >= 0``; ``p`` is innovation (adoption from outside pressure), ``q`` imitation.
-    """
-    ops = ops_for(t, p["bass_p"], p["bass_q"], p["m"], p["t_start"])
-    elapsed = ops.maximum(t - p["t_start"], 0.0)
-    decay = ops.exp(-(p["bass_p"] + p["bass_q"]) * elapsed)
-    return p["m"] * (1.0 - decay) / (1.0 + (p["bass_q"] / p["bass_p"]) * decay)
-
-
-def usage_within_adopters(t: Any, p: Params) -> Any:
-    """Fraction of an adopter's calls that go to open models: Fisher-Pry substitution.
-
-    ``u(t) = u_max * sigmoid(k (t - t_half))``: open models displace closed ones inside an
-    adopting enterprise at rate ``k`` per year, halfway to ``u_max`` at ``t_half``.
-    """
-    ops = ops_for(t, p["u_max"], p["k"], p["t_half"])
-    return p["u_max"] * ops.sigmoid(p["k"] * (t - p["t_half"]))
-
-
-def open_share(t: Any, p: Params) -> Any:
-    """Open-source share of enterprise calls, ``s(t) = a(t) * u(t)``; hence ``s <= a`` always."""
-    return bass_adoption(t, p) * usage_within_adopters(t, p)
-
-
-OPEN_PARAMETERS = ("bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half")
-
-
-#: Mean open-source share and mean adoption over a window (the product has no closed form).
-open_share_window_mean = quadrature_window_mean(open_share, OPEN_PARAMETERS)
-bass_adoption_window_mean = quadrature_window_mean(bass_adoption, OPEN_PARAMETERS)

@@ -11,7 +11,7 @@ from benchmarks.common import Figure, Mode, Side, Target, fmt, log, ratio, timed
 from sim.engine import build_trends, time_grid
 from sim.posterior import Posterior
 from sim.runner import RunOutput, run_paths
-from sim.scenario import Scenario
+from sim.scenarios.scenario import Scenario
 from sim.weights import posterior_weights
 
 KEEP_PATHS = 2000

@@ -17,7 +17,7 @@ from sim.curves.families import FAMILIES
 from sim.engine import time_grid
 from sim.posterior import Posterior
 from sim.runner import run_paths
-from sim.scenario import LAST_DATA_MONTH, Scenario
+from sim.scenarios.scenario import LAST_DATA_MONTH, Scenario
 
 FAMILY = "logistic"
 SEED = 20250901
@@ -42,9 +42,9 @@ def forecast_model(scenario: Scenario) -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
+    from sim.data.observations import load_observations
+    from sim.data.priors import load_priors
     from sim.model import build_model
-    from sim.observations import load_observations
-    from sim.priors import load_priors
 
     times = time_grid(scenario)
     a, b = month_windows(times, scenario.step_months)
@@ -141,9 +141,9 @@ def _sample(fit: str, sampler: str, mode: Mode) -> dict[str, float]:
     import pymc as pm
 
     from sim.calibration import SamplerSettings
+    from sim.data.observations import load_observations
+    from sim.data.priors import load_priors
     from sim.model import build_model
-    from sim.observations import load_observations
-    from sim.priors import load_priors
 
     settings = SamplerSettings()
     model = build_model(fit, load_observations(OBSERVATIONS).vintage(None, "published"), load_priors(PRIORS))

@@ -76,7 +76,7 @@ class Inputs:
     def __call__(self) -> tuple[Any, Any]:
         if self._loaded is None:
             from sim.calibration import calibrate
-            from sim.scenario import load_scenario
+            from sim.scenarios.scenario import load_scenario
 
             started = time.perf_counter()
             posterior, self.path = calibrate(OBSERVATIONS, PRIORS, self.posteriors)

@@ -18,7 +18,7 @@ from sim.core.errors import UserError
 from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
 from sim.results import open_results, to_dataset, write_dataset
 from sim.runner import DEFAULT_CHUNK, Progress, run_paths
-from sim.scenario import MAX_DRAWS, Scenario, load_scenario
+from sim.scenarios.scenario import MAX_DRAWS, Scenario, load_scenario
 
 
 def run(

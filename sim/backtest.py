@@ -51,11 +51,18 @@ from sim.core.paths import BASELINE, OBSERVATIONS, POSTERIORS, PRIORS
 from sim.core.provenance import provenance
 from sim.curves.families import FAMILIES
 from sim.curves.open_source import OPEN_PARAMETERS, open_share, open_share_window_mean
+from sim.data.observations import (
+    CUTS,
+    SHARE_QUANTITIES,
+    VOLUME_QUANTITIES,
+    Observation,
+    ObservationSet,
+    load_observations,
+)
+from sim.data.priors import Priors, load_priors
 from sim.model import OPEN_FIT
-from sim.observations import CUTS, SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet, load_observations
 from sim.posterior import Posterior
-from sim.priors import Priors, load_priors
-from sim.scenario import Scenario, load_scenario
+from sim.scenarios.scenario import Scenario, load_scenario
 from sim.weights import posterior_weights
 
 METHODS = ("tokensim", "two_point_exponential", "loglinear_trend")

@@ -23,10 +23,10 @@ from sim.core.errors import UserError
 from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
 from sim.core.provenance import utc_now
 from sim.core.version import __version__
+from sim.data.observations import ObservationSet, load_observations
+from sim.data.priors import Priors, load_priors
 from sim.model import build_model, fit_names, fit_parameters
-from sim.observations import ObservationSet, load_observations
 from sim.posterior import Posterior, load_posterior
-from sim.priors import Priors, load_priors
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
 MODEL_VERSION = "3"

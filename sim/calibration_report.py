@@ -39,11 +39,11 @@ from sim.core.timeaxis import month_grid, month_windows
 from sim.core.version import __version__
 from sim.curves.families import FAMILIES
 from sim.curves.open_source import OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
-from sim.distributions import Distribution
+from sim.data.distributions import Distribution
+from sim.data.observations import ObservationSet
+from sim.data.priors import Priors
 from sim.model import OPEN_FIT, build_model
-from sim.observations import ObservationSet
 from sim.posterior import Posterior
-from sim.priors import Priors
 
 REPORT_SEED = 20250901
 #: The row label of a scenario's family mixture in the predictive table.

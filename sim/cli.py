@@ -99,7 +99,7 @@ def _settings(args: argparse.Namespace):
 def _report_inputs(args: argparse.Namespace):
     """Check the report's output path and read its family weights before any fitting."""
     from sim.calibration_report import check_report_output
-    from sim.scenario import load_scenario
+    from sim.scenarios.scenario import load_scenario
 
     return check_report_output(args.report_out), load_scenario(args.report_scenario)
 
@@ -137,8 +137,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         import pandas as pd
 
         from sim.crosscheck import agreement_text, crosscheck_table
-        from sim.observations import load_observations
-        from sim.priors import load_priors
+        from sim.data.observations import load_observations
+        from sim.data.priors import load_priors
 
         observations = load_observations(args.observations).vintage(args.as_of, args.cut)
         priors = load_priors(args.priors)
@@ -156,10 +156,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.api import run
-    from sim.observations import load_observations
+    from sim.data.observations import load_observations
     from sim.plots import fan_chart, save_figure
     from sim.results import write_dataset
-    from sim.scenario import load_scenario
+    from sim.scenarios.scenario import load_scenario
     from sim.tables import format_text
 
     started = time.perf_counter()
@@ -211,7 +211,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from sim.observations import load_observations
+    from sim.data.observations import load_observations
     from sim.plots import fan_chart, save_figure
     from sim.results import open_results
 
@@ -230,7 +230,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from sim.backtest import hindcast_frame, output_paths, run_backtest, score_frame, write_backtest
-    from sim.observations import load_observations
+    from sim.data.observations import load_observations
 
     started = time.perf_counter()
     output_paths(args.out)  # a bad --out fails before minutes of calibration
@@ -272,7 +272,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from sim.scenario import load_scenario
+    from sim.scenarios.scenario import load_scenario
     from sim.sensitivity import format_pawn, format_ranking, output_paths, sensitivity, top_drivers
 
     started = time.perf_counter()
@@ -304,10 +304,10 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def cmd_sbc(args: argparse.Namespace) -> int:
     """Simulation-based calibration of the chosen fits; exit status 1 when a fit fails it."""
+    from sim.data.observations import load_observations
+    from sim.data.priors import load_priors
     from sim.model import fit_names
-    from sim.observations import load_observations
     from sim.plots import save_figure
-    from sim.priors import load_priors
     from sim.sbc import format_summary, preset, run_sbc, sbc_figure, write_sbc
 
     started = time.perf_counter()

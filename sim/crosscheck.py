@@ -17,10 +17,10 @@ from scipy import optimize
 
 from sim.core.timeaxis import month_windows
 from sim.curves.families import FAMILIES, anchor_levels
+from sim.data.observations import ObservationSet
+from sim.data.priors import Priors
 from sim.model import volume_observations
-from sim.observations import ObservationSet
 from sim.posterior import Posterior
-from sim.priors import Priors
 
 MONTHS = ("2027-12", "2030-12")
 

@@ -25,7 +25,7 @@ from sim.curves.families import FAMILIES, T_ANCHOR, VOLUME_PARAMETERS, anchor_le
 from sim.curves.open_source import OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
 from sim.model import OPEN_FIT
 from sim.posterior import Posterior
-from sim.scenario import LAST_DATA_MONTH, Event, Scenario, Volatility
+from sim.scenarios.scenario import LAST_DATA_MONTH, Event, Scenario, Volatility
 from sim.summaries import Summary
 
 BLOCK = 1000
@@ -161,7 +161,7 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
 
 def compute_capped(rng: np.random.Generator, scenario: Scenario, trend: np.ndarray,
                    volume_parameters: dict[str, np.ndarray], times: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The trend capped month by month by each path's compute bound (see :mod:`sim.compute`)."""
+    """The trend capped month by month by each path's compute bound (see :mod:`sim.scenarios.compute_bound`)."""
     bound = scenario.compute
     floor = anchor_levels(volume_parameters)[1]  # the path's own fitted level at the 2025-04 anchor
     utilisation, active = bound.sample(rng, T_ANCHOR, floor)

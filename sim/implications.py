@@ -12,8 +12,8 @@ import pandas as pd
 from sim.core.timeaxis import month_windows
 from sim.curves.families import FAMILIES
 from sim.curves.open_source import OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
+from sim.data.priors import Priors
 from sim.posterior import Posterior
-from sim.priors import Priors
 
 MONTHS = ("2026-12", "2027-12", "2030-12")
 

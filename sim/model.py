@@ -19,8 +19,8 @@ import numpy as np
 from sim.core.errors import UserError
 from sim.curves.families import FAMILIES, GrowthFamily, anchor_levels
 from sim.curves.open_source import OPEN_PARAMETERS, open_share_window_mean
-from sim.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet
-from sim.priors import Priors
+from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet
+from sim.data.priors import Priors
 
 #: The names of the fits a calibration produces: one per volume family, plus the open model.
 OPEN_FIT = "open"

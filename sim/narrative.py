@@ -33,9 +33,9 @@ import xarray as xr  # noqa: E402
 from sim.analysis import median_crossing  # noqa: E402
 from sim.compare import COLOURS  # noqa: E402
 from sim.curves.families import anchor_levels  # noqa: E402
-from sim.distributions import Distribution  # noqa: E402
+from sim.data.distributions import Distribution  # noqa: E402
 from sim.results import claims_from_attr  # noqa: E402
-from sim.scenario import Claim  # noqa: E402
+from sim.scenarios.scenario import Claim  # noqa: E402
 
 #: How a variable is named in a sentence, and how a threshold on it is written.
 SUBJECTS: dict[str, tuple[str, Callable[[float], str]]] = {

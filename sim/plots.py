@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from sim.observations import ObservationSet  # noqa: E402
+from sim.data.observations import ObservationSet  # noqa: E402
 
 BANDS = (0.95, 0.8, 0.5)
 SERIES_COLOURS = {"daily_tokens": "#1f5f99", "open_share": "#b3541e", "open_adoption": "#2e7d32"}

@@ -30,9 +30,9 @@ from sim.core.errors import UserError
 from sim.core.files import atomic_write, load_netcdf, writable
 from sim.core.paths import BACKTEST, OBSERVATIONS, POSTERIORS, PRIORS, RESULTS
 from sim.core.provenance import SOURCE, command_line, utc_now
-from sim.observations import ObservationSet
-from sim.priors import Priors
-from sim.scenario import Scenario
+from sim.data.observations import ObservationSet
+from sim.data.priors import Priors
+from sim.scenarios.scenario import Scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
 TOP_FACTORS = 5
@@ -128,9 +128,9 @@ def gather(scenario_paths: Sequence[str | Path], *, results_dir: str | Path = RE
            seed: int | None = None, command: str = "") -> ReportInputs:
     """Load every scenario (all errors first), calibrate once, then reuse or run each scenario."""
     from sim.calibration import SamplerSettings, calibrate
-    from sim.observations import load_observations
-    from sim.priors import load_priors
-    from sim.scenario import load_scenario
+    from sim.data.observations import load_observations
+    from sim.data.priors import load_priors
+    from sim.scenarios.scenario import load_scenario
 
     scenarios = [load_scenario(path) for path in scenario_paths]
     names = [s.name for s in scenarios]

@@ -22,7 +22,7 @@ from sim.core.files import load_netcdf, write_netcdf
 from sim.core.provenance import provenance
 from sim.posterior import Posterior
 from sim.runner import RunOutput
-from sim.scenario import Claim, Scenario
+from sim.scenarios.scenario import Claim, Scenario
 from sim.summaries import BINS, SUMMARY_QUANTILES, has_crossed
 
 #: units and long_name of every variable a results Dataset can hold.

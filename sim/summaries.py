@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.scenario import Claim
+from sim.scenarios.scenario import Claim
 
 #: Quantiles kept for every variable: the 50/80/90/95% bands and the quartiles.
 SUMMARY_QUANTILES = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)

@@ -14,9 +14,9 @@ import json
 import numpy as np
 
 from sim.core.errors import UserError
-from sim.distributions import parse_distribution
+from sim.data.distributions import parse_distribution
 from sim.posterior import Posterior
-from sim.scenario import Scenario
+from sim.scenarios.scenario import Scenario
 
 MIN_ESS = 200
 

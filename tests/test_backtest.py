@@ -41,11 +41,11 @@ from sim.cli import main
 from sim.core.errors import UserError
 from sim.curves.families import FAMILIES, anchor_levels
 from sim.curves.open_source import OPEN_PARAMETERS
+from sim.data.observations import load_observations
+from sim.data.priors import load_priors
 from sim.model import fit_names
-from sim.observations import load_observations
 from sim.posterior import Posterior
-from sim.priors import load_priors
-from sim.scenario import load_scenario
+from sim.scenarios.scenario import load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
 
 D = dt.date.fromisoformat

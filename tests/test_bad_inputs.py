@@ -38,8 +38,8 @@ from hypothesis import strategies as st
 
 from sim.cli import main
 from sim.core.errors import UserError
-from sim.distributions import Distribution, parse_distribution
-from sim.scenario import Scenario, load_scenario
+from sim.data.distributions import Distribution, parse_distribution
+from sim.scenarios.scenario import Scenario, load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
 
 # --------------------------------------------------------------------------------------------------
@@ -178,9 +178,9 @@ def truncate(path: Path) -> Path:
 def cache_path(folder: Path) -> Path:
     """The exact file ``calibrate`` looks for with the repository's observations and priors."""
     from sim.calibration import SamplerSettings, calibration_id
+    from sim.data.observations import load_observations
+    from sim.data.priors import load_priors
     from sim.model import fit_names
-    from sim.observations import load_observations
-    from sim.priors import load_priors
 
     posterior_id = calibration_id(load_observations(OBSERVATIONS), load_priors(PRIORS), SamplerSettings(), fit_names())
     return folder / f"posterior-{posterior_id[:16]}.nc"
@@ -189,10 +189,10 @@ def cache_path(folder: Path) -> Path:
 def fake_posterior(folder: Path, posterior_id: str | None, *, fits: bool) -> Path:
     """A structurally valid posterior file at the cache path, with any id (default: the right one)."""
     from sim.calibration import SamplerSettings, calibration_id
+    from sim.data.observations import load_observations
+    from sim.data.priors import load_priors
     from sim.model import fit_names
-    from sim.observations import load_observations
     from sim.posterior import Posterior
-    from sim.priors import load_priors
 
     path = cache_path(folder)
     if posterior_id is None:
@@ -592,8 +592,8 @@ def real_result(posterior_dir, tmp_path_factory) -> Path:
 
 def test_the_base_files_are_valid(tmp_path):
     """Each case breaks one thing in these: they must be valid themselves."""
-    from sim.observations import load_observations
-    from sim.priors import load_priors
+    from sim.data.observations import load_observations
+    from sim.data.priors import load_priors
 
     (tmp_path / "scenario.toml").write_text(SCENARIO, encoding="utf-8")
     (tmp_path / "observations.toml").write_text(OBSERVATIONS_TEXT, encoding="utf-8")

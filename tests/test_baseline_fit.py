@@ -7,8 +7,8 @@ import pytest
 
 from sim.curves.families import FAMILIES
 from sim.curves.open_source import OPEN_PARAMETERS, open_share_window_mean
+from sim.data.observations import load_observations
 from sim.model import OPEN_FIT
-from sim.observations import load_observations
 from tests.conftest import OBSERVATIONS
 
 REGISTRY = {o.id: o for o in load_observations(OBSERVATIONS).observations}

@@ -22,10 +22,10 @@ from sim.calibration import (
 from sim.core.errors import UserError
 from sim.core.timeaxis import window_days
 from sim.curves.families import FAMILIES
+from sim.data.observations import UNITS, load_observations
+from sim.data.priors import load_priors
 from sim.model import volume_observations
-from sim.observations import UNITS, load_observations
 from sim.posterior import load_posterior
-from sim.priors import load_priors
 from tests.conftest import OBSERVATIONS, PRIORS
 
 TRUTH = {"v_ref": 2.0e12, "growth": 2.2, "ceiling": 6.0e13}

@@ -11,10 +11,10 @@ from scipy import optimize, stats
 from sim import calibration_report as cr
 from sim.cli import main
 from sim.curves.families import FAMILIES, anchor_levels
-from sim.observations import load_observations
+from sim.data.observations import load_observations
+from sim.data.priors import load_priors
 from sim.posterior import Posterior
-from sim.priors import load_priors
-from sim.scenario import load_scenario
+from sim.scenarios.scenario import load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
 
 REGISTRY = load_observations(OBSERVATIONS)

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from sim.cli import main
-from sim.compute import TOKENS_PER_EFLOPS_DAY, load_compute_trend
 from sim.core.errors import UserError
 from sim.core.timeaxis import month_windows
 from sim.curves.families import T_ANCHOR, anchor_levels
-from sim.scenario import load_scenario
+from sim.data.compute_trend import load_compute_trend
+from sim.scenarios.compute_bound import TOKENS_PER_EFLOPS_DAY
+from sim.scenarios.scenario import load_scenario
 from tests.conftest import OBSERVATIONS, PRIORS, ROOT
 
 COMPUTE = ROOT / "calibration" / "compute.toml"

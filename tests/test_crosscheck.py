@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sim.crosscheck import exponential_ols, saturating_nls
-from sim.observations import load_observations
-from sim.priors import load_priors
+from sim.data.observations import load_observations
+from sim.data.priors import load_priors
 from tests.conftest import OBSERVATIONS, PRIORS
 
 REGISTRY = load_observations(OBSERVATIONS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.distributions import parse_distribution
+from sim.data.distributions import parse_distribution
 
 
 @pytest.mark.parametrize("spec", [

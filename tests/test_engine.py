@@ -10,10 +10,10 @@ import xarray as xr
 
 import sim
 from sim.core.errors import UserError
-from sim.distributions import parse_distribution
+from sim.data.distributions import parse_distribution
 from sim.engine import BLOCK, ar1_deviations, event_effect, time_grid
 from sim.runner import run_paths
-from sim.scenario import Event, Volatility, load_scenario
+from sim.scenarios.scenario import Event, Volatility, load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from sim.core.errors import UserError
-from sim.observations import SHARE_QUANTITIES, UNITS, VOLUME_QUANTITIES, load_observations
+from sim.data.observations import SHARE_QUANTITIES, UNITS, VOLUME_QUANTITIES, load_observations
 from tests.conftest import OBSERVATIONS
 
 VALID = '''

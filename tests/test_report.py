@@ -13,11 +13,11 @@ import pytest
 import xarray as xr
 
 from sim.cli import main
+from sim.data.priors import load_priors
 from sim.narrative import claim_paragraph, crossing_chart, crossing_distribution, prior_distributions
-from sim.priors import load_priors
 from sim.report import CHROMIUM, SECTIONS, screenshot
 from sim.results import claims_to_attr
-from sim.scenario import Claim
+from sim.scenarios.scenario import Claim
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
 
 SURGE = ROOT / "scenarios" / "open_source_surge.toml"

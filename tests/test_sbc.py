@@ -126,9 +126,9 @@ def test_reduced_sbc_fails_when_the_likelihood_takes_window_means_at_the_midpoin
     import logging
 
     from sim.curves.families import FAMILIES
+    from sim.data.observations import load_observations
+    from sim.data.priors import load_priors
     from sim.model import build_volume_model, fit_names
-    from sim.observations import load_observations
-    from sim.priors import load_priors
     from sim.sbc import sbc_fit
 
     logging.getLogger("pymc").setLevel(logging.ERROR)

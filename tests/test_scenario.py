@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim.core.errors import UserError
-from sim.scenario import load_scenario
+from sim.scenarios.scenario import load_scenario
 from tests.conftest import BASELINE
 
 MINIMAL = '''

@@ -11,7 +11,7 @@ import xarray as xr
 from sim import sensitivity as sens
 from sim.cli import main
 from sim.runner import run_paths
-from sim.scenario import load_scenario
+from sim.scenarios.scenario import load_scenario
 from sim.summaries import has_crossed
 from tests.conftest import OBSERVATIONS, PRIORS, ROOT
 

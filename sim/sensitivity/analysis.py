@@ -34,7 +34,7 @@ import xarray as xr
 from sim.core.errors import UserError
 from sim.core.provenance import provenance
 from sim.posterior import Posterior
-from sim.scenario import Scenario
+from sim.scenarios.scenario import Scenario
 from sim.sensitivity.evaluation import NOISE_REPLICATES, CachedPosterior, ScenarioModel, sobol_design, sobol_indices
 from sim.sensitivity.factors import scenario_factors
 from sim.sensitivity.pawn import pawn_dataset

@@ -12,7 +12,7 @@ import numpy as np
 
 from sim.engine import Paths, Trends, blocks, build_trends, simulate_block, time_grid
 from sim.posterior import Posterior
-from sim.scenario import Scenario
+from sim.scenarios.scenario import Scenario
 from sim.sensitivity.factors import Factor
 from sim.sensitivity.targets import TARGET_KINDS, Target
 from sim.weights import posterior_weights

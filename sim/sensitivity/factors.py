@@ -13,9 +13,9 @@ import numpy as np
 from scipy import special
 
 from sim.core.errors import UserError
-from sim.distributions import Distribution, parse_distribution
+from sim.data.distributions import Distribution, parse_distribution
 from sim.posterior import Posterior
-from sim.scenario import Scenario
+from sim.scenarios.scenario import Scenario
 from sim.weights import MIN_ESS, effective_sample_size, posterior_weights
 
 #: Calibration priors whose median is shifted: parameter -> (scale, largest shift, readable name).

@@ -7,7 +7,7 @@ from pathlib import Path
 import xarray as xr
 
 from sim.core.errors import UserError
-from sim.scenario import Scenario
+from sim.scenarios.scenario import Scenario
 from sim.sensitivity.analysis import analyse
 from sim.sensitivity.outputs import output_paths, write_outputs
 from sim.sensitivity.sizes import DEFAULT_BASE_SAMPLES, DEFAULT_PATHS, check_sizes
@@ -21,7 +21,7 @@ def sensitivity(scenario: str | Path | Scenario, *, base_samples: int = DEFAULT_
     """Calibrate if needed and run :func:`analyse` on a scenario file; optionally write the outputs."""
     from sim.calibration import SamplerSettings, calibrate
     from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
-    from sim.scenario import load_scenario
+    from sim.scenarios.scenario import load_scenario
 
     check_sizes(base_samples, paths)
     if out is not None:

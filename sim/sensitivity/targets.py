@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.engine import Paths
-from sim.scenario import Scenario
+from sim.scenarios.scenario import Scenario
 from sim.summaries import has_crossed
 
 MEDIAN_DATES = ("2027-12", "2030-12")

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from sim.compute import ComputeBound, load_compute_trend
 from sim.core.errors import UserError
 from sim.core.timeaxis import parse_month
 from sim.core.tomlfile import TablePath, TomlFile
 from sim.curves.families import FAMILIES
-from sim.distributions import Distribution, parse_distribution
+from sim.data.compute_trend import load_compute_trend
+from sim.data.distributions import Distribution, parse_distribution
+from sim.scenarios.compute_bound import ComputeBound
 
 #: Variables a scenario simulates, and the range a claim threshold on each may take.
 VARIABLES = {

@@ -4,10 +4,10 @@ A day of inference on all of China's intelligent compute bounds daily tokens::
 
     tokens/day <= EFLOPS(t) x 1e18 x 86,400 x utilisation / (2 x active parameters per token)
 
-``EFLOPS(t) = c0 exp(growth t)`` is fitted by least squares on log EFLOPS to the figures of
-``calibration/compute.toml`` (t in years since 2025-01-01), so the bound grows with compute.
-``utilisation`` (the share of that compute doing enterprise LLM inference, times how busy it is)
-and ``active_parameters`` (token-weighted active parameters per token) are the scenario's priors.
+``EFLOPS(t)`` is the trend fitted to ``calibration/compute.toml`` (:mod:`sim.data.compute_trend`),
+so the bound grows with compute. ``utilisation`` (the share of that compute doing enterprise LLM
+inference, times how busy it is) and ``active_parameters`` (token-weighted active parameters per
+token) are the scenario's priors.
 
 The data condition them: a path's bound must lie above its own fitted level at the 2025-04 anchor
 (the F&S 2025H1 window middle), or the path would contradict the figures it was calibrated on.
@@ -17,62 +17,19 @@ data allow. The bound then caps the path's trend month by month.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from sim.core.errors import UserError
-from sim.core.timeaxis import years
-from sim.core.tomlfile import TomlFile
-from sim.distributions import Distribution
+from sim.data.compute_trend import ComputeTrend
+from sim.data.distributions import Distribution
 
 #: Tokens per day per EFLOPS per unit utilisation, for a model with one active parameter:
 #: 1e18 FLOP/s x 86,400 s / (2 FLOP per parameter per token).
 TOKENS_PER_EFLOPS_DAY = 1e18 * 86_400 / 2.0
 #: Rounds of redrawing before a compute assumption is declared incompatible with the data.
 MAX_REDRAWS = 1000
-
-
-@dataclass(frozen=True)
-class ComputeTrend:
-    """``EFLOPS(t) = c0 exp(growth t)`` fitted to the compute figures, with where they came from."""
-
-    c0: float
-    growth: float
-    source: Path
-    sha256: str
-    figures: tuple[tuple[str, float, float], ...]  # (id, t, EFLOPS)
-
-    def eflops(self, t: np.ndarray | float) -> np.ndarray | float:
-        """Installed intelligent compute at model time ``t`` (EFLOPS)."""
-        return self.c0 * np.exp(self.growth * np.asarray(t))
-
-
-def load_compute_trend(path: str | Path) -> ComputeTrend:
-    """Read ``calibration/compute.toml`` strictly and fit the log-linear compute trend."""
-    source = TomlFile.read(path, "compute figures file")
-    source.check_keys(source.data, (), ("figure",))
-    entries = source.typed(source.data, "figure", list, ())
-    figures = []
-    for index, entry in enumerate(entries):
-        table = ("figure", index)
-        if not isinstance(entry, dict):
-            raise source.error("each [[figure]] must be a table", table)
-        source.check_keys(entry, table, ("id", "year_end", "eflops", "kind", "published", "source", "quote"))
-        when = source.typed(entry, "year_end", dt.date, table)
-        value = source.typed(entry, "eflops", (int, float), table)
-        if not np.isfinite(value) or value <= 0:
-            raise source.error(f"eflops must be a positive number, got {value}", table, "eflops")
-        figures.append((source.typed(entry, "id", str, table), float(years(when)), float(value)))
-    if len({t for _, t, _ in figures}) < 2:
-        raise source.error("at least two figures at different dates are needed to fit a trend", ("figure",))
-    t, value = np.array([f[1] for f in figures]), np.array([f[2] for f in figures])
-    growth, log_c0 = np.polyfit(t, np.log(value), 1)
-    return ComputeTrend(float(np.exp(log_c0)), float(growth), Path(path),
-                        hashlib.sha256(source.text.encode()).hexdigest(), tuple(figures))
 
 
 @dataclass(frozen=True)

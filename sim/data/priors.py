@@ -12,7 +12,7 @@ import numpy as np
 from sim.core.tomlfile import TablePath, TomlFile
 from sim.curves.families import anchor_levels
 from sim.curves.open_source import OPEN_PARAMETERS
-from sim.distributions import Distribution, parse_distribution
+from sim.data.distributions import Distribution, parse_distribution
 
 VOLUME_PRIORS = ("v_ref", "growth", "ceiling_headroom", "shape", "adopter_share_of_headroom",
                  "adopter_share_of_growth")

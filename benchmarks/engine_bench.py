@@ -8,8 +8,8 @@ import time
 import numpy as np
 
 from benchmarks.common import Figure, Mode, Side, Target, fmt, log, ratio, timed
+from sim.calibration.posterior import Posterior
 from sim.engine import build_trends, time_grid
-from sim.posterior import Posterior
 from sim.runner import RunOutput, run_paths
 from sim.scenarios.scenario import Scenario
 from sim.weights import posterior_weights

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import OBSERVATIONS, PRIORS, Figure, Mode, Side, Target, log, ratio, timed
+from sim.calibration.posterior import Posterior
 from sim.core.timeaxis import month_windows
 from sim.curves.families import FAMILIES
 from sim.engine import time_grid
-from sim.posterior import Posterior
 from sim.runner import run_paths
 from sim.scenarios.scenario import LAST_DATA_MONTH, Scenario
 
@@ -42,9 +42,9 @@ def forecast_model(scenario: Scenario) -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
+    from sim.calibration.fits import build_model
     from sim.data.observations import load_observations
     from sim.data.priors import load_priors
-    from sim.model import build_model
 
     times = time_grid(scenario)
     a, b = month_windows(times, scenario.step_months)
@@ -140,10 +140,10 @@ def _sample(fit: str, sampler: str, mode: Mode) -> dict[str, float]:
     import arviz as az
     import pymc as pm
 
-    from sim.calibration import SamplerSettings
+    from sim.calibration.fits import build_model
+    from sim.calibration.inputs import SamplerSettings
     from sim.data.observations import load_observations
     from sim.data.priors import load_priors
-    from sim.model import build_model
 
     settings = SamplerSettings()
     model = build_model(fit, load_observations(OBSERVATIONS).vintage(None, "published"), load_priors(PRIORS))

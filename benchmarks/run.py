@@ -75,7 +75,7 @@ class Inputs:
 
     def __call__(self) -> tuple[Any, Any]:
         if self._loaded is None:
-            from sim.calibration import calibrate
+            from sim.calibration.calibrate import calibrate
             from sim.scenarios.scenario import load_scenario
 
             started = time.perf_counter()

@@ -32,7 +32,7 @@ class TokensimAccessor:
 
     def fan(self, variable: str | None = None, ax=None, observations=None):
         """The standard two-panel fan chart, or the bands of one ``variable``; returns the figure."""
-        from sim.plots import fan, fan_chart
+        from sim.plots.fan import fan, fan_chart
 
         if variable is None:
             return fan_chart(self._dataset, observations, axes=ax)

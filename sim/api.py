@@ -13,7 +13,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from sim.calibration import SamplerSettings, calibrate
+from sim.calibration.calibrate import calibrate
+from sim.calibration.inputs import SamplerSettings
 from sim.core.errors import UserError
 from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
 from sim.results import open_results, to_dataset, write_dataset

@@ -44,7 +44,11 @@ import pandas as pd
 import xarray as xr
 from scipy import special, stats
 
-from sim.calibration import ConvergenceError, SamplerSettings, calibrate
+from sim.calibration.calibrate import calibrate
+from sim.calibration.fits import OPEN_FIT
+from sim.calibration.inputs import SamplerSettings
+from sim.calibration.posterior import Posterior
+from sim.calibration.sampling import ConvergenceError
 from sim.core.errors import UserError
 from sim.core.files import writable, write_analysis
 from sim.core.paths import BASELINE, OBSERVATIONS, POSTERIORS, PRIORS
@@ -60,8 +64,6 @@ from sim.data.observations import (
     load_observations,
 )
 from sim.data.priors import Priors, load_priors
-from sim.model import OPEN_FIT
-from sim.posterior import Posterior
 from sim.scenarios.scenario import Scenario, load_scenario
 from sim.weights import posterior_weights
 

@@ -91,14 +91,14 @@ def _calibration_options(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace):
     """The sampler settings chosen on the command line."""
-    from sim.calibration import SamplerSettings
+    from sim.calibration.inputs import SamplerSettings
 
     return SamplerSettings(sampler=args.sampler)
 
 
 def _report_inputs(args: argparse.Namespace):
     """Check the report's output path and read its family weights before any fitting."""
-    from sim.calibration_report import check_report_output
+    from sim.plots.calibration_report import check_report_output
     from sim.scenarios.scenario import load_scenario
 
     return check_report_output(args.report_out), load_scenario(args.report_scenario)
@@ -106,7 +106,8 @@ def _report_inputs(args: argparse.Namespace):
 
 def _calibration_report(args: argparse.Namespace, posterior, observations, priors, out: Path, scenario) -> None:
     """Posterior predictive checks, stacking weights, prior vs posterior; then the report figure."""
-    from sim.calibration_report import build_report, format_report, write_report_figure
+    from sim.calibration.report import build_report, format_report
+    from sim.plots.calibration_report import write_report_figure
 
     report = build_report(posterior, observations, priors, dict(scenario.family_weights),
                           weights_from=str(args.report_scenario))
@@ -116,8 +117,8 @@ def _calibration_report(args: argparse.Namespace, posterior, observations, prior
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from sim.calibration import calibrate
-    from sim.implications import family_implications, prior_implications
+    from sim.calibration.calibrate import calibrate
+    from sim.calibration.implications import family_implications, prior_implications
 
     started = time.perf_counter()
     report_inputs = _report_inputs(args) if args.report else None  # a bad --report-out fails before fitting
@@ -136,7 +137,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.report:
         import pandas as pd
 
-        from sim.crosscheck import agreement_text, crosscheck_table
+        from sim.calibration.crosscheck import agreement_text, crosscheck_table
         from sim.data.observations import load_observations
         from sim.data.priors import load_priors
 
@@ -157,7 +158,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.api import run
     from sim.data.observations import load_observations
-    from sim.plots import fan_chart, save_figure
+    from sim.plots.fan import fan_chart, save_figure
     from sim.results import write_dataset
     from sim.scenarios.scenario import load_scenario
     from sim.tables import format_text
@@ -192,7 +193,7 @@ def _progress(done: int, total: int) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from sim.compare import compare_chart, compare_table
-    from sim.plots import save_figure
+    from sim.plots.fan import save_figure
     from sim.results import open_results
 
     datasets = [open_results(path) for path in args.results]
@@ -212,7 +213,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from sim.data.observations import load_observations
-    from sim.plots import fan_chart, save_figure
+    from sim.plots.fan import fan_chart, save_figure
     from sim.results import open_results
 
     dataset = open_results(args.result)
@@ -304,11 +305,14 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def cmd_sbc(args: argparse.Namespace) -> int:
     """Simulation-based calibration of the chosen fits; exit status 1 when a fit fails it."""
+    from sim.calibration.fits import fit_names
+    from sim.calibration.sbc.ranks import format_summary
+    from sim.calibration.sbc.run import run_sbc, write_sbc
+    from sim.calibration.sbc.settings import preset
     from sim.data.observations import load_observations
     from sim.data.priors import load_priors
-    from sim.model import fit_names
-    from sim.plots import save_figure
-    from sim.sbc import format_summary, preset, run_sbc, sbc_figure, write_sbc
+    from sim.plots.fan import save_figure
+    from sim.plots.sbc import sbc_figure
 
     started = time.perf_counter()
     fits = list(dict.fromkeys(f.strip() for f in args.fits.split(","))) if args.fits else list(fit_names())

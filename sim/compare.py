@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from sim.analysis import SERIES, claim_probabilities
-from sim.plots import LABELS, fan
+from sim.plots.fan import LABELS, fan
 from sim.tables import DISPLAY
 
 COLOURS = ("#1f5f99", "#b3541e", "#2e7d32", "#7b1fa2", "#c62828", "#00838f", "#6d4c41", "#455a64")

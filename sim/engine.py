@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal, special
 
+from sim.calibration.fits import OPEN_FIT
+from sim.calibration.posterior import Posterior
 from sim.core.timeaxis import month_grid, month_windows
 from sim.curves.families import FAMILIES, T_ANCHOR, VOLUME_PARAMETERS, anchor_levels
 from sim.curves.open_source import OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
-from sim.model import OPEN_FIT
-from sim.posterior import Posterior
 from sim.scenarios.scenario import LAST_DATA_MONTH, Event, Scenario, Volatility
 from sim.summaries import Summary
 

@@ -29,7 +29,7 @@ import xarray as xr
 from sim.core.errors import UserError
 from sim.core.files import atomic_write, load_netcdf, writable
 from sim.core.paths import BACKTEST, OBSERVATIONS, POSTERIORS, PRIORS, RESULTS
-from sim.core.provenance import SOURCE, command_line, utc_now
+from sim.core.provenance import SOURCE, utc_now
 from sim.data.observations import ObservationSet
 from sim.data.priors import Priors
 from sim.scenarios.scenario import Scenario
@@ -102,7 +102,7 @@ def scenario_result(scenario: Scenario, calibration_id: str, results_dir: Path, 
     """Reuse ``results_dir/<name>.nc`` if it matches the scenario, or simulate it now and write it with
     its fan chart ``<name>.png``, as ``tokensim run`` does (so the pair never disagrees)."""
     from sim.api import run
-    from sim.plots import fan_chart, save_figure
+    from sim.plots.fan import fan_chart, save_figure
     from sim.results import open_results
 
     path = results_dir / f"{scenario.name}.nc"
@@ -127,7 +127,8 @@ def gather(scenario_paths: Sequence[str | Path], *, results_dir: str | Path = RE
            as_of: dt.date | None = None, cut: str = "published", settings=None, draws: int | None = None,
            seed: int | None = None, command: str = "") -> ReportInputs:
     """Load every scenario (all errors first), calibrate once, then reuse or run each scenario."""
-    from sim.calibration import SamplerSettings, calibrate
+    from sim.calibration.calibrate import calibrate
+    from sim.calibration.inputs import SamplerSettings
     from sim.data.observations import load_observations
     from sim.data.priors import load_priors
     from sim.scenarios.scenario import load_scenario
@@ -200,7 +201,7 @@ def _quantile_frame(dataset: xr.Dataset):
 # --- sections -----------------------------------------------------------------------------------------
 
 def _scenarios_section(inputs: ReportInputs) -> str:
-    from sim.plots import fan_chart
+    from sim.plots.fan import fan_chart
 
     parts = []
     for item in inputs.results:

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.core.files import load_netcdf, write_netcdf
 from sim.core.provenance import provenance
-from sim.posterior import Posterior
 from sim.runner import RunOutput
 from sim.scenarios.scenario import Claim, Scenario
 from sim.summaries import BINS, SUMMARY_QUANTILES, has_crossed

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.engine import BLOCK, Paths, Trends, blocks, build_trends, simulate_blocks, time_grid
-from sim.posterior import Posterior
 from sim.scenarios.scenario import Scenario
 from sim.summaries import Summary
 from sim.weights import posterior_weights

@@ -13,9 +13,9 @@ import json
 
 import numpy as np
 
+from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.data.distributions import parse_distribution
-from sim.posterior import Posterior
 from sim.scenarios.scenario import Scenario
 
 MIN_ESS = 200

@@ -17,7 +17,7 @@ BASELINE = ROOT / "scenarios" / "baseline.toml"
 @pytest.fixture(scope="session")
 def posterior_dir(tmp_path_factory) -> Path:
     """A posterior cache folder holding the real baseline calibration (real NUTS sampling)."""
-    from sim.calibration import calibrate
+    from sim.calibration.calibrate import calibrate
 
     # A developer may point TOKENSIM_TEST_POSTERIORS at a persistent folder to reuse a fit between
     # sessions; CI leaves it unset, so every CI run calibrates from scratch.
@@ -29,7 +29,7 @@ def posterior_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def posterior(posterior_dir):
     """The fitted baseline posterior."""
-    from sim.calibration import calibrate
+    from sim.calibration.calibrate import calibrate
 
     fitted, _ = calibrate(OBSERVATIONS, PRIORS, posterior_dir)
     return fitted

@@ -36,15 +36,15 @@ from sim.backtest import (
     two_point_exponential,
     write_backtest,
 )
-from sim.calibration import calibration_id
+from sim.calibration.calibrate import calibration_id
+from sim.calibration.fits import fit_names
+from sim.calibration.posterior import Posterior
 from sim.cli import main
 from sim.core.errors import UserError
 from sim.curves.families import FAMILIES, anchor_levels
 from sim.curves.open_source import OPEN_PARAMETERS
 from sim.data.observations import load_observations
 from sim.data.priors import load_priors
-from sim.model import fit_names
-from sim.posterior import Posterior
 from sim.scenarios.scenario import load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
 
@@ -302,7 +302,7 @@ def test_no_look_ahead_later_figures_do_not_change_an_origins_forecast(fake_cali
 
 
 def test_an_origin_that_fails_the_convergence_gate_is_skipped_and_listed(monkeypatch):
-    from sim.calibration import ConvergenceError
+    from sim.calibration.sampling import ConvergenceError
 
     def gate(observations, priors, posteriors, *, as_of, cut, settings, log):
         if as_of == D("2025-08-31"):
@@ -358,14 +358,17 @@ def test_cli_backtest_end_to_end_with_mocked_sampling(tmp_path, capsys, monkeypa
     import pymc as pm
     from pymc.testing import mock_sample
 
-    from sim import calibration, cli
+    from sim import cli
+    from sim.calibration import calibrate as calibrate_module
+    from sim.calibration import sampling
+    from sim.calibration.inputs import SamplerSettings
 
     monkeypatch.setattr(pm, "sample", functools.partial(
         mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)}))
-    monkeypatch.setattr(calibration, "gate_failures", lambda report, gate: [])  # prior draws, identical chains
-    settings = calibration.SamplerSettings(sampler="pymc", draws=100, tune=0, chains=1)
+    monkeypatch.setattr(sampling, "gate_failures", lambda report, gate: [])  # prior draws, identical chains
+    settings = SamplerSettings(sampler="pymc", draws=100, tune=0, chains=1)
     monkeypatch.setattr(cli, "_settings", lambda args: settings)  # what --sampler would choose, but tiny
-    monkeypatch.setattr(calibration, "fit_names", lambda: ("logistic", "open"))  # two fits keep it quick
+    monkeypatch.setattr(calibrate_module, "fit_names", lambda: ("logistic", "open"))  # two fits keep it quick
     scenario = tmp_path / "logistic.toml"
     scenario.write_text(f'extends = "{BASELINE}"\nname = "logistic_only"\n[families]\nlogistic = 1.0\n')
     out = tmp_path / "bt.nc"

@@ -177,10 +177,11 @@ def truncate(path: Path) -> Path:
 
 def cache_path(folder: Path) -> Path:
     """The exact file ``calibrate`` looks for with the repository's observations and priors."""
-    from sim.calibration import SamplerSettings, calibration_id
+    from sim.calibration.calibrate import calibration_id
+    from sim.calibration.fits import fit_names
+    from sim.calibration.inputs import SamplerSettings
     from sim.data.observations import load_observations
     from sim.data.priors import load_priors
-    from sim.model import fit_names
 
     posterior_id = calibration_id(load_observations(OBSERVATIONS), load_priors(PRIORS), SamplerSettings(), fit_names())
     return folder / f"posterior-{posterior_id[:16]}.nc"
@@ -188,11 +189,12 @@ def cache_path(folder: Path) -> Path:
 
 def fake_posterior(folder: Path, posterior_id: str | None, *, fits: bool) -> Path:
     """A structurally valid posterior file at the cache path, with any id (default: the right one)."""
-    from sim.calibration import SamplerSettings, calibration_id
+    from sim.calibration.calibrate import calibration_id
+    from sim.calibration.fits import fit_names
+    from sim.calibration.inputs import SamplerSettings
+    from sim.calibration.posterior import Posterior
     from sim.data.observations import load_observations
     from sim.data.priors import load_priors
-    from sim.model import fit_names
-    from sim.posterior import Posterior
 
     path = cache_path(folder)
     if posterior_id is None:

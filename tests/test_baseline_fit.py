@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.calibration.fits import OPEN_FIT
 from sim.curves.families import FAMILIES
 from sim.curves.open_source import OPEN_PARAMETERS, open_share_window_mean
 from sim.data.observations import load_observations
-from sim.model import OPEN_FIT
 from tests.conftest import OBSERVATIONS
 
 REGISTRY = {o.id: o for o in load_observations(OBSERVATIONS).observations}

@@ -9,23 +9,17 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sim import calibration
-from sim.calibration import (
-    ConvergenceError,
-    ConvergenceGate,
-    SamplerSettings,
-    calibrate,
-    calibration_id,
-    fit_one,
-    gate_failures,
-)
+from sim.calibration import calibrate as calibrate_module
+from sim.calibration.calibrate import calibrate, calibration_id
+from sim.calibration.inputs import SamplerSettings
+from sim.calibration.models import volume_observations
+from sim.calibration.posterior import load_posterior
+from sim.calibration.sampling import ConvergenceError, ConvergenceGate, fit_one, gate_failures
 from sim.core.errors import UserError
 from sim.core.timeaxis import window_days
 from sim.curves.families import FAMILIES
 from sim.data.observations import UNITS, load_observations
 from sim.data.priors import load_priors
-from sim.model import volume_observations
-from sim.posterior import load_posterior
 from tests.conftest import OBSERVATIONS, PRIORS
 
 TRUTH = {"v_ref": 2.0e12, "growth": 2.2, "ceiling": 6.0e13}
@@ -102,7 +96,7 @@ def test_cached_posterior_is_reused_without_refitting(posterior_dir, monkeypatch
     def refit(*args, **kwargs):
         raise AssertionError("refitted although a matching posterior exists")
 
-    monkeypatch.setattr(calibration, "fit_one", refit)
+    monkeypatch.setattr(calibrate_module, "fit_one", refit)
     posterior, path = calibrate(OBSERVATIONS, PRIORS, posterior_dir)
     assert path == posterior_dir / f"posterior-{posterior.id[:16]}.nc"
 
@@ -133,7 +127,7 @@ def test_stale_truncated_or_foreign_posteriors_are_refused(posterior_dir, tmp_pa
 def test_figures_published_after_the_vintage_cannot_influence_it(tmp_path):
     import datetime as dt
 
-    from sim.model import build_model
+    from sim.calibration.fits import build_model
 
     vintage = dt.date(2025, 8, 31)
     registry, priors = load_observations(OBSERVATIONS), load_priors(PRIORS)

@@ -8,12 +8,15 @@ import pytest
 import xarray as xr
 from scipy import optimize, stats
 
-from sim import calibration_report as cr
+from sim.calibration import checks as calibration_checks
+from sim.calibration import report as calibration_report
+from sim.calibration.posterior import Posterior
+from sim.calibration.prior_vs_posterior import prior_fan
 from sim.cli import main
 from sim.curves.families import FAMILIES, anchor_levels
 from sim.data.observations import load_observations
 from sim.data.priors import load_priors
-from sim.posterior import Posterior
+from sim.plots import calibration_report as figures
 from sim.scenarios.scenario import load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
 
@@ -26,7 +29,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def report(posterior):
     """The report of the real baseline calibration (draws thinned to 1,000 per fit to stay fast)."""
-    return cr.build_report(posterior, REGISTRY, PRIOR_SET, BASELINE_WEIGHTS, weights_from=str(BASELINE),
+    return calibration_report.build_report(posterior, REGISTRY, PRIOR_SET, BASELINE_WEIGHTS, weights_from=str(BASELINE),
                            max_draws=1000)
 
 
@@ -34,16 +37,16 @@ def test_weighted_quantiles_and_percentile_match_a_sample_whose_answer_is_known(
     rng = np.random.default_rng(1)
     values = rng.normal(size=20_000)
     equal = np.ones_like(values)
-    assert cr.weighted_quantiles(values, equal, (0.05, 0.5, 0.95)) == pytest.approx(
+    assert calibration_checks.weighted_quantiles(values, equal, (0.05, 0.5, 0.95)) == pytest.approx(
         np.quantile(values, [0.05, 0.5, 0.95], method="hazen"), abs=1e-9)
-    assert cr.predictive_percentile(values, equal, 1.0) == pytest.approx(stats.norm.cdf(1.0), abs=0.01)
+    assert calibration_checks.predictive_percentile(values, equal, 1.0) == pytest.approx(stats.norm.cdf(1.0), abs=0.01)
     # Two equal-sized samples weighted 3:1 give the quantiles of the 3:1 mixture of their distributions.
     mixed = np.r_[rng.normal(0, 1, 20_000), rng.normal(3, 1, 20_000)]
     weights = np.r_[np.full(20_000, 0.75), np.full(20_000, 0.25)]
     for q in (0.05, 0.5, 0.9):
         exact = optimize.brentq(lambda x: 0.75 * stats.norm.cdf(x) + 0.25 * stats.norm.cdf(x - 3) - q, -10, 10)
-        assert cr.weighted_quantiles(mixed, weights, (q,))[0] == pytest.approx(exact, abs=0.05)
-    assert cr.predictive_percentile(mixed, weights, 3.0) == pytest.approx(0.75 * stats.norm.cdf(3) + 0.125, abs=0.01)
+        assert calibration_checks.weighted_quantiles(mixed, weights, (q,))[0] == pytest.approx(exact, abs=0.05)
+    assert calibration_checks.predictive_percentile(mixed, weights, 3.0) == pytest.approx(0.75 * stats.norm.cdf(3) + 0.125, abs=0.01)
 
 
 def _synthetic_fit(family: str, offset: float, draws: int) -> xr.Dataset:
@@ -68,13 +71,13 @@ def test_observed_percentile_is_the_normal_cdf_on_a_synthetic_posterior():
     published value's percentile is Phi((log y - mu) / sigma): Phi(1) and Phi(-1) here, and 0.5 mixed."""
     posterior = Posterior("synthetic", {"exponential": _synthetic_fit("exponential", 0.1, 4000),
                                         "logistic": _synthetic_fit("logistic", -0.1, 4000)}, {})
-    checks = {fit: cr.check_fit(fit, posterior, REGISTRY, PRIOR_SET, seed=3, log_likelihood=False)
+    checks = {fit: calibration_checks.check_fit(fit, posterior, REGISTRY, PRIOR_SET, seed=3, log_likelihood=False)
               for fit in posterior.fits}
-    table = cr.predictive_table(checks, {"exponential": 0.5, "logistic": 0.5}, REGISTRY)
+    table = calibration_checks.predictive_table(checks, {"exponential": 0.5, "logistic": 0.5}, REGISTRY)
     rows = table.xs("fs_daily_2025h1", level="observation").droplevel("series")
     assert rows.loc["exponential", "percentile"] == pytest.approx(stats.norm.cdf(1.0), abs=0.025)
     assert rows.loc["logistic", "percentile"] == pytest.approx(stats.norm.cdf(-1.0), abs=0.025)
-    assert rows.loc[cr.MIX, "percentile"] == pytest.approx(0.5, abs=0.025)
+    assert rows.loc[calibration_checks.MIX, "percentile"] == pytest.approx(0.5, abs=0.025)
     published = rows.loc["exponential", "observed"]
     assert rows.loc["exponential", "p50"] == pytest.approx(published * np.exp(-0.1), rel=0.01)
     assert rows.loc["exponential", "p95"] == pytest.approx(published * np.exp(-0.1 + 1.645 * 0.1), rel=0.02)
@@ -88,9 +91,9 @@ def test_well_fitted_observations_fall_inside_their_predictive_intervals(report)
         assert rows["inside_90"].all(), rows
         assert (rows["p5"] < rows["observed"]).all() and (rows["observed"] < rows["p95"]).all()
     models = set(table.index.get_level_values("model"))
-    assert models == {*FAMILIES, "open", cr.MIX}
+    assert models == {*FAMILIES, "open", calibration_checks.MIX}
     assert (table["p5"] <= table["p25"]).all() and (table["p75"] <= table["p95"]).all()
-    assert len(table.xs(cr.MIX, level="model")) == 10  # every fitted volume observation, mixed
+    assert len(table.xs(calibration_checks.MIX, level="model")) == 10  # every fitted volume observation, mixed
 
 
 def test_stacking_weights_are_non_negative_and_sum_to_one_beside_the_prior_weights(report):
@@ -99,7 +102,7 @@ def test_stacking_weights_are_non_negative_and_sum_to_one_beside_the_prior_weigh
         assert (stacking[column] >= 0).all() and stacking[column].sum() == pytest.approx(1.0, abs=2e-3)
     assert stacking["prior weight"].to_dict() == {f: BASELINE_WEIGHTS.get(f, 0.0) for f in FAMILIES}
     assert report.pareto_k.shape == (10, len(FAMILIES)) and np.isfinite(report.pareto_k.values).all()
-    caveat = cr.stacking_caveat(stacking, report.pareto_k, report.pointwise_elpd, reference=2, data_end="2025-06-30")
+    caveat = calibration_checks.stacking_caveat(stacking, report.pareto_k, report.pointwise_elpd, reference=2, data_end="2025-06-30")
     assert "weak evidence" in caveat and "Pareto k" in caveat and "exponential" in caveat
 
 
@@ -111,7 +114,7 @@ def test_the_data_pin_level_and_growth_but_not_the_ceiling(report):
 
 
 def test_prior_fan_adoption_dominates_share_and_quantiles_are_ordered():
-    fan = cr.prior_fan(PRIOR_SET, BASELINE_WEIGHTS, draws=1000, seed=5)
+    fan = prior_fan(PRIOR_SET, BASELINE_WEIGHTS, draws=1000, seed=5)
     for variable in ("daily_tokens", "open_share", "open_adoption"):
         assert (fan[variable].diff("quantile") >= 0).all()
     assert (fan["open_adoption"] >= fan["open_share"] - 1e-12).all()  # a >= s on every draw
@@ -122,8 +125,8 @@ def test_a_failed_figure_write_leaves_the_earlier_file_and_no_temporary(report, 
     import matplotlib.figure
     import matplotlib.pyplot as plt
 
-    monkeypatch.setattr(cr, "report_figure", lambda _: plt.figure(figsize=(2, 2)))  # the write is under test
-    out = cr.write_report_figure(report, tmp_path / "report.png")
+    monkeypatch.setattr(figures, "report_figure", lambda _: plt.figure(figsize=(2, 2)))  # the write is under test
+    out = figures.write_report_figure(report, tmp_path / "report.png")
     written = out.read_bytes()
     assert written.startswith(PNG_SIGNATURE)
 
@@ -134,7 +137,7 @@ def test_a_failed_figure_write_leaves_the_earlier_file_and_no_temporary(report, 
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
     with pytest.raises(RuntimeError):
-        cr.write_report_figure(report, out)
+        figures.write_report_figure(report, out)
     assert out.read_bytes() == written
     assert [p.name for p in tmp_path.iterdir()] == ["report.png"]  # no temporary file left
 
@@ -152,7 +155,7 @@ def test_calibrate_report_prints_each_section_and_writes_the_figure(report, post
         assert fitted.id == posterior.id and weights == BASELINE_WEIGHTS and observations.as_of is None
         return report
 
-    monkeypatch.setattr(cr, "build_report", reuse)
+    monkeypatch.setattr(calibration_report, "build_report", reuse)
     out = tmp_path / "figures" / "report.png"
     assert main(_calibrate_args(out, posterior_dir)) == 0
     printed = capsys.readouterr().out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.crosscheck import exponential_ols, saturating_nls
+from sim.calibration.crosscheck import exponential_ols, saturating_nls
 from sim.data.observations import load_observations
 from sim.data.priors import load_priors
 from tests.conftest import OBSERVATIONS, PRIORS
@@ -31,7 +31,7 @@ def test_saturating_forecasts_rise_with_the_assumed_ceiling(family):
 
 
 def test_priors_alone_are_wider_than_the_posterior(posterior):
-    from sim.implications import family_implications, prior_implications
+    from sim.calibration.implications import family_implications, prior_implications
 
     prior = prior_implications(load_priors(PRIORS))
     assert np.isfinite(prior.values).all() and (prior["p5"] < prior["p50"]).all() and (prior["p50"] < prior["p95"]).all()
@@ -45,7 +45,7 @@ def test_priors_alone_are_wider_than_the_posterior(posterior):
 def test_the_report_states_agreement_on_growth_and_disagreement_on_the_long_run(posterior):
     import re
 
-    from sim.crosscheck import agreement_text, crosscheck_table
+    from sim.calibration.crosscheck import agreement_text, crosscheck_table
 
     text = agreement_text(crosscheck_table(REGISTRY, load_priors(PRIORS), posterior))
     low, high, c_low, c_high = map(float, re.search(

@@ -8,18 +8,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from sim.calibration.sbc.ranks import chi_square_uniformity, ecdf_band, rank_ecdf, rank_statistic, thin
+from sim.calibration.sbc.run import midpoint_window_family
+from sim.calibration.sbc.settings import QUICK, SBCSettings
 from sim.cli import main
 from sim.core.errors import UserError
-from sim.sbc import (
-    QUICK,
-    SBCSettings,
-    chi_square_uniformity,
-    ecdf_band,
-    midpoint_window_family,
-    rank_ecdf,
-    rank_statistic,
-    thin,
-)
 from tests.conftest import OBSERVATIONS, PRIORS
 
 # --- the rank statistic and its uniformity tests (no sampling) ----------------------------------
@@ -125,11 +118,12 @@ def test_reduced_sbc_fails_when_the_likelihood_takes_window_means_at_the_midpoin
     """Data simulated with exact window means, refitted by a model that uses the midpoint level."""
     import logging
 
+    from sim.calibration.fits import fit_names
+    from sim.calibration.models import build_volume_model
+    from sim.calibration.sbc.run import sbc_fit
     from sim.curves.families import FAMILIES
     from sim.data.observations import load_observations
     from sim.data.priors import load_priors
-    from sim.model import build_volume_model, fit_names
-    from sim.sbc import sbc_fit
 
     logging.getLogger("pymc").setLevel(logging.ERROR)
     observations, priors = load_observations(OBSERVATIONS), load_priors(PRIORS)

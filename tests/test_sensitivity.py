@@ -189,7 +189,7 @@ def test_cli_writes_the_contract_and_is_reproducible(posterior_dir, tiny, tmp_pa
     assert len(frame) == dataset.sizes["target"] * dataset.sizes["factor"]
     assert list(frame.columns[:7]) == ["target", "rank", "factor", "ST", "ST_conf", "S1", "S1_conf"]
 
-    from sim.calibration import calibrate
+    from sim.calibration.calibrate import calibrate
 
     again = sens.analyse(calibrate(OBSERVATIONS, PRIORS, posterior_dir)[0], load_scenario(tiny),
                          base_samples=8, paths=200, seed=4)

@@ -31,9 +31,9 @@ import math
 import numpy as np
 import xarray as xr
 
+from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.core.provenance import provenance
-from sim.posterior import Posterior
 from sim.scenarios.scenario import Scenario
 from sim.sensitivity.evaluation import NOISE_REPLICATES, CachedPosterior, ScenarioModel, sobol_design, sobol_indices
 from sim.sensitivity.factors import scenario_factors

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.calibration.posterior import Posterior
 from sim.engine import Paths, Trends, blocks, build_trends, simulate_block, time_grid
-from sim.posterior import Posterior
 from sim.scenarios.scenario import Scenario
 from sim.sensitivity.factors import Factor
 from sim.sensitivity.targets import TARGET_KINDS, Target

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.data.distributions import Distribution, parse_distribution
-from sim.posterior import Posterior
 from sim.scenarios.scenario import Scenario
 from sim.weights import MIN_ESS, effective_sample_size, posterior_weights
 

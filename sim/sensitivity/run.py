@@ -19,7 +19,8 @@ def sensitivity(scenario: str | Path | Scenario, *, base_samples: int = DEFAULT_
                 posteriors: str | Path | None = None, as_of=None, cut: str = "published",
                 settings=None) -> xr.Dataset:
     """Calibrate if needed and run :func:`analyse` on a scenario file; optionally write the outputs."""
-    from sim.calibration import SamplerSettings, calibrate
+    from sim.calibration.calibrate import calibrate
+    from sim.calibration.inputs import SamplerSettings
     from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
     from sim.scenarios.scenario import load_scenario
 

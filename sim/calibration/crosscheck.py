@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from sim.calibration.models import volume_observations
+from sim.calibration.posterior import Posterior
 from sim.core.timeaxis import month_windows
 from sim.curves.families import FAMILIES, anchor_levels
 from sim.data.observations import ObservationSet
 from sim.data.priors import Priors
-from sim.model import volume_observations
-from sim.posterior import Posterior
 
 MONTHS = ("2027-12", "2030-12")
 
@@ -100,7 +100,7 @@ def saturating_nls(family: str, observations: ObservationSet, priors: Priors,
 
 def bayesian_rows(posterior: Posterior, months: tuple[str, ...] = MONTHS) -> pd.DataFrame:
     """The Bayesian fits' trend forecasts in the same layout, for the side-by-side table."""
-    from sim.implications import family_implications
+    from sim.calibration.implications import family_implications
 
     table = family_implications(posterior, months).reset_index()
     table["method"], table["assumption"], table["df_resid"] = "Bayesian (PyMC), 90% interval", "priors", np.nan

@@ -17,23 +17,21 @@ from __future__ import annotations
 import numpy as np
 
 from sim.core.errors import UserError
-from sim.curves.families import FAMILIES, GrowthFamily, anchor_levels
+from sim.curves.families import GrowthFamily, anchor_levels
 from sim.curves.open_source import OPEN_PARAMETERS, open_share_window_mean
 from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet
 from sim.data.priors import Priors
 
-#: The names of the fits a calibration produces: one per volume family, plus the open model.
-OPEN_FIT = "open"
+#: The variables other modules read by name (the models' contract): each model's observed variable
+#: and the data container holding the published values on its scale, and the share's noise.
+LOG_OBSERVED, LOG_VALUES = "log_observed", "log_values"
+LOGIT_OBSERVED, LOGIT_VALUES = "logit_observed", "logit_values"
+SHARE_SIGMA = "share_sigma"
 
 
-def fit_names() -> tuple[str, ...]:
-    """Every fit of a full calibration, in order."""
-    return (*FAMILIES, OPEN_FIT)
-
-
-def fit_parameters(fit: str) -> tuple[str, ...]:
-    """The parameters the engine draws from one fit."""
-    return OPEN_PARAMETERS if fit == OPEN_FIT else FAMILIES[fit].parameters
+def series_parameter(series: str, name: str) -> str:
+    """The model's name of a series' own parameter (``scale``, ``drift`` or ``sigma``): ``idc_public_cloud_scale``."""
+    return f"{series}_{name}"
 
 
 def _windows(observations: tuple[Observation, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -91,16 +89,16 @@ def build_volume_model(family: GrowthFamily, observations: ObservationSet, prior
                 if "scale" not in series_priors:
                     raise UserError(f"series {name!r} is scaled and needs scale, drift and sigma priors",
                                     where=str(priors.path))
-                log_scale.append(pt.log(series_priors["scale"].to_pymc(f"{name}_scale")))
-                drift.append(series_priors["drift"].to_pymc(f"{name}_drift"))
-            sigma.append(series_priors["sigma"].to_pymc(f"{name}_sigma"))
+                log_scale.append(pt.log(series_priors["scale"].to_pymc(series_parameter(name, "scale"))))
+                drift.append(series_priors["drift"].to_pymc(series_parameter(name, "drift")))
+            sigma.append(series_priors["sigma"].to_pymc(series_parameter(name, "sigma")))
         index = np.array([series_names.index(o.series) for o in data])
         midpoint = np.array([o.midpoint for o in data])
         mu = pt.log(level) + pt.stack(log_scale)[index] + pt.stack(drift)[index] * midpoint
         # Observed values are data containers, so that a compiled model can be refitted on other
         # values (simulation-based calibration) without recompiling.
-        values = pm.Data("log_values", np.log([o.comparable_value for o in data]), dims="obs")
-        pm.Normal("log_observed", mu=mu, sigma=pt.stack(sigma)[index], observed=values, dims="obs")
+        values = pm.Data(LOG_VALUES, np.log([o.comparable_value for o in data]), dims="obs")
+        pm.Normal(LOG_OBSERVED, mu=mu, sigma=pt.stack(sigma)[index], observed=values, dims="obs")
     return model
 
 
@@ -116,14 +114,7 @@ def build_open_model(observations: ObservationSet, priors: Priors):
             values = np.array([o.comparable_value for o in data])
             a, b = _windows(data)
             share = pm.Deterministic("window_share", open_share_window_mean(a, b, params), dims="share_obs")
-            logits = pm.Data("logit_values", np.log(values / (1 - values)), dims="share_obs")
-            pm.Normal("logit_observed", mu=pt.log(share) - pt.log1p(-share),
-                      sigma=priors.open["sigma"].to_pymc("share_sigma"), observed=logits, dims="share_obs")
+            logits = pm.Data(LOGIT_VALUES, np.log(values / (1 - values)), dims="share_obs")
+            pm.Normal(LOGIT_OBSERVED, mu=pt.log(share) - pt.log1p(-share),
+                      sigma=priors.open["sigma"].to_pymc(SHARE_SIGMA), observed=logits, dims="share_obs")
     return model
-
-
-def build_model(fit: str, observations: ObservationSet, priors: Priors):
-    """The model of one fit: a volume family's name, or :data:`OPEN_FIT`."""
-    if fit == OPEN_FIT:
-        return build_open_model(observations, priors)
-    return build_volume_model(FAMILIES[fit], observations, priors)

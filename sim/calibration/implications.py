@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.calibration.posterior import Posterior
 from sim.core.timeaxis import month_windows
 from sim.curves.families import FAMILIES
 from sim.curves.open_source import OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
 from sim.data.priors import Priors
-from sim.posterior import Posterior
 
 MONTHS = ("2026-12", "2027-12", "2030-12")
 

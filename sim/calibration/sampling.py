@@ -1,0 +1,108 @@
+"""Sampling one fit with NUTS, and the convergence gate it must pass before anything uses it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from sim.calibration.fits import build_model, fit_names
+from sim.calibration.inputs import SamplerSettings
+from sim.core.errors import UserError
+from sim.data.observations import ObservationSet
+from sim.data.priors import Priors
+
+
+@dataclass(frozen=True)
+class ConvergenceGate:
+    """Thresholds a fit must pass before anything uses it."""
+
+    max_rhat: float = 1.01
+    min_ess: float = 400.0
+    max_divergences: int = 0
+
+
+class ConvergenceError(UserError):
+    """A fit did not converge; the message carries the diagnostics."""
+
+
+@contextlib.contextmanager
+def quiet_pymc() -> Iterator[None]:
+    """PyMC's logger at ERROR inside the block (its sampling notes are noise here), restored after it."""
+    import pymc  # noqa: F401  (imported first: importing it resets its logger's level)
+
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def diagnose(idata, parameters: list[str]) -> xr.Dataset:
+    """R-hat, bulk and tail ESS per parameter, and the number of divergent transitions."""
+    import arviz as az
+
+    posterior = idata.posterior[parameters]
+    rhat, ess_bulk = az.rhat(posterior), az.ess(posterior, method="bulk")
+    ess_tail = az.ess(posterior, method="tail")
+    report = xr.Dataset(
+        {
+            "rhat": ("parameter", [float(rhat[p]) for p in parameters]),
+            "ess_bulk": ("parameter", [float(ess_bulk[p]) for p in parameters]),
+            "ess_tail": ("parameter", [float(ess_tail[p]) for p in parameters]),
+        },
+        coords={"parameter": parameters},
+    )
+    report.attrs["divergences"] = int(idata.sample_stats["diverging"].sum())
+    report.attrs["draws"] = int(posterior.sizes["chain"] * posterior.sizes["draw"])
+    return report
+
+
+def gate_failures(report: xr.Dataset, gate: ConvergenceGate) -> list[str]:
+    """What a fit's diagnostics fail, in words (empty when it passes)."""
+    failures = []
+    for parameter in report["parameter"].values:
+        row = report.sel(parameter=parameter)
+        if not float(row["rhat"]) < gate.max_rhat:
+            failures.append(f"{parameter}: R-hat {float(row['rhat']):.4f} >= {gate.max_rhat}")
+        for kind in ("ess_bulk", "ess_tail"):
+            if not float(row[kind]) > gate.min_ess:
+                failures.append(f"{parameter}: {kind.replace('_', ' ')} {float(row[kind]):.0f} <= {gate.min_ess:.0f}")
+    if report.attrs["divergences"] > gate.max_divergences:
+        failures.append(f"{report.attrs['divergences']} divergent transitions (allowed: {gate.max_divergences})")
+    return failures
+
+
+def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: SamplerSettings,
+            gate: ConvergenceGate = ConvergenceGate()) -> tuple[xr.Dataset, xr.Dataset]:
+    """Sample one fit and enforce the convergence gate; returns (posterior, diagnostics)."""
+    import pymc as pm
+
+    model = build_model(fit, observations, priors)
+    seed = int(np.random.SeedSequence([settings.seed, fit_names().index(fit)]).generate_state(1)[0])
+    idata = pm.sample(
+        model=model, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+        cores=min(settings.chains, os.cpu_count() or 1), target_accept=settings.target_accept,
+        random_seed=seed, progressbar=False, compute_convergence_checks=False, nuts_sampler=settings.sampler,
+    )
+    free = [rv.name for rv in model.free_RVs]
+    report = diagnose(idata, free)
+    failures = gate_failures(report, gate)
+    if failures:
+        raise ConvergenceError(
+            "did not pass the convergence gate (max R-hat < 1.01, bulk and tail ESS > 400, no "
+            "divergences): " + "; ".join(failures) + ". Diagnostics:\n" + report.to_dataframe().to_string(),
+            where=f"calibration fit '{fit}'",
+        )
+    # The model's own variables, one value per draw (nutpie also returns the unconstrained values).
+    named = {v.name for v in (*model.free_RVs, *model.deterministics)}
+    kept = [name for name in idata.posterior.data_vars if name in named and idata.posterior[name].ndim == 2]
+    posterior = idata.posterior[kept].reset_coords(drop=True)
+    return posterior, report

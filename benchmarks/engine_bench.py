@@ -9,10 +9,11 @@ import numpy as np
 
 from benchmarks.common import Figure, Mode, Side, Target, fmt, log, ratio, timed
 from sim.calibration.posterior import Posterior
-from sim.engine import build_trends, time_grid
-from sim.runner import RunOutput, run_paths
+from sim.engine.paths import time_grid
+from sim.engine.reweighting import posterior_weights
+from sim.engine.runner import RunOutput, run_paths
+from sim.engine.simulate import build_trends
 from sim.scenarios.scenario import Scenario
-from sim.weights import posterior_weights
 
 KEEP_PATHS = 2000
 SEED = 20250901
@@ -41,7 +42,7 @@ def engine_throughput(posterior: Posterior, scenario: Scenario, mode: Mode) -> F
     steady_rate = path_months / max(engine_s - trends_s, 1e-9)
     return Figure(
         name="engine_throughput",
-        meaning=("path-months simulated per second by sim.runner.run_paths on scenarios/baseline.toml "
+        meaning=("path-months simulated per second by sim.engine.runner.run_paths on scenarios/baseline.toml "
                  f"({draws:,} paths x {months} months, keep_paths={KEEP_PATHS}, streamed summaries), "
                  "against drawing one standard normal per path-month with numpy in the same process"),
         value=Side("engine (run_paths, end to end)", engine_rate, "path-months/s"),

@@ -10,10 +10,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sim.runner import DEFAULT_CHUNK
-
-from benchmarks.common import (BASELINE, GIB, Figure, Mode, ProcessMeasure, Side, Target, cli_command, log,
-                               measure_process, ratio)
+from benchmarks.common import (
+    BASELINE,
+    GIB,
+    Figure,
+    Mode,
+    ProcessMeasure,
+    Side,
+    Target,
+    cli_command,
+    log,
+    measure_process,
+    ratio,
+)
+from sim.engine.runner import DEFAULT_CHUNK
 
 KEEP_PATHS = 2000
 MEMORY_BUDGET = 2 * GIB

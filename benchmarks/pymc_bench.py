@@ -15,8 +15,8 @@ from benchmarks.common import OBSERVATIONS, PRIORS, Figure, Mode, Side, Target, 
 from sim.calibration.posterior import Posterior
 from sim.core.timeaxis import month_windows
 from sim.curves.families import FAMILIES
-from sim.engine import time_grid
-from sim.runner import run_paths
+from sim.engine.paths import time_grid
+from sim.engine.runner import run_paths
 from sim.scenarios.scenario import LAST_DATA_MONTH, Scenario
 
 FAMILY = "logistic"
@@ -33,7 +33,7 @@ def _quiet_pymc() -> None:
 def forecast_model(scenario: Scenario) -> Any:
     """What a PyMC user would write: the fitted logistic volume model plus forecast nodes.
 
-    The model is the calibration's own (``sim.model.build_model``) with, on top, the monthly trend of
+    The model is the calibration's own (``sim.calibration.fits.build_model``) with, on top, the monthly trend of
     every simulated month (the exact monthly mean, ``FAMILIES["logistic"].window_mean`` on pytensor
     inputs) and the scenario's AR(1) volume deviation on the log scale from the month after the last
     data month on (``pm.AR``, started like the engine's at ``x_0 = scale * e_0``). The daily tokens of
@@ -118,7 +118,7 @@ def predictive_vs_engine(posterior: Posterior, scenario: Scenario, mode: Mode) -
     return Figure(
         name="engine_vs_pymc_predictive",
         meaning=(f"seconds to forecast {paths:,} paths x {months} months of daily tokens from the logistic "
-                 "posterior with AR(1) volume deviations: sim.runner.run_paths vs pm.sample_posterior_predictive"),
+                 "posterior with AR(1) volume deviations: sim.engine.runner.run_paths vs pm.sample_posterior_predictive"),
         value=Side("engine (run_paths, logistic only)", engine_s, "s"),
         peer=Side("PyMC sample_posterior_predictive (after first call)", pymc_s, "s"),
         ratio=speedup,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from sim.results import claims_from_attr
+from sim.engine.results import claims_from_attr
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 SERIES = ("daily_tokens", "open_share", "open_adoption")

@@ -17,8 +17,8 @@ from sim.calibration.calibrate import calibrate
 from sim.calibration.inputs import SamplerSettings
 from sim.core.errors import UserError
 from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
-from sim.results import open_results, to_dataset, write_dataset
-from sim.runner import DEFAULT_CHUNK, Progress, run_paths
+from sim.engine.results import open_results, to_dataset, write_dataset
+from sim.engine.runner import DEFAULT_CHUNK, Progress, run_paths
 from sim.scenarios.scenario import MAX_DRAWS, Scenario, load_scenario
 
 
@@ -46,7 +46,7 @@ def run(
     Parameters
     ----------
     scenario
-        A scenario file or a loaded :class:`~sim.scenario.Scenario`.
+        A scenario file or a loaded :class:`~sim.scenarios.scenario.Scenario`.
     draws, seed
         Override the scenario's number of paths and root seed.
     out

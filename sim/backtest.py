@@ -1,8 +1,8 @@
 """Rolling-origin hindcasts: calibrate as of an earlier date, forecast what was published after it, score.
 
 For every origin (an ``as_of`` date) the observation registry is cut to what was known then
-(:meth:`~sim.observations.ObservationSet.vintage`), calibrated through
-:func:`sim.calibration.calibrate` (so every origin's posterior is cached by its id), and each
+(:meth:`~sim.data.observations.ObservationSet.vintage`), calibrated through
+:func:`sim.calibration.calibrate.calibrate` (so every origin's posterior is cached by its id), and each
 fitted figure that was *not* known yet (a volume series or the open-source share) is forecast
 three ways and scored against its published value:
 
@@ -64,8 +64,8 @@ from sim.data.observations import (
     load_observations,
 )
 from sim.data.priors import Priors, load_priors
+from sim.engine.reweighting import posterior_weights
 from sim.scenarios.scenario import Scenario, load_scenario
-from sim.weights import posterior_weights
 
 METHODS = ("tokensim", "two_point_exponential", "loglinear_trend")
 #: Central prediction intervals scored (coverage and the weighted interval score).

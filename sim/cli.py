@@ -158,8 +158,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.api import run
     from sim.data.observations import load_observations
+    from sim.engine.results import write_dataset
     from sim.plots.fan import fan_chart, save_figure
-    from sim.results import write_dataset
     from sim.scenarios.scenario import load_scenario
     from sim.tables import format_text
 
@@ -193,8 +193,8 @@ def _progress(done: int, total: int) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from sim.compare import compare_chart, compare_table
+    from sim.engine.results import open_results
     from sim.plots.fan import save_figure
-    from sim.results import open_results
 
     datasets = [open_results(path) for path in args.results]
     print(compare_table(datasets))
@@ -204,7 +204,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
-    from sim.results import open_results
+    from sim.engine.results import open_results
     from sim.tables import FORMATS
 
     print(FORMATS[args.format](open_results(args.result)))
@@ -213,8 +213,8 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from sim.data.observations import load_observations
+    from sim.engine.results import open_results
     from sim.plots.fan import fan_chart, save_figure
-    from sim.results import open_results
 
     dataset = open_results(args.result)
     out = args.out or args.result.with_suffix(".png")

@@ -34,7 +34,7 @@ from sim.analysis import median_crossing  # noqa: E402
 from sim.compare import COLOURS  # noqa: E402
 from sim.curves.families import anchor_levels  # noqa: E402
 from sim.data.distributions import Distribution  # noqa: E402
-from sim.results import claims_from_attr  # noqa: E402
+from sim.engine.results import claims_from_attr  # noqa: E402
 from sim.scenarios.scenario import Claim  # noqa: E402
 
 #: How a variable is named in a sentence, and how a threshold on it is written.
@@ -264,7 +264,7 @@ def claim_paragraph(dataset: xr.Dataset, claim: Claim, *, sensitivity: xr.Datase
     dataset
         A results Dataset (``claim_crossed`` and the kept paths' parameters).
     claim
-        One of its claims (see :func:`sim.results.claims_from_attr`).
+        One of its claims (see :func:`sim.engine.results.claims_from_attr`).
     sensitivity
         The scenario's sensitivity results (``results/<scenario>-sensitivity.nc``), or None.
     priors

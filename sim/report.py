@@ -85,7 +85,7 @@ def check_output(out: str | Path) -> Path:
 
 def _matches(path: Path, scenario: Scenario, calibration_id: str, seed: int, draws: int) -> bool:
     """Whether ``path`` holds results of exactly this scenario text, calibration, seed and size."""
-    from sim.results import open_results
+    from sim.engine.results import open_results
 
     if not path.is_file():
         return False
@@ -102,8 +102,8 @@ def scenario_result(scenario: Scenario, calibration_id: str, results_dir: Path, 
     """Reuse ``results_dir/<name>.nc`` if it matches the scenario, or simulate it now and write it with
     its fan chart ``<name>.png``, as ``tokensim run`` does (so the pair never disagrees)."""
     from sim.api import run
+    from sim.engine.results import open_results
     from sim.plots.fan import fan_chart, save_figure
-    from sim.results import open_results
 
     path = results_dir / f"{scenario.name}.nc"
     seed, draws = scenario.seed if seed is None else seed, scenario.draws if draws is None else draws
@@ -217,8 +217,8 @@ def _scenarios_section(inputs: ReportInputs) -> str:
 
 
 def _claims_section(inputs: ReportInputs) -> str:
+    from sim.engine.results import claims_from_attr
     from sim.narrative import claim_paragraph, crossing_chart, prior_distributions
-    from sim.results import claims_from_attr
     from sim.tables import claims_frame
 
     parts = [paragraph("P(crossed by a date) is the share of all simulated paths in which the claim has held by "

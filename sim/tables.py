@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from sim.analysis import QUANTILES, SERIES, claim_probabilities, median_crossing, quantile_table
-from sim.results import claims_from_attr
+from sim.engine.results import claims_from_attr
 
 #: How each variable is shown: divisor and suffix.
 DISPLAY = {"daily_tokens": (1e12, "T/day"), "open_share": (0.01, "%"), "open_adoption": (0.01, "%")}

@@ -145,7 +145,7 @@ def write_fake_results(path: Path) -> Path:
     (only its bytes matter) and, truncated, for a damaged one. Cases that need a result tokensim
     accepts use ``real_result`` instead, so that they follow the results contract as it evolves."""
     from sim.core.timeaxis import month_grid
-    from sim.results import TITLE
+    from sim.engine.results import TITLE
 
     times = month_grid(np.datetime64("2024-07", "M"), np.datetime64("2030-12", "M"))
     rng = np.random.default_rng(0)

@@ -11,8 +11,9 @@ import xarray as xr
 import sim
 from sim.core.errors import UserError
 from sim.data.distributions import parse_distribution
-from sim.engine import BLOCK, ar1_deviations, event_effect, time_grid
-from sim.runner import run_paths
+from sim.engine.paths import BLOCK, time_grid
+from sim.engine.runner import run_paths
+from sim.engine.simulate import ar1_deviations, event_effect
 from sim.scenarios.scenario import Event, Volatility, load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
 
@@ -144,7 +145,7 @@ def test_results_contract(baseline_results, tmp_path):
     for attr in ("title", "source", "history", "scenario_text", "scenario_sha256", "seed", "calibration_id"):
         assert data.attrs[attr] != "", attr
     path = tmp_path / "r.nc"
-    from sim.results import write_dataset
+    from sim.engine.results import write_dataset
 
     write_dataset(data, path)
     with xr.open_dataset(path) as reopened:

@@ -14,9 +14,9 @@ import xarray as xr
 
 from sim.cli import main
 from sim.data.priors import load_priors
+from sim.engine.results import claims_to_attr
 from sim.narrative import claim_paragraph, crossing_chart, crossing_distribution, prior_distributions
 from sim.report import CHROMIUM, SECTIONS, screenshot
-from sim.results import claims_to_attr
 from sim.scenarios.scenario import Claim
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
 

@@ -10,9 +10,9 @@ import xarray as xr
 
 from sim import sensitivity as sens
 from sim.cli import main
-from sim.runner import run_paths
+from sim.engine.runner import run_paths
+from sim.engine.summary import has_crossed
 from sim.scenarios.scenario import load_scenario
-from sim.summaries import has_crossed
 from tests.conftest import OBSERVATIONS, PRIORS, ROOT
 
 TINY = """

@@ -7,6 +7,7 @@ Sobol indices of the scenario's assumptions and PAWN indices of each path's quan
 from __future__ import annotations
 
 from sim.core.errors import UserError
+from sim.engine.reweighting import MIN_ESS
 from sim.sensitivity.analysis import analyse
 from sim.sensitivity.evaluation import ScenarioModel, sobol_design, sobol_indices
 from sim.sensitivity.factors import FACTOR_KINDS, PRIOR_SHIFTS, Factor, compute_factors, event_factors, scenario_factors
@@ -15,7 +16,6 @@ from sim.sensitivity.ranking import format_pawn, format_ranking, ranking_frame, 
 from sim.sensitivity.run import sensitivity
 from sim.sensitivity.targets import scenario_targets
 from sim.sensitivity.tornado import tornado_figure
-from sim.weights import MIN_ESS
 
 __all__ = [
     "FACTOR_KINDS", "MIN_ESS", "PRIOR_SHIFTS", "Factor", "ScenarioModel", "UserError", "analyse", "compute_factors",

@@ -8,13 +8,13 @@ Design (``docs/sensitivity.md`` says it at length):
   engine renormalises), each event's probability and a multiplier on its size, a compute bound's
   utilisation and model-size priors, and shifts of the median of calibration priors
   (``ceiling_headroom``, ``m``, ``u_max``, ``k``), applied through
-  the scenario mechanism ``[assumptions]`` (importance reweighting, :mod:`sim.weights`). A prior
+  the scenario mechanism ``[assumptions]`` (importance reweighting, :mod:`sim.engine.reweighting`). A prior
   shift's range is narrowed until every corner of the design keeps the effective sample size
-  above :data:`sim.weights.MIN_ESS`; a narrowed or dropped factor is reported, never silent.
+  above :data:`sim.engine.reweighting.MIN_ESS`; a narrowed or dropped factor is reported, never silent.
 * **Evaluations**: Saltelli sampling (``SALib.sample.sobol``, ``N (D + 2)`` points for ``D``
-  factors); each point is a modified :class:`~sim.scenario.Scenario` run by the engine's own
-  :func:`~sim.engine.simulate_block` for ``M`` paths with the same seed (common random
-  numbers), reusing one :func:`~sim.engine.build_trends` for all points.
+  factors); each point is a modified :class:`~sim.scenarios.scenario.Scenario` run by the engine's own
+  :func:`~sim.engine.simulate.simulate_block` for ``M`` paths with the same seed (common random
+  numbers), reusing one :func:`~sim.engine.simulate.build_trends` for all points.
 * **Targets**: each claim's probability by each of its dates, and log10 of the median daily
   tokens in 2027-12 and 2030-12. ``SALib.analyze.sobol`` gives first-order (S1) and total (ST)
   indices with bootstrap confidence intervals; a separate replicate run at the scenario's own

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.calibration.posterior import Posterior
-from sim.engine import Paths, Trends, blocks, build_trends, simulate_block, time_grid
+from sim.engine.paths import Paths, blocks, time_grid
+from sim.engine.reweighting import posterior_weights
+from sim.engine.simulate import Trends, build_trends, simulate_block
 from sim.scenarios.scenario import Scenario
 from sim.sensitivity.factors import Factor
 from sim.sensitivity.targets import TARGET_KINDS, Target
-from sim.weights import posterior_weights
 
 log = logging.getLogger("tokensim")
 

@@ -15,8 +15,8 @@ from scipy import special
 from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.data.distributions import Distribution, parse_distribution
+from sim.engine.reweighting import MIN_ESS, effective_sample_size, posterior_weights
 from sim.scenarios.scenario import Scenario
-from sim.weights import MIN_ESS, effective_sample_size, posterior_weights
 
 #: Calibration priors whose median is shifted: parameter -> (scale, largest shift, readable name).
 PRIOR_SHIFTS: dict[str, tuple[str, float, str]] = {
@@ -226,7 +226,7 @@ FACTOR_KINDS: dict[str, Callable[[Scenario, Posterior, list[str]], list[Factor]]
 
 def _min_ess(posterior: Posterior, scenario: Scenario) -> float:
     """Smallest effective sample size over the reweighted fits (inf when nothing is reweighted);
-    raises :class:`UserError` (from :mod:`sim.weights`) below the minimum."""
+    raises :class:`UserError` (from :mod:`sim.engine.reweighting`) below the minimum."""
     weights = posterior_weights(posterior, scenario)
     sizes = [effective_sample_size(w) for w in weights.values() if w is not None]
     return min(sizes, default=math.inf)

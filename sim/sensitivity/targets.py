@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.engine import Paths
+from sim.engine.paths import Paths
+from sim.engine.summary import has_crossed
 from sim.scenarios.scenario import Scenario
-from sim.summaries import has_crossed
 
 MEDIAN_DATES = ("2027-12", "2030-12")
 

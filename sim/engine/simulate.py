@@ -7,9 +7,8 @@ when the scenario replaces a prior), builds the monthly trend from the curves in
 from the month after the last data month onwards (log scale for volume, logit scale for
 adoption and for usage within adopters) and applies the scenario's events.
 
-Paths are computed in fixed logical blocks of :data:`BLOCK` draws; block ``i`` draws all its
-random numbers from ``SeedSequence(seed, spawn_key=(i,))``, so the result depends only on the
-seed, never on the chunk size or the number of workers that compute the blocks.
+The blocks, their random streams and the :class:`~sim.engine.paths.Paths` they produce are
+:mod:`sim.engine.paths`.
 """
 
 from __future__ import annotations
@@ -22,52 +21,14 @@ from scipy import signal, special
 
 from sim.calibration.fits import OPEN_FIT
 from sim.calibration.posterior import Posterior
-from sim.core.timeaxis import month_grid, month_windows
+from sim.core.timeaxis import month_windows
 from sim.curves.families import FAMILIES, T_ANCHOR, VOLUME_PARAMETERS, anchor_levels
 from sim.curves.open_source import OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
+from sim.engine.paths import BLOCK, Paths, block_rng, time_grid
+from sim.engine.summary import Summary
 from sim.scenarios.scenario import LAST_DATA_MONTH, Event, Scenario, Volatility
-from sim.summaries import Summary
 
-BLOCK = 1000
-START = np.datetime64("2024-07", "M")
 _EPS = 1e-12  # shares are kept this far from 0 and 1 before taking logits
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Simulated paths ``(path, time)`` with the per-path parameters."""
-
-    daily_tokens: np.ndarray
-    open_share: np.ndarray
-    open_adoption: np.ndarray
-    family: np.ndarray
-    parameters: dict[str, np.ndarray]
-
-    def series(self) -> dict[str, np.ndarray]:
-        """The three simulated variables by name."""
-        return {"daily_tokens": self.daily_tokens, "open_share": self.open_share, "open_adoption": self.open_adoption}
-
-    def take(self, rows: np.ndarray) -> "Paths":
-        """The paths at ``rows``."""
-        return Paths(self.daily_tokens[rows], self.open_share[rows], self.open_adoption[rows], self.family[rows],
-                     {k: v[rows] for k, v in self.parameters.items()})
-
-    @staticmethod
-    def concatenate(parts: list["Paths"]) -> "Paths":
-        """Paths of several blocks, in order."""
-        return Paths(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                       ("daily_tokens", "open_share", "open_adoption", "family")),
-                     {k: np.concatenate([p.parameters[k] for p in parts]) for k in parts[0].parameters})
-
-
-def time_grid(scenario: Scenario) -> np.ndarray:
-    """The month starts simulated for a scenario (datetime64[ns])."""
-    return month_grid(START, scenario.horizon, scenario.step_months)
-
-
-def block_rng(seed: int, block: int) -> np.random.Generator:
-    """The random stream of one logical block of draws."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
 
 
 def ar1_deviations(rng: np.random.Generator, shape: tuple[int, int], volatility: Volatility, first: int) -> np.ndarray:
@@ -182,11 +143,6 @@ def event_effect(rng: np.random.Generator, event: Event, times: np.ndarray, size
     months_elapsed = elapsed * (np.diff(months).astype(int).min() if len(months) > 1 else 1)
     decay = np.where(elapsed >= 0, 0.5 ** (np.maximum(months_elapsed, 0) / event.half_life_months), 0.0)
     return np.where(fires, magnitude, 0.0)[:, None] * decay
-
-
-def blocks(draws: int) -> list[tuple[int, int]]:
-    """``(block index, size)`` of each logical block of a run of ``draws`` paths."""
-    return [(block, min(BLOCK, draws - start)) for block, start in enumerate(range(0, draws, BLOCK))]
 
 
 def simulate_blocks(trends: Trends, scenario: Scenario, seed: int, chunk: list[tuple[int, int]],

@@ -1,7 +1,7 @@
 """Running a scenario at any size: chunks of blocks, streamed summaries, optional dask.distributed.
 
 Blocks are grouped into chunks of ``chunk_size`` paths; each chunk is simulated, counted into a
-:class:`~sim.summaries.Summary` and thinned to the paths that are kept. Chunks run in this process,
+:class:`~sim.engine.summary.Summary` and thinned to the paths that are kept. Chunks run in this process,
 on a local dask.distributed cluster (``workers``), or on an existing one (``scheduler``). Because
 every block's randomness is keyed by its index and summaries add up exactly, the result is
 bit-identical whatever the chunk size and the number of workers.
@@ -17,10 +17,11 @@ import numpy as np
 
 from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
-from sim.engine import BLOCK, Paths, Trends, blocks, build_trends, simulate_blocks, time_grid
+from sim.engine.paths import BLOCK, Paths, blocks, time_grid
+from sim.engine.reweighting import posterior_weights
+from sim.engine.simulate import Trends, build_trends, simulate_blocks
+from sim.engine.summary import Summary
 from sim.scenarios.scenario import Scenario
-from sim.summaries import Summary
-from sim.weights import posterior_weights
 
 DEFAULT_CHUNK = 50_000
 #: Runs up to this many paths keep every path (and summarise them exactly).

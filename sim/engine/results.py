@@ -21,9 +21,9 @@ from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.core.files import load_netcdf, write_netcdf
 from sim.core.provenance import provenance
-from sim.runner import RunOutput
+from sim.engine.runner import RunOutput
+from sim.engine.summary import BINS, SUMMARY_QUANTILES, has_crossed
 from sim.scenarios.scenario import Claim, Scenario
-from sim.summaries import BINS, SUMMARY_QUANTILES, has_crossed
 
 #: units and long_name of every variable a results Dataset can hold.
 VARIABLES: dict[str, tuple[str, str]] = {

@@ -20,13 +20,13 @@ class TokensimAccessor:
 
     def quantiles(self, quantiles: tuple[float, ...] | None = None, times=None) -> xr.Dataset:
         """Year-end quantiles over all simulated paths (see :func:`sim.analysis.quantile_table`)."""
-        from sim.analysis import QUANTILES, quantile_table
+        from sim.analysis.tables import QUANTILES, quantile_table
 
         return quantile_table(self._dataset, QUANTILES if quantiles is None else quantiles, times)
 
     def claims(self):
         """Each claim by each date: probability and median crossing month, as a DataFrame."""
-        from sim.tables import claims_frame
+        from sim.analysis.tables import claims_frame
 
         return claims_frame(self._dataset)
 

@@ -13,12 +13,16 @@ from pathlib import Path
 
 import xarray as xr
 
+from sim.analysis.sensitivity.analysis import analyse
+from sim.analysis.sensitivity.outputs import output_paths
+from sim.analysis.sensitivity.sizes import DEFAULT_BASE_SAMPLES, DEFAULT_PATHS, check_sizes
 from sim.calibration.calibrate import calibrate
 from sim.calibration.inputs import SamplerSettings
 from sim.core.errors import UserError
 from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
 from sim.engine.results import open_results, to_dataset, write_dataset
 from sim.engine.runner import DEFAULT_CHUNK, Progress, run_paths
+from sim.plots.tornado import write_sensitivity
 from sim.scenarios.scenario import MAX_DRAWS, Scenario, load_scenario
 
 
@@ -83,3 +87,26 @@ def run(
 def load(path: str | Path) -> xr.Dataset:
     """Open a results file written by :func:`run` or ``tokensim run``."""
     return open_results(path)
+
+
+def sensitivity(scenario: str | Path | Scenario, *, base_samples: int = DEFAULT_BASE_SAMPLES,
+                paths: int = DEFAULT_PATHS, seed: int | None = None, out: str | Path | None = None,
+                observations: str | Path | None = None, priors: str | Path | None = None,
+                posteriors: str | Path | None = None, as_of=None, cut: str = "published",
+                settings=None) -> xr.Dataset:
+    """Calibrate if needed and run the sensitivity analysis (:func:`sim.analysis.sensitivity.analysis.analyse`)
+    on a scenario file; optionally write its outputs (.nc, .csv and the tornado chart)."""
+    check_sizes(base_samples, paths)
+    if out is not None:
+        output_paths(out)
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    if not scenario.claims:
+        raise UserError("the scenario states no [[claims]], so there is nothing to rank; add one "
+                        "(see scenarios/README.md)", where=str(scenario.path))
+    posterior, _ = calibrate(observations or OBSERVATIONS, priors or PRIORS, posteriors or POSTERIORS,
+                             as_of=as_of, cut=cut, settings=settings or SamplerSettings())
+    dataset = analyse(posterior, scenario, base_samples=base_samples, paths=paths, seed=seed)
+    if out is not None:
+        write_sensitivity(dataset, out)
+    return dataset

@@ -156,12 +156,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from sim.analysis.tables import format_text
     from sim.api import run
     from sim.data.observations import load_observations
     from sim.engine.results import write_dataset
     from sim.plots.fan import fan_chart, save_figure
     from sim.scenarios.scenario import load_scenario
-    from sim.tables import format_text
 
     started = time.perf_counter()
     scenario = load_scenario(args.scenario)
@@ -192,8 +192,9 @@ def _progress(done: int, total: int) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from sim.compare import compare_chart, compare_table
+    from sim.analysis.compare import compare_table
     from sim.engine.results import open_results
+    from sim.plots.compare import compare_chart
     from sim.plots.fan import save_figure
 
     datasets = [open_results(path) for path in args.results]
@@ -204,8 +205,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
+    from sim.analysis.tables import FORMATS
     from sim.engine.results import open_results
-    from sim.tables import FORMATS
 
     print(FORMATS[args.format](open_results(args.result)))
     return 0
@@ -230,8 +231,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from sim.backtest import hindcast_frame, output_paths, run_backtest, score_frame, write_backtest
+    from sim.analysis.backtest.run import run_backtest
+    from sim.analysis.backtest.tables import hindcast_frame, output_paths, score_frame
     from sim.data.observations import load_observations
+    from sim.plots.backtest import write_backtest
 
     started = time.perf_counter()
     output_paths(args.out)  # a bad --out fails before minutes of calibration
@@ -273,8 +276,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from sim.analysis.sensitivity import format_pawn, format_ranking, output_paths, top_drivers
+    from sim.api import sensitivity
     from sim.scenarios.scenario import load_scenario
-    from sim.sensitivity import format_pawn, format_ranking, output_paths, sensitivity, top_drivers
 
     started = time.perf_counter()
     scenario = load_scenario(args.scenario)

@@ -187,7 +187,7 @@ def paragraph(text: str, kind: str = "") -> str:
 
 def _quantile_frame(dataset: xr.Dataset):
     """The year-end quantile table in display units (T tokens/day, %)."""
-    from sim.tables import DISPLAY, quantile_frame
+    from sim.analysis.tables import DISPLAY, quantile_frame
 
     frame = quantile_frame(dataset).reset_index()
     divisors = frame["variable"].map(lambda v: DISPLAY[v][0])
@@ -217,9 +217,10 @@ def _scenarios_section(inputs: ReportInputs) -> str:
 
 
 def _claims_section(inputs: ReportInputs) -> str:
+    from sim.analysis.narrative import claim_paragraph, prior_distributions
+    from sim.analysis.tables import claims_frame
     from sim.engine.results import claims_from_attr
-    from sim.narrative import claim_paragraph, crossing_chart, prior_distributions
-    from sim.tables import claims_frame
+    from sim.plots.claims import crossing_chart
 
     parts = [paragraph("P(crossed by a date) is the share of all simulated paths in which the claim has held by "
                        "then; the crossing-date chart shows when paths first cross. Paths that never cross count "
@@ -241,7 +242,8 @@ def _claims_section(inputs: ReportInputs) -> str:
 
 
 def _comparison_section(inputs: ReportInputs) -> str:
-    from sim.compare import compare_chart, compare_table
+    from sim.analysis.compare import compare_table
+    from sim.plots.compare import compare_chart
 
     if len(inputs.results) < 2:
         return paragraph("Only one scenario in this report: pass several scenario files to compare them.")
@@ -259,7 +261,8 @@ def _backtest_section(inputs: ReportInputs) -> str:
     parts = [paragraph(f"Calibrated as of earlier dates, each published figure forecast before it was known and "
                        f"scored ({len(ds['hindcast'])} hindcasts; scores on {ds.attrs.get('scale', '?')}). "
                        "Lower CRPS and WIS are better; coverage should be near each interval's level.", "note")]
-    from sim.backtest import backtest_figure, score_frame
+    from sim.analysis.backtest.tables import score_frame
+    from sim.plots.backtest import backtest_figure
 
     parts.append(table_html(score_frame(ds)))
     parts.append(figure_html(backtest_figure(ds, inputs.observations), "backtest forecasts and published values"))
@@ -268,7 +271,7 @@ def _backtest_section(inputs: ReportInputs) -> str:
 
 def _ranking_html(ds: xr.Dataset, csv: Path, top: int = TOP_FACTORS) -> str:
     """The ``top`` factors per target by total-order index (the full ranking is in the CSV file)."""
-    from sim.sensitivity import ranking_frame
+    from sim.analysis.sensitivity import ranking_frame
 
     frame = ranking_frame(ds)
     if "rank" in frame:
@@ -279,7 +282,7 @@ def _ranking_html(ds: xr.Dataset, csv: Path, top: int = TOP_FACTORS) -> str:
 
 
 def _sensitivity_section(inputs: ReportInputs) -> str:
-    from sim.sensitivity import tornado_figure
+    from sim.plots.tornado import tornado_figure
 
     parts = []
     for item in inputs.results:

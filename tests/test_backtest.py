@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import json
 import re
 
 import numpy as np
@@ -18,24 +19,15 @@ import scoringrules as sr
 import xarray as xr
 from scipy import integrate, stats
 
-from sim import backtest
-from sim.backtest import (
-    METHODS,
-    NoForecast,
-    Point,
-    StudentT,
-    check_origin,
-    default_origins,
-    held_out,
-    loglinear_trend,
-    make_origin,
-    run_backtest,
-    score,
-    score_frame,
-    tokensim_forecast,
-    two_point_exponential,
-    write_backtest,
-)
+from sim.analysis.backtest import run as backtest_run
+from sim.analysis.backtest.baselines import loglinear_trend, two_point_exponential
+from sim.analysis.backtest.forecasts import Ensemble, NoForecast, Point, StudentT
+from sim.analysis.backtest.methods import METHODS
+from sim.analysis.backtest.metrics import score
+from sim.analysis.backtest.origins import check_origin, default_origins, held_out, make_origin
+from sim.analysis.backtest.predictive import tokensim_forecast
+from sim.analysis.backtest.run import run_backtest
+from sim.analysis.backtest.tables import score_frame
 from sim.calibration.calibrate import calibration_id
 from sim.calibration.fits import fit_names
 from sim.calibration.posterior import Posterior
@@ -45,6 +37,8 @@ from sim.curves.families import FAMILIES, anchor_levels
 from sim.curves.open_source import OPEN_PARAMETERS
 from sim.data.observations import load_observations
 from sim.data.priors import load_priors
+from sim.plots import backtest as backtest_figures
+from sim.plots.backtest import write_backtest
 from sim.scenarios.scenario import load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
 
@@ -90,7 +84,7 @@ def fake_calibrate(monkeypatch):
         calls.append((as_of, cut))
         return prior_posterior(observations, priors, as_of, cut), None
 
-    monkeypatch.setattr(backtest, "calibrate", fake)
+    monkeypatch.setattr(backtest_run, "calibrate", fake)
     return calls
 
 
@@ -123,7 +117,7 @@ def test_weighted_interval_score_matches_its_definition_on_a_normal():
     assert score(forecast, truth)["wis"] == pytest.approx(total / 3.5, rel=1e-6)
     # and the ensemble estimator agrees with the normal's closed-form CRPS
     members = np.random.default_rng(1).standard_normal(200_000)
-    assert score(backtest.Ensemble(members), truth)["crps"] == pytest.approx(float(sr.crps_normal(truth, 0, 1)), abs=3e-3)
+    assert score(Ensemble(members), truth)["crps"] == pytest.approx(float(sr.crps_normal(truth, 0, 1)), abs=3e-3)
 
 
 @pytest.mark.parametrize(("truth", "covered"), [(0.5, (1, 1, 1)), (1.0, (0, 1, 1)), (1.5, (0, 0, 1)), (2.5, (0, 0, 0)),
@@ -257,7 +251,7 @@ def test_backtest_dataset_follows_the_file_contract(small_backtest):
         assert ds[name].dims == ("hindcast", "method")
     assert ds["log_quantiles"].dims == ("hindcast", "method", "quantile") and ds["truth"].dims == ("hindcast",)
     assert {"as_of", "observation", "series"} <= set(ds["hindcast"].coords)
-    assert set(backtest.json.loads(ds.attrs["calibration_ids"])) == {"2025-05-31", "2025-08-31"}
+    assert set(json.loads(ds.attrs["calibration_ids"])) == {"2025-05-31", "2025-08-31"}
     assert ds.attrs["tokensim_version"] and "log" in ds.attrs["scale"]
     tokensim = ds.sel({"method": "tokensim"})
     assert tokensim["crps"].notnull().all()  # tokensim forecasts every held-out figure
@@ -310,10 +304,10 @@ def test_an_origin_that_fails_the_convergence_gate_is_skipped_and_listed(monkeyp
                                    where="calibration fit 'product'")
         return prior_posterior(observations, priors, as_of, cut), None
 
-    monkeypatch.setattr(backtest, "calibrate", gate)
+    monkeypatch.setattr(backtest_run, "calibrate", gate)
     ds = run_backtest([D("2025-05-31"), D("2025-08-31")], observations=OBSERVATIONS, priors=PRIORS, ensemble=200)
     assert set(ds["as_of"].values) == {"2025-05-31"}
-    skipped = backtest.json.loads(ds.attrs["skipped_origins"])
+    skipped = json.loads(ds.attrs["skipped_origins"])
     assert list(skipped) == ["2025-08-31"] and "R-hat 1.0102" in skipped["2025-08-31"]
     with pytest.raises(UserError, match="no origin's calibration passed the convergence gate"):
         run_backtest([D("2025-08-31")], observations=OBSERVATIONS, priors=PRIORS, ensemble=200)
@@ -329,7 +323,7 @@ def test_outputs_are_written_atomically_and_a_failure_leaves_earlier_files(small
     assert out.with_suffix(".png").stat().st_size > 10_000
     assert out.with_suffix(".csv").read_text().startswith("hindcast,as_of,observation")
     before = {p.name: p.read_bytes() for p in out.parent.iterdir()}
-    monkeypatch.setattr(backtest, "backtest_figure", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(backtest_figures, "backtest_figure", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         write_backtest(small_backtest.isel(hindcast=[0]), out)
     assert {p.name: p.read_bytes() for p in out.parent.iterdir()} == before  # untouched, no temporary files
@@ -383,7 +377,7 @@ def test_cli_backtest_end_to_end_with_mocked_sampling(tmp_path, capsys, monkeypa
     assert set(ds["observation"].values) == {"fs_daily_2024h2", "fs_daily_2025h1", "fs_open_share_2025h1",
                                              "idc_total_2025h1"}
     assert ds["crps"].sel({"method": "tokensim"}).notnull().all()  # the real posterior's names are understood
-    ids = backtest.json.loads(ds.attrs["calibration_ids"])
+    ids = json.loads(ds.attrs["calibration_ids"])
     expected = calibration_id(load_observations(OBSERVATIONS).vintage(D("2025-08-31")), load_priors(PRIORS),
                               settings, ("logistic", "open"))
     assert ids == {"2025-08-31": expected}

@@ -153,7 +153,7 @@ def test_results_contract(baseline_results, tmp_path):
 
 
 def test_accessor_uses_the_same_summaries_as_the_cli(baseline_results):
-    from sim.tables import claims_frame
+    from sim.analysis.tables import claims_frame
 
     table = baseline_results.tokensim.quantiles()
     assert set(table.data_vars) == {"daily_tokens", "open_share", "open_adoption"}

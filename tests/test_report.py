@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from sim.analysis.narrative import claim_paragraph, crossing_distribution, prior_distributions
 from sim.cli import main
 from sim.data.priors import load_priors
 from sim.engine.results import claims_to_attr
-from sim.narrative import claim_paragraph, crossing_chart, crossing_distribution, prior_distributions
+from sim.plots.claims import crossing_chart
 from sim.report import CHROMIUM, SECTIONS, screenshot
 from sim.scenarios.scenario import Claim
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
@@ -48,7 +49,7 @@ def synthetic_sensitivity(claim: str, st: dict[str, tuple[float, float]], *, dat
     return xr.Dataset(
         {"S1": (("target", "factor"), total * 0.8), "S1_conf": (("target", "factor"), conf),
          "ST": (("target", "factor"), total), "ST_conf": (("target", "factor"), conf),
-         # what sim.sensitivity's files carry beyond the contract (its helpers read them)
+         # what sim.analysis.sensitivity's files carry beyond the contract (its helpers read them)
          "output_mean": ("target", [0.7, 1e14]), "noise_floor": ("target", [0.01, 0.02])},
         coords={"target": [0, 1], "factor": [f"f{i}" for i in range(len(st))],
                 "target_kind": ("target", ["claim", "median"]), "claim": ("target", [claim, ""]),
@@ -181,7 +182,7 @@ def test_report_is_one_wellformed_page_with_every_section_and_embedded_figures(r
     assert headings == [title for _, title, _ in SECTIONS]
     images = list(root.iter("img"))
     # per scenario a fan chart and a crossing chart, the comparison, the backtest figure; a tornado if
-    # sim.sensitivity is there to draw it
+    # sim.analysis.sensitivity is there to draw it
     assert len(images) >= 2 * 2 + 2
     assert all(img.get("src").startswith("data:image/png;base64,") for img in images)
     assert not list(root.iter("script")) and not list(root.iter("link"))

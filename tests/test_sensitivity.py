@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sim import sensitivity as sens
+from sim.analysis import sensitivity as sens
 from sim.cli import main
 from sim.engine.runner import run_paths
 from sim.engine.summary import has_crossed

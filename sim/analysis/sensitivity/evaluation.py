@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.analysis.sensitivity.factors import Factor
+from sim.analysis.sensitivity.targets import TARGET_KINDS, Target
 from sim.calibration.posterior import Posterior
 from sim.engine.paths import Paths, blocks, time_grid
 from sim.engine.reweighting import posterior_weights
 from sim.engine.simulate import Trends, build_trends, simulate_block
 from sim.scenarios.scenario import Scenario
-from sim.sensitivity.factors import Factor
-from sim.sensitivity.targets import TARGET_KINDS, Target
 
 log = logging.getLogger("tokensim")
 

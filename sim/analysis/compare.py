@@ -1,18 +1,14 @@
-"""Several scenarios side by side: one table (medians, 80% bands, claims) and one chart."""
+"""Several scenarios side by side in one table: medians, 80% bands and claim probabilities (the chart is
+:mod:`sim.plots.compare`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from sim.analysis import SERIES, claim_probabilities
-from sim.plots.fan import LABELS, fan
-from sim.tables import DISPLAY
-
-COLOURS = ("#1f5f99", "#b3541e", "#2e7d32", "#7b1fa2", "#c62828", "#00838f", "#6d4c41", "#455a64")
+from sim.analysis.tables import DISPLAY, SERIES, claim_probabilities
 
 
 def _common_months(datasets: Sequence[xr.Dataset]) -> list[np.datetime64]:
@@ -48,25 +44,3 @@ def compare_table(datasets: Sequence[xr.Dataset]) -> str:
             cells = [f"{float(p.sel(claim=label)):.1%}" if label in p["claim"].values else "-" for p in probabilities]
             lines.append(f"{label:<{label_width}}" + "".join(f"{c:>{width}}" for c in cells))
     return "\n".join(lines)
-
-
-def compare_chart(datasets: Sequence[xr.Dataset], axes=None):
-    """Median and 80% band of each scenario, one panel per variable; returns the figure."""
-    if axes is None:
-        _, axes = plt.subplots(3, 1, figsize=(10, 11), sharex=True, constrained_layout=True)
-    for index, ds in enumerate(datasets):
-        colour = COLOURS[index % len(COLOURS)]
-        for ax, variable in zip(axes, SERIES):
-            fan(ds, variable, ax, colour=colour, label=ds.attrs.get("scenario", f"#{index}"),
-                scale=1e12 if variable == "daily_tokens" else 1.0, bands=(0.8,), annotate=False)
-    axes[0].set_yscale("log")
-    axes[0].set_ylabel("T tokens/day (log)")
-    for ax, variable in zip(axes, SERIES):
-        ax.set_title(f"{LABELS[variable]}: median and 80% band per scenario", fontsize=10)
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8, ncols=2)
-    for ax in axes[1:]:
-        ax.axhline(0.8, color="grey", linestyle="--", linewidth=1)
-        ax.set_ylim(0, 1)
-    axes[-1].set_xlim(min(ds["time"].values[0] for ds in datasets), max(ds["time"].values[-1] for ds in datasets))
-    return axes[0].figure

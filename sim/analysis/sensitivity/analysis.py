@@ -3,7 +3,7 @@
 Design (``docs/sensitivity.md`` says it at length):
 
 * **Factors** are the scenario's assumptions, each varied uniformly over a stated range around
-  the scenario's own value (a registry, :data:`~sim.sensitivity.factors.FACTOR_KINDS`): the stationary sd and the
+  the scenario's own value (a registry, :data:`~sim.analysis.sensitivity.factors.FACTOR_KINDS`): the stationary sd and the
   persistence of each AR(1) volatility, a log-multiplier on each growth family's weight (the
   engine renormalises), each event's probability and a multiplier on its size, a compute bound's
   utilisation and model-size priors, and shifts of the median of calibration priors
@@ -31,15 +31,21 @@ import math
 import numpy as np
 import xarray as xr
 
+from sim.analysis.sensitivity.evaluation import (
+    NOISE_REPLICATES,
+    CachedPosterior,
+    ScenarioModel,
+    sobol_design,
+    sobol_indices,
+)
+from sim.analysis.sensitivity.factors import scenario_factors
+from sim.analysis.sensitivity.pawn import pawn_dataset
+from sim.analysis.sensitivity.sizes import DEFAULT_BASE_SAMPLES, DEFAULT_PATHS, check_sizes
+from sim.analysis.sensitivity.targets import scenario_targets
 from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.core.provenance import provenance
 from sim.scenarios.scenario import Scenario
-from sim.sensitivity.evaluation import NOISE_REPLICATES, CachedPosterior, ScenarioModel, sobol_design, sobol_indices
-from sim.sensitivity.factors import scenario_factors
-from sim.sensitivity.pawn import pawn_dataset
-from sim.sensitivity.sizes import DEFAULT_BASE_SAMPLES, DEFAULT_PATHS, check_sizes
-from sim.sensitivity.targets import scenario_targets
 
 log = logging.getLogger("tokensim")
 
@@ -69,7 +75,7 @@ def analyse(posterior: Posterior, scenario: Scenario, *, base_samples: int = DEF
     posterior, scenario
         The calibration and the scenario whose assumptions are varied.
     base_samples
-        Saltelli base size ``N`` (a power of two in :data:`~sim.sensitivity.sizes.BASE_SAMPLES`);
+        Saltelli base size ``N`` (a power of two in :data:`~sim.analysis.sensitivity.sizes.BASE_SAMPLES`);
         ``N (D + 2)`` evaluations.
     paths
         Paths per evaluation ``M``.

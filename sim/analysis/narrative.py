@@ -1,12 +1,12 @@
-"""Claims in words: a plain-language paragraph per claim and the chart of when claims are crossed.
+"""Claims in words: a plain-language paragraph per claim, and when paths cross.
 
 A results Dataset carries ``claim_crossed(claim, time)``: the share of all simulated paths in which
 the claim has held by each month, i.e. P(crossed by t). That curve is the cumulative distribution of
 the first-crossing month (paths that never cross within the horizon are its missing mass), and its
 increments are the crossing-date distribution. This module turns it into
 
-- :func:`crossing_distribution` (the increments, per calendar year),
-- :func:`crossing_chart` (both, for every claim of a result), and
+- :func:`crossing_distribution` (the increments, per calendar year; both are drawn by
+  :func:`sim.plots.claims.crossing_chart`), and
 - :func:`claim_paragraph` (what an analyst would write: the probability by each date, the median
   crossing month or "not within the horizon", how much of it is the prior rather than the data, and
   the assumption that moves it most according to the scenario's sensitivity results, if computed).
@@ -21,21 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import xarray as xr
 
-matplotlib.use("Agg", force=False)
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from sim.analysis import median_crossing  # noqa: E402
-from sim.compare import COLOURS  # noqa: E402
-from sim.curves.families import anchor_levels  # noqa: E402
-from sim.data.distributions import Distribution  # noqa: E402
-from sim.engine.results import claims_from_attr  # noqa: E402
-from sim.scenarios.scenario import Claim  # noqa: E402
+from sim.analysis.tables import median_crossing
+from sim.curves.families import anchor_levels
+from sim.data.distributions import Distribution
+from sim.scenarios.scenario import Claim
 
 #: How a variable is named in a sentence, and how a threshold on it is written.
 SUBJECTS: dict[str, tuple[str, Callable[[float], str]]] = {
@@ -127,45 +120,6 @@ def crossing_distribution(dataset: xr.Dataset, claim: str) -> pd.Series:
     labels.append(f"after {months[-1]}")
     values.append(1.0 - crossed[-1])
     return pd.Series(np.clip(values, 0.0, 1.0), index=labels, name=claim)
-
-
-def crossing_chart(dataset: xr.Dataset, axes=None):
-    """P(crossed by t) of every claim (top) and its crossing-date distribution by year (bottom)."""
-    claims = claims_from_attr(dataset)
-    if axes is None:
-        _, axes = plt.subplots(2, 1, figsize=(10, 7), constrained_layout=True)
-    top, bottom = axes
-    times = dataset["time"].values
-    width = 0.8 / max(len(claims), 1)
-    for index, claim in enumerate(claims):
-        colour = COLOURS[index % len(COLOURS)]
-        curve = dataset["claim_crossed"].sel(claim=claim.name).values
-        top.plot(times, curve, color=colour, linewidth=2, label=claim.name)
-        for by in claim.by:
-            value = float(dataset["claim_crossed"].sel(claim=claim.name, time=np.datetime64(by, "ns")))
-            top.plot([np.datetime64(by, "ns")], [value], "o", color=colour)
-            top.annotate(f"{value:.0%}", (np.datetime64(by, "ns"), value), xytext=(-8, 6),
-                         textcoords="offset points", fontsize=8, color=colour, ha="right")
-        shares = crossing_distribution(dataset, claim.name)
-        positions = np.arange(len(shares)) + (index - (len(claims) - 1) / 2) * width
-        bottom.bar(positions, shares.values, width=width, color=colour, label=claim.name)
-        bottom.set_xticks(np.arange(len(shares)), shares.index, fontsize=8)
-    top.axhline(0.5, color="grey", linestyle="--", linewidth=1)
-    top.annotate("median crossing", (times[0], 0.5), xytext=(2, 3), textcoords="offset points", fontsize=8,
-                 color="grey")
-    top.set_ylim(0, 1)
-    top.set_ylabel("P(crossed by month)")
-    top.set_title(f"Scenario '{dataset.attrs.get('scenario', '?')}': share of all "
-                  f"{dataset.attrs.get('paths_simulated', '?')} paths in which each claim has held by each month",
-                  fontsize=10)
-    bottom.set_ylabel("share of paths")
-    bottom.set_title("When paths first cross: already at the start, in each year, or not within the horizon",
-                     fontsize=10)
-    for ax in axes:
-        ax.grid(True, alpha=0.3)
-        if claims:
-            ax.legend(fontsize=8, loc="upper left")
-    return top.figure
 
 
 def prior_distributions(priors, assumptions: Sequence[tuple[str, Distribution]] = ()) -> dict[str, Distribution]:

@@ -1,20 +1,22 @@
-"""The tornado chart of an analysis's Dataset: total and first-order indices per target."""
+"""The tornado chart of a sensitivity analysis: total and first-order indices per target; and the files the
+analysis writes (.nc, .csv, .png), rendered before the first is written."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+
+from sim.analysis.sensitivity.outputs import output_paths
+from sim.analysis.sensitivity.ranking import ranking_frame
+from sim.core.files import write_analysis
 
 
 def tornado_figure(dataset: xr.Dataset, top: int = 8):
     """One tornado panel per target: the ``top`` factors by ST (bar, with its 95% interval) and S1 (tick)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     count = dataset.sizes["target"]
     columns = 2 if count > 1 else 1
     rows = math.ceil(count / columns)
@@ -57,3 +59,8 @@ def _tornado_panel(ax, one: xr.Dataset, top: int) -> None:
     ax.set_title(f"{title} (mean {float(one['output_mean']):.3g})", fontsize=9)
     ax.grid(True, axis="x", alpha=0.3)
 
+
+def write_sensitivity(dataset: xr.Dataset, out: str | Path) -> list[Path]:
+    """Write the Dataset (``out``, .nc), the ranked table (.csv) and the tornado chart (.png), each atomically."""
+    table = ranking_frame(dataset).to_csv(index=False)  # everything is rendered before the first file is written
+    return list(write_analysis(dataset, output_paths(out), table, tornado_figure(dataset)))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from sim.analysis.sensitivity.evaluation import ScenarioModel
 from sim.engine.summary import has_crossed
-from sim.sensitivity.evaluation import ScenarioModel
 
 #: Per-path quantities PAWN ranks: parameter -> (the fit it comes from, readable name). The Richards
 #: ``shape`` (NaN on other families' paths) and the categorical family are left out.

@@ -1,0 +1,1 @@
+"""Rolling-origin hindcasts: calibrate as of earlier dates, forecast the figures published later, score them."""

@@ -1,0 +1,87 @@
+"""The backtest figure: each held-out figure's forecasts by origin and method against its published value;
+and the files a backtest writes (.nc, .csv, .png), rendered before the first is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+from sim.analysis.backtest.methods import METHODS
+from sim.analysis.backtest.metrics import INTERVALS
+from sim.analysis.backtest.tables import output_paths, score_csv
+from sim.calibration.fits import SCALES
+from sim.core.files import write_analysis
+from sim.data.observations import Observation, ObservationSet
+
+
+def backtest_figure(dataset: xr.Dataset, observations: ObservationSet | None = None):
+    """One panel per held-out figure: each origin's 50/80/95% bands per method, the published value
+    as a dashed line; volumes in T/day on a log axis, shares in %. Returns the figure."""
+    ids = list(dict.fromkeys(str(v) for v in dataset["observation"].values))
+    origins = sorted({str(v) for v in dataset["as_of"].values})
+    columns = min(3, len(ids))
+    rows = -(-len(ids) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.4 * rows + 0.8), squeeze=False,
+                                constrained_layout=True)
+    described = {o.id: o for o in observations.observations} if observations is not None else {}
+    for ax, observation in zip(axes.flat, ids):
+        _panel(ax, dataset.isel(hindcast=np.flatnonzero(dataset["observation"].values == observation)),
+               observation, described.get(observation), origins)
+    for ax in list(axes.flat)[len(ids):]:
+        ax.set_visible(False)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=method.colour, alpha=0.5) for method in METHODS.values()]
+    handles.append(plt.Line2D([], [], color="black", linestyle="--"))
+    figure.legend(handles, [*METHODS, "published value"], loc="outside lower center", ncol=4, fontsize=8)
+    figure.suptitle(f"Backtest: forecasts made as of each origin (x) of figures published later; bands 50/80/95%, "
+                    f"scenario '{dataset.attrs.get('scenario', '?')}', cut '{dataset.attrs.get('cut', '?')}', "
+                    f"{dataset.attrs.get('source', '')}", fontsize=9)
+    return figure
+
+
+def _panel(ax, hindcasts: xr.Dataset, observation: str, described: Observation | None,
+           origins: list[str]) -> None:
+    scale = str(hindcasts["scale"].values[0])
+    inverse = SCALES[scale].inverse
+    factor = 1e12 if scale == "log" else 0.01
+    offsets = dict(zip(METHODS, (-0.22, 0.0, 0.22)))
+    for i in range(hindcasts.sizes["hindcast"]):
+        h = hindcasts.isel(hindcast=i)
+        position = origins.index(str(h["as_of"].values))
+        for method in METHODS:
+            q = h["log_quantiles"].sel({"method": method})
+            if bool(np.isnan(q).any()):
+                continue
+            x = position + offsets[method]
+            for band, width, alpha in zip(sorted(INTERVALS, reverse=True), (3, 6, 9), (0.25, 0.4, 0.6)):
+                lo, hi = (float(inverse(q.sel(quantile=level, method="nearest"))) / factor
+                          for level in ((1 - band) / 2, (1 + band) / 2))
+                ax.vlines(x, lo, hi, colors=METHODS[method].colour, linewidth=width, alpha=alpha)
+            median = float(inverse(q.sel(quantile=0.5, method="nearest"))) / factor
+            ax.plot([x - 0.08, x + 0.08], [median, median], color=METHODS[method].colour, linewidth=1.5)
+    truth = float(inverse(hindcasts["truth"].values[0])) / factor
+    ax.axhline(truth, color="black", linestyle="--", linewidth=1)
+    ax.set_xticks(range(len(origins)), [f"as of\n{o}" for o in origins], fontsize=7)
+    ax.set_xlim(-0.5, len(origins) - 0.5)
+    if scale == "log":
+        ax.set_yscale("log")
+        ax.set_ylabel("T tokens/day", fontsize=8)
+    else:
+        ax.set_ylabel("%", fontsize=8)
+    ax.autoscale_view()
+    title = observation if described is None else f"{observation} ({described.series}, published {described.published})"
+    ax.set_title(title, fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+
+
+def write_backtest(dataset: xr.Dataset, out: str | Path, observations: ObservationSet | None = None
+                   ) -> tuple[Path, Path, Path]:
+    """Write the Dataset (.nc), the scores (.csv) and the figure (.png), each atomically.
+
+    Everything is rendered in memory first, so a failure while drawing or tabulating writes nothing.
+    """
+    paths = output_paths(out)
+    table = score_csv(dataset).to_csv(index=False)
+    return write_analysis(dataset, paths, table, backtest_figure(dataset, observations))

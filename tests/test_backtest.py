@@ -352,16 +352,16 @@ def test_cli_backtest_end_to_end_with_mocked_sampling(tmp_path, capsys, monkeypa
     import pymc as pm
     from pymc.testing import mock_sample
 
-    from sim import cli
     from sim.calibration import calibrate as calibrate_module
     from sim.calibration import sampling
     from sim.calibration.inputs import SamplerSettings
+    from sim.cli import commands
 
     monkeypatch.setattr(pm, "sample", functools.partial(
         mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)}))
     monkeypatch.setattr(sampling, "gate_failures", lambda report, gate: [])  # prior draws, identical chains
     settings = SamplerSettings(sampler="pymc", draws=100, tune=0, chains=1)
-    monkeypatch.setattr(cli, "_settings", lambda args: settings)  # what --sampler would choose, but tiny
+    monkeypatch.setattr(commands, "_settings", lambda args: settings)  # what --sampler would choose, but tiny
     monkeypatch.setattr(calibrate_module, "fit_names", lambda: ("logistic", "open"))  # two fits keep it quick
     scenario = tmp_path / "logistic.toml"
     scenario.write_text(f'extends = "{BASELINE}"\nname = "logistic_only"\n[families]\nlogistic = 1.0\n')

@@ -17,7 +17,8 @@ from sim.cli import main
 from sim.data.priors import load_priors
 from sim.engine.results import claims_to_attr
 from sim.plots.claims import crossing_chart
-from sim.report import CHROMIUM, SECTIONS, screenshot
+from sim.report.screenshot import CHROMIUM, screenshot
+from sim.report.sections import SECTIONS
 from sim.scenarios.scenario import Claim
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
 

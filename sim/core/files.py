@@ -64,24 +64,15 @@ def write_netcdf(dataset: xr.Dataset, path: str | Path) -> Path:
     return atomic_write(path, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
 
 
-def write_analysis(dataset: xr.Dataset, paths: tuple[Path, Path, Path], table: str, figure) -> tuple[Path, Path, Path]:
-    """Write an analysis: ``dataset`` (.nc), its ``table`` (CSV text) and ``figure`` (PNG), each atomically.
-
-    The figure is rendered in memory first, so a failure while drawing writes nothing.
+def write_analysis(dataset: xr.Dataset, paths: tuple[Path, Path, Path], table: str,
+                   image: bytes) -> tuple[Path, Path, Path]:
+    """Write an analysis: ``dataset`` (.nc), its ``table`` (CSV text) and its figure's ``image`` (PNG), each
+    atomically. Callers render the table and the figure first, so a failure while drawing writes nothing.
     """
-    import io
-
-    import matplotlib.pyplot as plt
-
-    image = io.BytesIO()
-    try:
-        figure.savefig(image, format="png", dpi=110)
-    finally:
-        plt.close(figure)
     nc, csv, png = paths
     write_netcdf(dataset, nc)
     atomic_write(csv, lambda tmp: tmp.write_text(table, encoding="utf-8"))
-    atomic_write(png, lambda tmp: tmp.write_bytes(image.getvalue()))
+    atomic_write(png, lambda tmp: tmp.write_bytes(image))
     return paths
 
 

@@ -15,6 +15,7 @@ from sim.analysis.backtest.tables import output_paths, score_csv
 from sim.calibration.fits import SCALES
 from sim.core.files import write_analysis
 from sim.data.observations import Observation, ObservationSet
+from sim.plots.render import png_bytes
 
 
 def backtest_figure(dataset: xr.Dataset, observations: ObservationSet | None = None):
@@ -84,4 +85,4 @@ def write_backtest(dataset: xr.Dataset, out: str | Path, observations: Observati
     """
     paths = output_paths(out)
     table = score_csv(dataset).to_csv(index=False)
-    return write_analysis(dataset, paths, table, backtest_figure(dataset, observations))
+    return write_analysis(dataset, paths, table, png_bytes(backtest_figure(dataset, observations), dpi=110))

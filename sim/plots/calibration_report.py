@@ -17,12 +17,13 @@ from sim.calibration.posterior import Posterior
 from sim.calibration.prior_vs_posterior import on_log_scale, parameter_priors
 from sim.calibration.report import CalibrationReport
 from sim.core.errors import UserError
-from sim.core.files import atomic_write, writable
+from sim.core.files import writable
 from sim.core.paths import REPORT_FIGURE
 from sim.core.provenance import SOURCE
 from sim.curves.families import FAMILIES
 from sim.data.distributions import Distribution
 from sim.plots.fan import observed_windows
+from sim.plots.render import save_figure
 
 #: Units of each sampled parameter, for the axis labels.
 PARAMETER_UNITS = {"v_ref": "tokens/day", "growth": "per year", "ceiling_headroom": "x the 2025-04 level",
@@ -175,13 +176,9 @@ def _footer(report: CalibrationReport) -> str:
 def write_report_figure(report: CalibrationReport, path: str | Path = REPORT_FIGURE) -> Path:
     """Draw the report and write it atomically as PNG (an earlier file survives any failure),
     with the provenance also in the PNG's text metadata."""
-    figure = report_figure(report)
     metadata = {"Title": "tokensim calibration report", "Software": SOURCE,
                 "Source": report.provenance.get("calibration_id", ""), "Description": _footer(report)}
-    try:
-        return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100, metadata=metadata))
-    finally:
-        plt.close(figure)
+    return save_figure(report_figure(report), path, dpi=100, metadata=metadata)
 
 
 def check_report_output(path: str | Path) -> Path:

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
-matplotlib.use("Agg", force=False)
-
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from sim.data.observations import ObservationSet  # noqa: E402
+from sim.data.observations import ObservationSet
 
 BANDS = (0.95, 0.8, 0.5)
 SERIES_COLOURS = {"daily_tokens": "#1f5f99", "open_share": "#b3541e", "open_adoption": "#2e7d32"}
@@ -90,11 +86,3 @@ def fan_chart(dataset: xr.Dataset, observations: ObservationSet | None = None, a
                       f"{dataset.attrs.get('source', '')}", fontsize=7, color="grey", loc="left")
     figure = top.figure
     return figure
-
-
-def save_figure(figure, path) -> None:
-    """Save a figure atomically as PNG and close it."""
-    from sim.core.files import atomic_write
-
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
-    plt.close(figure)

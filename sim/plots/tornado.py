@@ -13,6 +13,7 @@ import xarray as xr
 from sim.analysis.sensitivity.outputs import output_paths
 from sim.analysis.sensitivity.ranking import ranking_frame
 from sim.core.files import write_analysis
+from sim.plots.render import png_bytes
 
 
 def tornado_figure(dataset: xr.Dataset, top: int = 8):
@@ -63,4 +64,4 @@ def _tornado_panel(ax, one: xr.Dataset, top: int) -> None:
 def write_sensitivity(dataset: xr.Dataset, out: str | Path) -> list[Path]:
     """Write the Dataset (``out``, .nc), the ranked table (.csv) and the tornado chart (.png), each atomically."""
     table = ranking_frame(dataset).to_csv(index=False)  # everything is rendered before the first file is written
-    return list(write_analysis(dataset, output_paths(out), table, tornado_figure(dataset)))
+    return list(write_analysis(dataset, output_paths(out), table, png_bytes(tornado_figure(dataset), dpi=110)))

@@ -1,0 +1,199 @@
+"""The command line's grammar: every command, its options and their defaults, and how a bad value is refused."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from sim.calibration.inputs import SAMPLERS
+from sim.cli.commands import (
+    cmd_backtest,
+    cmd_calibrate,
+    cmd_compare,
+    cmd_plot,
+    cmd_report,
+    cmd_run,
+    cmd_sbc,
+    cmd_sensitivity,
+    cmd_summarize,
+)
+from sim.core.errors import UserError
+from sim.core.paths import (
+    BACKTEST,
+    BASELINE,
+    COMPARE,
+    OBSERVATIONS,
+    POSTERIORS,
+    PRIORS,
+    REPORT,
+    REPORT_FIGURE,
+    RESULTS,
+    SBC,
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as UserErrors (exit status 2, no traceback)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(f"{message}\n{self.format_usage().strip()}", where=self.prog)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2025-06-30, got {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {value}")
+    return value
+
+
+def _data_options(parser: argparse.ArgumentParser, *, posteriors: bool = True) -> None:
+    """The observation registry, the priors file and (optionally) the posterior cache folder."""
+    parser.add_argument("--observations", type=Path, default=OBSERVATIONS,
+                        help="observation registry (default: %(default)s)")
+    parser.add_argument("--priors", type=Path, default=PRIORS,
+                        help="priors file (default: %(default)s)")
+    if posteriors:
+        parser.add_argument("--posteriors", type=Path, default=POSTERIORS,
+                            help="folder of cached posteriors (default: %(default)s)")
+
+
+def _sampler_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sampler", choices=SAMPLERS, default=SAMPLERS[0],
+                        help="NUTS implementation for a new fit (default: %(default)s); part of the calibration id")
+
+
+def _calibration_options(parser: argparse.ArgumentParser) -> None:
+    _data_options(parser)
+    parser.add_argument("--as-of", type=_date, default=None,
+                        help="use only figures published on or before this date (YYYY-MM-DD)")
+    parser.add_argument("--cut", choices=("published", "window"), default="published",
+                        help="with --as-of: cut by publication date or by the end of each figure's window")
+    _sampler_option(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tokensim", description="Forecast China's enterprise LLM token market.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    calibrate = commands.add_parser("calibrate", help="fit (or reuse) the posterior")
+    _calibration_options(calibrate)
+    calibrate.add_argument("--force", action="store_true", help="refit even if a matching posterior exists")
+    calibrate.add_argument("--report", action="store_true",
+                           help="also print the classical (statsmodels / least-squares) cross-check, prior vs "
+                                "posterior, posterior predictive checks and stacking weights, and write the "
+                                "report figure")
+    calibrate.add_argument("--report-out", type=Path, default=REPORT_FIGURE,
+                           help="with --report: the report figure (default: %(default)s)")
+    calibrate.add_argument("--report-scenario", type=Path, default=BASELINE,
+                           help="with --report: the scenario whose family weights make the mix (default: %(default)s)")
+    calibrate.set_defaults(handler=cmd_calibrate)
+
+    run = commands.add_parser("run", help="calibrate if needed, simulate a scenario, write results")
+    run.add_argument("scenario", nargs="?", type=Path, default=BASELINE, help="scenario file (default: %(default)s)")
+    run.add_argument("--draws", type=_positive, help="number of simulated paths (overrides the scenario)")
+    run.add_argument("--seed", type=_seed, help="root random seed (overrides the scenario)")
+    run.add_argument("--out", type=Path, help="results file (default: results/<scenario>.nc)")
+    run.add_argument("--no-plot", action="store_true", help="do not write the fan chart")
+    run.add_argument("--chunk-size", type=_positive, default=50_000,
+                     help="paths per chunk, a multiple of 1000 (default: %(default)s); never changes results")
+    run.add_argument("--keep-paths", type=_positive,
+                     help="paths to store (default: all up to 20000); summaries always cover every path")
+    run.add_argument("--workers", type=_positive, help="run on a local dask.distributed cluster of N processes")
+    run.add_argument("--scheduler", help="run on the dask.distributed scheduler at this address")
+    _calibration_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    summarize = commands.add_parser("summarize", help="quantile table and claim probabilities of a result")
+    summarize.add_argument("result", type=Path)
+    summarize.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    summarize.set_defaults(handler=cmd_summarize)
+
+    compare = commands.add_parser("compare", help="several results on one table and one chart")
+    compare.add_argument("results", type=Path, nargs="+")
+    compare.add_argument("--out", type=Path, default=COMPARE, help="chart (default: %(default)s)")
+    compare.set_defaults(handler=cmd_compare)
+
+    plot = commands.add_parser("plot", help="fan chart of a result")
+    plot.add_argument("result", type=Path)
+    plot.add_argument("--out", type=Path, help="PNG file (default: next to the result)")
+    plot.add_argument("--observations", type=Path, default=OBSERVATIONS)
+    plot.set_defaults(handler=cmd_plot)
+
+    backtest = commands.add_parser("backtest", help="calibrate as of earlier dates, score forecasts of later figures")
+    backtest.add_argument("--as-of", type=_date, nargs="+", action="extend", metavar="DATE",
+                          help="origins (YYYY-MM-DD), repeated or listed; default: the day before each "
+                               "release of fitted figures that has a volume figure before it")
+    backtest.add_argument("--cut", choices=("published", "window"), default="published",
+                          help="what an origin knew: figures published by then, or measured by then")
+    backtest.add_argument("--scenario", type=Path, default=BASELINE,
+                          help="its [families] weights mix the growth families (default: %(default)s)")
+    backtest.add_argument("--out", type=Path, default=BACKTEST,
+                          help="scores as netCDF; the .csv and .png go next to it (default: %(default)s)")
+    _sampler_option(backtest)
+    _data_options(backtest)
+    backtest.set_defaults(handler=cmd_backtest)
+
+    report = commands.add_parser("report", help="one self-contained HTML report of several scenarios")
+    report.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO", help="scenario files (TOML)")
+    report.add_argument("-o", "--out", type=Path, default=REPORT,
+                        help="HTML file (default: %(default)s)")
+    report.add_argument("--results", type=Path, default=RESULTS,
+                        help="folder of results/<name>.nc to reuse or write, and of <name>-sensitivity.nc "
+                             "(default: %(default)s)")
+    report.add_argument("--backtest", type=Path, default=BACKTEST,
+                        help="backtest results to include (default: %(default)s)")
+    report.add_argument("--draws", type=_positive, help="number of paths (overrides the scenarios)")
+    report.add_argument("--seed", type=_seed, help="root random seed (overrides the scenarios)")
+    report.add_argument("--screenshot", type=Path, help="also render the page in headless Chromium to this PNG")
+    _calibration_options(report)
+    report.set_defaults(handler=cmd_report)
+    sensitivity = commands.add_parser("sensitivity", help="which assumptions drive each claim (Sobol indices)")
+    sensitivity.add_argument("scenario", type=Path, help="scenario file (TOML) whose assumptions are varied")
+    sensitivity.add_argument("--out", type=Path,
+                             help="indices as netCDF; the .csv table and .png tornado chart go next to it "
+                                  "(default: results/<scenario>-sensitivity.nc)")
+    sensitivity.add_argument("--base-samples", type=_positive, default=128,
+                             help="Saltelli base size N, a power of two; N x (factors + 2) evaluations "
+                                  "(default: %(default)s)")
+    sensitivity.add_argument("--paths", type=_positive, default=1000,
+                             help="simulated paths per evaluation (default: %(default)s)")
+    sensitivity.add_argument("--seed", type=_seed, help="root random seed (default: the scenario's)")
+    _calibration_options(sensitivity)
+    sensitivity.set_defaults(handler=cmd_sensitivity)
+
+    sbc = commands.add_parser("sbc", help="simulation-based calibration: refit prior simulations, test rank uniformity")
+    sbc.add_argument("--fits", help="comma-separated fits (volume families and/or 'open'; default: all)")
+    sbc.add_argument("--simulations", type=_positive,
+                     help="prior simulations (refits) per fit, at least 10 (default: 100; 50 with --quick)")
+    sbc.add_argument("--seed", type=_seed, help="root random seed (default: 20250901)")
+    sbc.add_argument("--out", type=Path, default=SBC,
+                     help="writes OUT.nc (ranks and verdicts) and OUT.png (ECDF chart) (default: %(default)s)")
+    sbc.add_argument("--quick", action="store_true",
+                     help="the test suite's reduced run: 50 simulations, short single-chain refits")
+    sbc.add_argument("--backend", choices=("numba", "pytensor"),
+                     help="compile backend (default: numba, slow to compile, fast to sample; pytensor with --quick)")
+    _data_options(sbc, posteriors=False)
+    sbc.set_defaults(handler=cmd_sbc)
+    return parser

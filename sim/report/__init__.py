@@ -1,0 +1,1 @@
+"""The HTML report (tokensim report): each scenario's results gathered, the sections, the page, its screenshot."""

@@ -1,0 +1,126 @@
+"""What a report is built from: per scenario its results (reused when they match, simulated otherwise) and
+sensitivity results, the observations and priors, and the backtest.
+
+For each scenario the report reuses ``results/<name>.nc`` when it was made from the same scenario
+text, calibration, seed and number of paths, and otherwise simulates it now (:func:`sim.api.run`;
+the calibration is cached) and writes that file; it says which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import xarray as xr
+
+from sim.core.errors import UserError
+from sim.core.files import load_netcdf, writable
+from sim.core.paths import BACKTEST, OBSERVATIONS, POSTERIORS, PRIORS, RESULTS
+from sim.core.provenance import utc_now
+from sim.data.observations import ObservationSet
+from sim.data.priors import Priors
+from sim.scenarios.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """One scenario of the report: its results, where they came from, and its sensitivity results."""
+
+    scenario: Scenario
+    dataset: xr.Dataset
+    origin: str
+    results_path: Path
+    sensitivity: xr.Dataset | None
+    sensitivity_path: Path
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything the HTML is built from."""
+
+    results: tuple[ScenarioResult, ...]
+    observations: ObservationSet
+    priors: Priors
+    backtest: xr.Dataset | None
+    backtest_path: Path
+    command: str
+    generated: str
+
+
+def check_output(out: str | Path) -> Path:
+    """The report path, refused (before anything runs) unless it is an .html file, not a folder."""
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"the report must be an .html file, got {out.name!r}", where="-o/--out")
+    return writable((out,), "-o/--out")[0]
+
+
+def _matches(path: Path, scenario: Scenario, calibration_id: str, seed: int, draws: int) -> bool:
+    """Whether ``path`` holds results of exactly this scenario text, calibration, seed and size."""
+    from sim.engine.results import open_results
+
+    if not path.is_file():
+        return False
+    try:
+        attrs = open_results(path).attrs
+    except UserError:
+        return False
+    return (attrs.get("scenario_sha256") == scenario.sha256 and attrs.get("calibration_id") == calibration_id
+            and int(attrs.get("seed", -1)) == seed and int(attrs.get("paths_simulated", -1)) == draws)
+
+
+def scenario_result(scenario: Scenario, calibration_id: str, results_dir: Path, registry: ObservationSet, *,
+                    draws: int | None = None, seed: int | None = None, **calibration) -> ScenarioResult:
+    """Reuse ``results_dir/<name>.nc`` if it matches the scenario, or simulate it now and write it with
+    its fan chart ``<name>.png``, as ``tokensim run`` does (so the pair never disagrees)."""
+    from sim.api import run
+    from sim.engine.results import open_results
+    from sim.plots.fan import fan_chart
+    from sim.plots.render import save_figure
+
+    path = results_dir / f"{scenario.name}.nc"
+    seed, draws = scenario.seed if seed is None else seed, scenario.draws if draws is None else draws
+    if _matches(path, scenario, calibration_id, seed, draws):
+        dataset = open_results(path)
+        origin = f"reused {path} (same scenario text, calibration {calibration_id[:12]}, seed and paths)"
+    else:
+        why = "none existed" if not path.is_file() else "the existing one was made from other inputs"
+        dataset = run(scenario, draws=draws, seed=seed, out=path, **calibration)
+        save_figure(fan_chart(dataset, registry), path.with_suffix(".png"))
+        origin = f"simulated now and written to {path} and its fan chart ({why})"
+    sensitivity_path = results_dir / f"{scenario.name}-sensitivity.nc"
+    sensitivity = load_netcdf(sensitivity_path, "", "not a readable sensitivity results file") \
+        if sensitivity_path.is_file() else None
+    return ScenarioResult(scenario, dataset, origin, path, sensitivity, sensitivity_path)
+
+
+def gather(scenario_paths: Sequence[str | Path], *, results_dir: str | Path = RESULTS,
+           backtest: str | Path = BACKTEST, observations: str | Path = OBSERVATIONS, priors: str | Path = PRIORS,
+           posteriors: str | Path = POSTERIORS,
+           as_of: dt.date | None = None, cut: str = "published", settings=None, draws: int | None = None,
+           seed: int | None = None, command: str = "") -> ReportInputs:
+    """Load every scenario (all errors first), calibrate once, then reuse or run each scenario."""
+    from sim.calibration.calibrate import calibrate
+    from sim.calibration.inputs import SamplerSettings
+    from sim.data.observations import load_observations
+    from sim.data.priors import load_priors
+    from sim.scenarios.scenario import load_scenario
+
+    scenarios = [load_scenario(path) for path in scenario_paths]
+    names = [s.name for s in scenarios]
+    if len(set(names)) != len(names):
+        repeated = ", ".join(sorted({n for n in names if names.count(n) > 1}))
+        raise UserError(f"two scenario files share a name ({repeated}); each scenario appears once", where="SCENARIO")
+    registry, prior_file = load_observations(observations), load_priors(priors)
+    backtest = Path(backtest)
+    backtest_data = load_netcdf(backtest, "", "not a readable backtest results file") if backtest.is_file() else None
+    settings = settings or SamplerSettings()
+    options = dict(observations=observations, priors=priors, posteriors=posteriors, as_of=as_of, cut=cut,
+                   settings=settings)
+    posterior, _ = calibrate(observations, priors, posteriors, as_of=as_of, cut=cut, settings=settings)
+    results = tuple(scenario_result(s, posterior.id, Path(results_dir), registry, draws=draws, seed=seed,
+                                    **options) for s in scenarios)
+    return ReportInputs(results, registry, prior_file, backtest_data, backtest, command,
+                        utc_now())

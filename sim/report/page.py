@@ -1,0 +1,42 @@
+"""``tokensim report``: one self-contained HTML file with everything a reader needs, written atomically.
+
+For each scenario the report reuses ``results/<name>.nc`` when it was made from the same scenario
+text, calibration, seed and number of paths, and otherwise simulates it now (:func:`sim.api.run`;
+the calibration is cached) and writes that file; it says which. It then assembles the sections of
+:data:`~sim.report.sections.SECTIONS` (forecast tables and fan charts, claims in words with their crossing-date charts,
+the scenario comparison, the backtest and sensitivity results if computed, the data sources and the
+provenance) into one HTML page: figures are embedded as base64 PNG, there is no external CSS, script
+or font, every text is escaped, and the file is written atomically. :func:`screenshot` renders the
+page in headless Chromium (:mod:`sim.report.screenshot`), so what a reader sees can be checked.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from sim.core.files import atomic_write
+from sim.core.provenance import SOURCE
+from sim.report.gather import ReportInputs, check_output
+from sim.report.html import STYLE, paragraph
+from sim.report.sections import SECTIONS
+
+
+def build_html(inputs: ReportInputs) -> str:
+    """The whole report as one XHTML-compatible page (figures embedded, no external resources)."""
+    names = ", ".join(item.scenario.name for item in inputs.results)
+    nav = "".join(f'<li><a href="#{anchor}">{escape(title)}</a></li>' for anchor, title, _ in SECTIONS)
+    body = "".join(f'<section id="{anchor}"><h2>{escape(title)}</h2>{build(inputs)}</section>'
+                   for anchor, title, build in SECTIONS)
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8" />'
+            f"<title>{escape(f'tokensim report: {names}')}</title><style>{STYLE}</style></head><body>"
+            "<h1>China's enterprise LLM token market: tokensim report</h1>"
+            + paragraph(f"Scenarios: {names}. Generated {inputs.generated} by {SOURCE}. "
+                        "All figures are embedded; the page needs no network.", "note")
+            + f"<nav><ul>{nav}</ul></nav>{body}</body></html>\n")
+
+
+def write_report(inputs: ReportInputs, out: str | Path) -> Path:
+    """Build the page and write it atomically to ``out``."""
+    html = build_html(inputs)
+    return atomic_write(check_output(out), lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))

@@ -1,0 +1,196 @@
+"""The report's sections, in order (:data:`SECTIONS`): forecast tables and fan charts, claims in words with
+their crossing-date charts, the scenario comparison, the backtest and sensitivity results if computed, the
+data sources and the provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+from pathlib import Path
+
+import xarray as xr
+
+from sim.core.provenance import SOURCE
+from sim.report.gather import ReportInputs
+from sim.report.html import figure_html, lang_attribute, paragraph, table_html
+
+TOP_FACTORS = 5
+
+
+def _quantile_frame(dataset: xr.Dataset):
+    """The year-end quantile table in display units (T tokens/day, %)."""
+    from sim.analysis.tables import DISPLAY, quantile_frame
+
+    frame = quantile_frame(dataset).reset_index()
+    divisors = frame["variable"].map(lambda v: DISPLAY[v][0])
+    for column in [c for c in frame.columns if c.startswith("p")]:
+        frame[column] = frame[column] / divisors
+    frame["unit"] = frame["variable"].map(lambda v: DISPLAY[v][1])
+    frame["time"] = frame["time"].astype(str).str[:7]
+    return frame.rename(columns={"time": "month"})
+
+
+# --- sections -----------------------------------------------------------------------------------------
+
+def _scenarios_section(inputs: ReportInputs) -> str:
+    from sim.plots.fan import fan_chart
+
+    parts = []
+    for item in inputs.results:
+        ds = item.dataset
+        parts += [f"<h3>{escape(item.scenario.name)}</h3>", paragraph(item.scenario.description),
+                  paragraph(f"Results: {item.origin}. {int(ds.attrs['paths_simulated']):,} paths; family weights "
+                            f"{ds.attrs.get('family_weights', '')}.", "note"),
+                  '<div class="row"><div><h4>Year-end quantiles over all paths</h4>',
+                  table_html(_quantile_frame(ds)), '</div><div class="grow">',
+                  figure_html(fan_chart(ds, inputs.observations), f"fan chart of {item.scenario.name}"),
+                  "</div></div>"]
+    return "".join(parts)
+
+
+def _claims_section(inputs: ReportInputs) -> str:
+    from sim.analysis.narrative import claim_paragraph, prior_distributions
+    from sim.analysis.tables import claims_frame
+    from sim.engine.results import claims_from_attr
+    from sim.plots.claims import crossing_chart
+
+    parts = [paragraph("P(crossed by a date) is the share of all simulated paths in which the claim has held by "
+                       "then; the crossing-date chart shows when paths first cross. Paths that never cross count "
+                       "as crossing after the horizon.", "note")]
+    for item in inputs.results:
+        ds, scenario = item.dataset, item.scenario
+        priors = prior_distributions(inputs.priors, scenario.assumptions)
+        replaced = [name for name, _ in scenario.assumptions]
+        command = f"tokensim sensitivity {scenario.path}"
+        claims = claims_frame(ds)
+        if len(claims):
+            claims["probability"] = claims["probability"].map(lambda p: f"{p:.1%}")
+        parts += [f"<h3>{escape(scenario.name)}</h3>", table_html(claims)]
+        parts += [paragraph(claim_paragraph(ds, claim, sensitivity=item.sensitivity, priors=priors,
+                                            replaced=replaced, sensitivity_command=command), "claim")
+                  for claim in claims_from_attr(ds)]
+        parts.append(figure_html(crossing_chart(ds), f"claim crossing dates of {scenario.name}"))
+    return "".join(parts)
+
+
+def _comparison_section(inputs: ReportInputs) -> str:
+    from sim.analysis.compare import compare_table
+    from sim.plots.compare import compare_chart
+
+    if len(inputs.results) < 2:
+        return paragraph("Only one scenario in this report: pass several scenario files to compare them.")
+    datasets = [item.dataset for item in inputs.results]
+    return (paragraph("Median and 10-90% band of each variable, and every claim's probability, per scenario.")
+            + f"<pre>{escape(compare_table(datasets))}</pre>"
+            + figure_html(compare_chart(datasets), "comparison of scenarios"))
+
+
+def _backtest_section(inputs: ReportInputs) -> str:
+    ds = inputs.backtest
+    if ds is None:
+        return paragraph(f"No backtest results at {inputs.backtest_path}: run 'tokensim backtest' (it writes "
+                         f"{inputs.backtest_path}) and rebuild the report.")
+    parts = [paragraph(f"Calibrated as of earlier dates, each published figure forecast before it was known and "
+                       f"scored ({len(ds['hindcast'])} hindcasts; scores on {ds.attrs.get('scale', '?')}). "
+                       "Lower CRPS and WIS are better; coverage should be near each interval's level.", "note")]
+    from sim.analysis.backtest.tables import score_frame
+    from sim.plots.backtest import backtest_figure
+
+    parts.append(table_html(score_frame(ds)))
+    parts.append(figure_html(backtest_figure(ds, inputs.observations), "backtest forecasts and published values"))
+    return "".join(parts)
+
+
+def _ranking_html(ds: xr.Dataset, csv: Path, top: int = TOP_FACTORS) -> str:
+    """The ``top`` factors per target by total-order index (the full ranking is in the CSV file)."""
+    from sim.analysis.sensitivity import ranking_frame
+
+    frame = ranking_frame(ds)
+    if "rank" in frame:
+        frame = frame[frame["rank"] <= top]
+    frame = frame.drop(columns=[c for c in ("claim", "date") if c in frame])  # already in the target label
+    return (paragraph(f"The {top} largest total-order indices ST per target, with 95% half-widths; every factor "
+                      f"is in {csv}.", "note") + table_html(frame))
+
+
+def _sensitivity_section(inputs: ReportInputs) -> str:
+    from sim.plots.tornado import tornado_figure
+
+    parts = []
+    for item in inputs.results:
+        parts.append(f"<h3>{escape(item.scenario.name)}</h3>")
+        ds = item.sensitivity
+        if ds is None:
+            parts.append(paragraph(f"No sensitivity results at {item.sensitivity_path}: run 'tokensim sensitivity "
+                                   f"{item.scenario.path}' (it writes {item.sensitivity_path}) and rebuild the "
+                                   "report."))
+            continue
+        if ds.attrs.get("calibration_id") != item.dataset.attrs.get("calibration_id"):
+            parts.append(paragraph(f"Computed on calibration {str(ds.attrs.get('calibration_id'))[:12]}, not this "
+                                   "report's: rerun the sensitivity command to bring it up to date.", "note"))
+        parts.append(paragraph(f"{ds.attrs.get('method', '')}: {ds.attrs.get('evaluations', '?')} evaluations of "
+                               f"{ds.attrs.get('paths_per_evaluation', '?')} paths. {ds.attrs.get('design', '')} "
+                               f"{ds.attrs.get('notes', '')}",
+                               "note"))
+        parts.append(_ranking_html(ds, item.sensitivity_path.with_suffix(".csv")))
+        parts.append(figure_html(tornado_figure(ds), f"sensitivity of {item.scenario.name}"))
+    return "".join(parts)
+
+
+def _sources_section(inputs: ReportInputs) -> str:
+    import pandas as pd
+
+    series = pd.DataFrame([{"series": s.name, "role": s.role, "definition": s.definition}
+                           for s in inputs.observations.series.values()])
+    rows = []
+    for o in inputs.observations.observations:
+        when = str(o.date) if o.kind == "at_date" else f"{o.start} .. {o.end}"
+        bound = {"lower": "more than ", "upper": "at most "}.get(o.bound, "")
+        link = f'<a href="{escape(o.url)}">{escape(o.url)}</a>' if o.url else ""
+        rows.append(f"<tr><td>{escape(o.id)}</td><td>{escape(o.series)}</td>"
+                    f"<td>{escape(f'{bound}{o.value:g} {o.unit}')}</td><td>{escape(when)}</td>"
+                    f"<td>{escape(str(o.published))}</td><td>{escape(o.source)}<br />{link}</td>"
+                    f"<td{lang_attribute(o.quote)}>{escape(o.quote)}</td></tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("id", "series", "value as published", "window or date", "published",
+                                             "source", "quoted sentence"))
+    return (paragraph(f"Every figure in {inputs.observations.path}; 'context' series are kept for the record, "
+                      f"not fitted. Priors: {inputs.priors.path}.")
+            + "<h3>Series</h3>" + table_html(series) + "<h3>Observations</h3>"
+            + f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _provenance_section(inputs: ReportInputs) -> str:
+    import pandas as pd
+
+    frame = pd.DataFrame([{
+        "scenario": item.scenario.name, "file": str(item.scenario.path),
+        "scenario sha256": item.scenario.sha256[:16], "seed": int(item.dataset.attrs["seed"]),
+        "paths": int(item.dataset.attrs["paths_simulated"]),
+        "calibration id": str(item.dataset.attrs["calibration_id"])[:16],
+        "calibration as of": item.dataset.attrs.get("calibration_as_of") or "all figures",
+        "written by": item.dataset.attrs.get("source", ""), "results": item.origin,
+    } for item in inputs.results])
+    extra = []
+    if inputs.backtest is not None:
+        extra.append(f"Backtest: {inputs.backtest_path}, {inputs.backtest.attrs.get('tokensim_version', '?')}, "
+                     f"calibration ids {inputs.backtest.attrs.get('calibration_ids', '?')}.")
+    for item in inputs.results:
+        if item.sensitivity is not None:
+            extra.append(f"Sensitivity of {item.scenario.name}: {item.sensitivity_path}, seed "
+                         f"{item.sensitivity.attrs.get('seed', '?')}, calibration "
+                         f"{str(item.sensitivity.attrs.get('calibration_id', '?'))[:16]}.")
+    return (paragraph(f"Report written by {SOURCE} at {inputs.generated}"
+                      + (f" with '{inputs.command}'." if inputs.command else "."))
+            + table_html(frame) + "".join(paragraph(text, "note") for text in extra))
+
+
+#: The report's sections, in order: (anchor, heading, builder).
+SECTIONS: tuple[tuple[str, str, Callable[[ReportInputs], str]], ...] = (
+    ("scenarios", "Scenario forecasts", _scenarios_section),
+    ("claims", "Claims", _claims_section),
+    ("comparison", "Scenario comparison", _comparison_section),
+    ("backtest", "Backtest", _backtest_section),
+    ("sensitivity", "Sensitivity", _sensitivity_section),
+    ("sources", "Data sources", _sources_section),
+    ("provenance", "Provenance", _provenance_section),
+)

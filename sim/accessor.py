@@ -19,7 +19,7 @@ class TokensimAccessor:
         self._dataset = dataset
 
     def quantiles(self, quantiles: tuple[float, ...] | None = None, times=None) -> xr.Dataset:
-        """Year-end quantiles over all simulated paths (see :func:`sim.analysis.quantile_table`)."""
+        """Year-end quantiles over all simulated paths (see :func:`sim.analysis.tables.quantile_table`)."""
         from sim.analysis.tables import QUANTILES, quantile_table
 
         return quantile_table(self._dataset, QUANTILES if quantiles is None else quantiles, times)
@@ -32,8 +32,9 @@ class TokensimAccessor:
 
     def fan(self, variable: str | None = None, ax=None, observations=None):
         """The standard two-panel fan chart, or the bands of one ``variable``; returns the figure."""
+        from sim.core.variables import VARIABLES
         from sim.plots.fan import fan, fan_chart
 
         if variable is None:
             return fan_chart(self._dataset, observations, axes=ax)
-        return fan(self._dataset, variable, ax, scale=1e12 if variable == "daily_tokens" else 1.0)
+        return fan(self._dataset, variable, ax, scale=VARIABLES[variable].plot_scale)

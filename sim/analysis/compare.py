@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from sim.analysis.tables import DISPLAY, SERIES, claim_probabilities
+from sim.analysis.tables import SERIES, claim_probabilities
+from sim.core.variables import VARIABLES
 
 
 def _common_months(datasets: Sequence[xr.Dataset]) -> list[np.datetime64]:
@@ -29,10 +30,10 @@ def compare_table(datasets: Sequence[xr.Dataset]) -> str:
         for name, ds in zip(names, datasets):
             cells = []
             for variable in SERIES:
-                divisor, suffix = DISPLAY[variable]
-                q = ds[f"{variable}_quantiles"].sel(time=np.datetime64(month, "ns")) / divisor
+                shown = VARIABLES[variable]
+                q = ds[f"{variable}_quantiles"].sel(time=np.datetime64(month, "ns")) / shown.display_scale
                 p10, p50, p90 = (float(q.sel(quantile=x, method="nearest")) for x in (0.1, 0.5, 0.9))
-                cells.append(f"{p50:.3g} [{p10:.3g} - {p90:.3g}] {suffix}")
+                cells.append(f"{p50:.3g} [{p10:.3g} - {p90:.3g}] {shown.display_unit}")
             lines.append(f"{name:<{width}}" + "".join(f"{c:>30}" for c in cells))
         lines.append("")
     probabilities = [claim_probabilities(ds) for ds in datasets]

@@ -26,16 +26,11 @@ import pandas as pd
 import xarray as xr
 
 from sim.analysis.tables import median_crossing
+from sim.core.variables import VARIABLES
 from sim.curves.families import anchor_levels
 from sim.data.distributions import Distribution
 from sim.scenarios.scenario import Claim
 
-#: How a variable is named in a sentence, and how a threshold on it is written.
-SUBJECTS: dict[str, tuple[str, Callable[[float], str]]] = {
-    "open_adoption": ("enterprise adoption of open-source models", lambda v: f"{v:.0%}"),
-    "open_share": ("the open-source share of enterprise LLM calls", lambda v: f"{v:.0%}"),
-    "daily_tokens": ("daily enterprise token volume", lambda v: f"{v / 1e12:g}T tokens/day"),
-}
 VERBS = {"above": "passes", "below": "falls below"}
 #: Below this change (in probability) the published figures are said to "barely move" a bound.
 BARELY = 0.10
@@ -139,7 +134,7 @@ def prior_sentence(dataset: xr.Dataset, claim: Claim, priors: dict[str, Distribu
     bound = BOUNDS.get(claim.variable)
     if bound is None or claim.direction != "above" or priors is None:
         return ""
-    threshold = SUBJECTS[claim.variable][1](claim.threshold)
+    threshold = VARIABLES[claim.variable].threshold_text(claim.threshold)
     in_paths = float(np.mean(bound.from_paths(dataset) > claim.threshold))
     in_prior = float(np.mean(bound.from_prior(priors, dataset, np.random.default_rng(seed)) > claim.threshold))
     whose = " (as this scenario assumes it)" if set(bound.parameters) & set(replaced) else ""
@@ -228,12 +223,13 @@ def claim_paragraph(dataset: xr.Dataset, claim: Claim, *, sensitivity: xr.Datase
     sensitivity_command
         The command that computes the missing sensitivity results, quoted when they are absent.
     """
-    subject, fmt = SUBJECTS.get(claim.variable, (claim.variable, lambda v: f"{v:g}"))
+    variable = VARIABLES[claim.variable]
     crossed = dataset["claim_crossed"].sel(claim=claim.name)
     by = [(str(b), float(crossed.sel(time=np.datetime64(b, "ns")))) for b in claim.by]
     odds = " and ".join(f"by {date} with probability {_percent(p)}" for date, p in by)
     scenario = dataset.attrs.get("scenario", "?")
-    sentences = [f"Under the '{scenario}' scenario, {subject} {VERBS[claim.direction]} {fmt(claim.threshold)} "
+    sentences = [f"Under the '{scenario}' scenario, {variable.subject} {VERBS[claim.direction]} "
+                 f"{variable.threshold_text(claim.threshold)} "
                  f"{odds} (share of {int(dataset.attrs.get('paths_simulated', 0)):,} simulated paths)."]
     median = median_crossing(dataset, claim.name)
     horizon = str(np.datetime64(dataset["time"].values[-1], "M"))

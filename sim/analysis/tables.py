@@ -13,10 +13,11 @@ import json
 import numpy as np
 import xarray as xr
 
+from sim.core.variables import VARIABLES
 from sim.engine.results import claims_from_attr
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-SERIES = ("daily_tokens", "open_share", "open_adoption")
+SERIES = tuple(VARIABLES)
 
 
 def year_end_times(dataset: xr.Dataset) -> np.ndarray:
@@ -57,10 +58,6 @@ def median_crossing(dataset: xr.Dataset, claim_name: str) -> str:
     return str(np.datetime64(dataset["time"].values[reached[0]], "M"))
 
 
-#: How each variable is shown: divisor and suffix.
-DISPLAY = {"daily_tokens": (1e12, "T/day"), "open_share": (0.01, "%"), "open_adoption": (0.01, "%")}
-
-
 def quantile_frame(dataset: xr.Dataset):
     """The year-end quantile table as a pandas DataFrame (rows: variable x time; columns: quantiles)."""
     table = quantile_table(dataset)
@@ -95,10 +92,10 @@ def format_text(dataset: xr.Dataset) -> str:
     header = f"{'variable':<15}{'month':<9}" + "".join(f"{f'p{round(q * 100)}':>10}" for q in QUANTILES)
     lines += [header, "-" * len(header)]
     for (variable, time), row in frame.iterrows():
-        divisor, suffix = DISPLAY[variable]
-        cells = "".join(f"{value / divisor:>10.3g}" if divisor != 0.01 else f"{value / divisor:>10.1f}"
-                        for value in row.values)
-        lines.append(f"{variable:<15}{str(np.datetime64(time, 'M')):<9}{cells}  {suffix}")
+        shown = VARIABLES[variable]
+        cells = "".join(f"{value / shown.display_scale:>10.1f}" if shown.display_unit == "%"
+                        else f"{value / shown.display_scale:>10.3g}" for value in row.values)
+        lines.append(f"{variable:<15}{str(np.datetime64(time, 'M')):<9}{cells}  {shown.display_unit}")
     claims = claims_frame(dataset)
     if len(claims):
         lines += ["", "Claims (P = share of paths that crossed by the date; median crossing counts "

@@ -21,40 +21,22 @@ from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.core.files import load_netcdf, write_netcdf
 from sim.core.provenance import provenance
+from sim.core.variables import VARIABLES
+from sim.curves.parameters import PARAMETERS
 from sim.engine.runner import RunOutput
-from sim.engine.summary import BINS, SUMMARY_QUANTILES, has_crossed
+from sim.engine.summary import SUMMARY_QUANTILES, has_crossed
 from sim.scenarios.scenario import Claim, Scenario
 
-#: units and long_name of every variable a results Dataset can hold.
-VARIABLES: dict[str, tuple[str, str]] = {
-    "daily_tokens": ("tokens day-1", "LLM tokens per day, Chinese enterprises (F&S definition), monthly mean"),
-    "open_share": ("1", "share of enterprise LLM calls served by open-source models, monthly mean"),
-    "open_adoption": ("1", "share of enterprises using open-source LLMs, monthly mean"),
-    "daily_tokens_quantiles": ("tokens day-1", "quantiles of daily_tokens across all simulated paths"),
-    "open_share_quantiles": ("1", "quantiles of open_share across all simulated paths"),
-    "open_adoption_quantiles": ("1", "quantiles of open_adoption across all simulated paths"),
+#: units and long_name of every variable a results Dataset can hold: the simulated variables and their
+#: quantiles, the claims, and each path's family, parameters and posterior draws.
+ATTRIBUTES: dict[str, tuple[str, str]] = {
+    **{name: (v.units, v.long_name) for name, v in VARIABLES.items()},
+    **{f"{name}_quantiles": (v.units, f"quantiles of {name} across all simulated paths") for name, v in VARIABLES.items()},
     "claim_crossed": ("1", "share of all simulated paths in which the claim holds by this month"),
     "family": ("", "volume growth family of the draw"),
-    "v_ref": ("tokens day-1", "volume level around 2025-01-01 (geometric mean of the 2024-10 and 2025-04 anchors)"),
-    "growth": ("year-1", "mean growth rate of log volume between 2024-10 and 2025-04"),
-    "ceiling": ("tokens day-1", "volume ceiling (NaN for the unbounded exponential family)"),
-    "shape": ("1", "Richards shape (NaN for the other families): 1 logistic, towards 0 Gompertz"),
-    "adopter_share_of_headroom": ("1", "product family: part of log(ceiling / 2025-04 level) that is enterprises "
-                                  "not yet adopting (NaN for the other families)"),
-    "adopter_share_of_growth": ("1", "product family: part of the 2024H2-2025H1 growth from new adopters "
-                                "(NaN for the other families)"),
-    "compute_utilisation": ("1", "share of China's intelligent compute serving enterprise LLM inference, times "
-                            "its utilisation (scenarios with a [compute] bound)"),
-    "active_parameters": ("1", "token-weighted active parameters per token (scenarios with a [compute] bound)"),
+    **{name: (p.units, p.long_name) for name, p in PARAMETERS.items()},
     "posterior_draw": ("1", "index of the volume posterior draw used (chains flattened)"),
     "open_posterior_draw": ("1", "index of the open-source posterior draw used (chains flattened)"),
-    "bass_p": ("year-1", "Bass innovation coefficient of enterprise adoption"),
-    "bass_q": ("year-1", "Bass imitation coefficient of enterprise adoption"),
-    "m": ("1", "eventual share of enterprises adopting open-source models"),
-    "t_start": ("year", "start of open-source adoption, years since 2025-01-01"),
-    "u_max": ("1", "long-run share of an adopter's calls going to open-source models"),
-    "k": ("year-1", "Fisher-Pry substitution rate inside adopters"),
-    "t_half": ("year", "time when usage inside adopters is half of u_max, years since 2025-01-01"),
 }
 TITLE = "tokensim forecast of China's enterprise LLM token market"
 
@@ -67,7 +49,7 @@ def _summaries(output: RunOutput, claims) -> tuple[dict[str, np.ndarray], np.nda
         crossed = np.array([has_crossed(series[c.variable], c).mean(axis=0) for c in claims]).reshape(
             len(claims), len(output.times))
         return quantiles, crossed, "exact, from every simulated path"
-    quantiles = {name: output.summary.quantiles(name) for name in BINS}
+    quantiles = {name: output.summary.quantiles(name) for name in VARIABLES}
     return quantiles, output.summary.crossed_share(), (
         "streamed: histograms over all paths (volume: 1000 log bins per decade; shares: 10000 bins); "
         "quantiles exact to one bin, claim shares exact")
@@ -86,7 +68,7 @@ def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed
                                             "quantile": list(SUMMARY_QUANTILES),
                                             "claim": [claim.name for claim in scenario.claims]})
     for name, variable in dataset.data_vars.items():
-        units, long_name = VARIABLES[name]
+        units, long_name = ATTRIBUTES[name]
         variable.attrs.update({"long_name": long_name, **({"units": units} if units else {})})
     dataset["time"].attrs.update({"long_name": "start of the month (values are means over the month)",
                                   "standard_name": "time"})

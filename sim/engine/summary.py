@@ -13,26 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.core.variables import VARIABLES
 from sim.scenarios.scenario import Claim
 
 #: Quantiles kept for every variable: the 50/80/90/95% bands and the quartiles.
 SUMMARY_QUANTILES = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
-#: Bin edges per variable: volume on a log10 scale (1e9..1e19 tokens/day), shares on [0, 1].
-BINS = {
-    "daily_tokens": ("log10", 9.0, 19.0, 10_000),
-    "open_share": ("linear", 0.0, 1.0, 10_000),
-    "open_adoption": ("linear", 0.0, 1.0, 10_000),
-}
-
-
-def _to_axis(variable: str, values: np.ndarray) -> np.ndarray:
-    scale, *_ = BINS[variable]
-    return np.log10(np.maximum(values, 1e-300)) if scale == "log10" else values
-
-
-def _from_axis(variable: str, values: np.ndarray) -> np.ndarray:
-    scale, *_ = BINS[variable]
-    return 10.0**values if scale == "log10" else values
 
 
 def has_crossed(values: np.ndarray, claim: Claim) -> np.ndarray:
@@ -51,15 +36,16 @@ class Summary:
 
     @classmethod
     def empty(cls, steps: int, claims: int) -> "Summary":
-        counts = {name: np.zeros((steps, spec[3]), dtype=np.int64) for name, spec in BINS.items()}
+        counts = {name: np.zeros((steps, variable.bins.count), dtype=np.int64) for name, variable in VARIABLES.items()}
         return cls(counts, np.zeros((claims, steps), dtype=np.int64), 0)
 
     def add_paths(self, series: dict[str, np.ndarray], claims: tuple[Claim, ...]) -> None:
         """Count a block of paths (arrays ``(paths, time)`` by variable name)."""
-        for name, (_, low, high, bins) in BINS.items():
-            values = series[name]
+        for name, variable in VARIABLES.items():
+            values, axis = series[name], variable.bins
+            low, high, bins = axis.low, axis.high, axis.count
             paths, steps = values.shape
-            position = (_to_axis(name, values) - low) / (high - low) * bins
+            position = (axis.to_axis(values) - low) / (high - low) * bins
             index = np.clip(position.astype(np.int64), 0, bins - 1)
             flat = (np.arange(steps) * bins + index).ravel()
             self.counts[name] += np.bincount(flat, minlength=steps * bins).reshape(steps, bins)
@@ -80,7 +66,8 @@ class Summary:
 
     def quantiles(self, variable: str, quantiles: tuple[float, ...] = SUMMARY_QUANTILES) -> np.ndarray:
         """Quantiles ``(quantile, time)`` read off the histogram, interpolating inside a bin."""
-        _, low, high, bins = BINS[variable]
+        axis = VARIABLES[variable].bins
+        low, high, bins = axis.low, axis.high, axis.count
         cumulative = np.cumsum(self.counts[variable], axis=1)
         out = np.empty((len(quantiles), cumulative.shape[0]))
         width = (high - low) / bins
@@ -93,7 +80,7 @@ class Summary:
                 inside = cdf[index] - before
                 fraction = (target - before) / inside if inside else 0.5
                 out[row, step] = low + (index + fraction) * width
-        return _from_axis(variable, out)
+        return axis.from_axis(out)
 
     def crossed_share(self) -> np.ndarray:
         """Share of all paths that had crossed each claim's threshold by each time ``(claim, time)``."""

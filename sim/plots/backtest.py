@@ -14,6 +14,7 @@ from sim.analysis.backtest.metrics import INTERVALS
 from sim.analysis.backtest.tables import output_paths, score_csv
 from sim.calibration.fits import SCALES
 from sim.core.files import write_analysis
+from sim.core.variables import VARIABLES
 from sim.data.observations import Observation, ObservationSet
 from sim.plots.render import png_bytes
 
@@ -46,7 +47,7 @@ def _panel(ax, hindcasts: xr.Dataset, observation: str, described: Observation |
            origins: list[str]) -> None:
     scale = str(hindcasts["scale"].values[0])
     inverse = SCALES[scale].inverse
-    factor = 1e12 if scale == "log" else 0.01
+    factor = VARIABLES[SCALES[scale].variable].display_scale
     offsets = dict(zip(METHODS, (-0.22, 0.0, 0.22)))
     for i in range(hindcasts.sizes["hindcast"]):
         h = hindcasts.isel(hindcast=i)

@@ -20,18 +20,13 @@ from sim.core.errors import UserError
 from sim.core.files import writable
 from sim.core.paths import REPORT_FIGURE
 from sim.core.provenance import SOURCE
+from sim.core.variables import VARIABLES
 from sim.curves.families import FAMILIES
+from sim.curves.parameters import axis_unit
 from sim.data.distributions import Distribution
 from sim.plots.fan import observed_windows
 from sim.plots.render import save_figure
 
-#: Units of each sampled parameter, for the axis labels.
-PARAMETER_UNITS = {"v_ref": "tokens/day", "growth": "per year", "ceiling_headroom": "x the 2025-04 level",
-                   "shape": "Richards nu", "scale": "x F&S level", "drift": "per year", "bass_p": "per year",
-                   "bass_q": "per year", "m": "share of enterprises", "t_start": "years from 2025-01-01",
-                   "u_max": "share of calls", "k": "per year", "t_half": "years from 2025-01-01",
-                   "adopter_share_of_headroom": "share of log(ceiling / level)",
-                   "adopter_share_of_growth": "share of the 2025 growth"}
 FIT_COLOURS = {"exponential": "#7f7f7f", "logistic": "#1f77b4", "gompertz": "#d62728", "richards": "#9467bd",
                "product": "#17becf", OPEN_FIT: "#b3541e", MIX: "black"}
 
@@ -39,10 +34,6 @@ FIT_COLOURS = {"exponential": "#7f7f7f", "logistic": "#1f77b4", "gompertz": "#d6
 def _colour(fit: str) -> str:
     """A fit's colour; a family added to the registry later gets one of matplotlib's cycle."""
     return FIT_COLOURS.get(fit, f"C{(list(FAMILIES).index(fit) if fit in FAMILIES else 0) % 10}")
-
-
-def _unit(parameter: str) -> str:
-    return PARAMETER_UNITS.get(parameter, PARAMETER_UNITS.get(parameter.rsplit("_", 1)[-1], ""))
 
 
 def _density_panel(ax, parameter: str, prior: Distribution, posterior: Posterior) -> None:
@@ -64,7 +55,7 @@ def _density_panel(ax, parameter: str, prior: Distribution, posterior: Posterior
     if log:
         ax.set_xscale("log")
     ax.set_title(parameter, fontsize=9)
-    ax.set_xlabel(_unit(parameter), fontsize=7)
+    ax.set_xlabel(axis_unit(parameter), fontsize=7)
     ax.tick_params(labelsize=7)
     ax.set_yticks([])
 
@@ -102,7 +93,8 @@ def _predictive_panel(ax, predictive: pd.DataFrame, log: bool) -> None:
     ax.legend(fontsize=7, loc="lower right")
 
 
-def _fan_panel(ax, fan: xr.Dataset, variable: str, colour: str, label: str) -> None:
+def _fan_panel(ax, fan: xr.Dataset, variable: str, label: str) -> None:
+    colour = VARIABLES[variable].colour
     times = fan["time"].values
     band = fan[variable]
     ax.fill_between(times, band.sel(quantile=0.05), band.sel(quantile=0.95), color=colour, alpha=0.15, linewidth=0)
@@ -144,16 +136,16 @@ def report_figure(report: CalibrationReport):
     bottom.suptitle("(c) Prior predictive: what the priors alone imply (trend only, before any data); black: "
                     "published F&S figures", fontsize=11, x=0.01, ha="left")
     tokens_ax, share_fan_ax = bottom.subplots(1, 2)
-    _fan_panel(tokens_ax, report.prior_fan, "daily_tokens", "#1f5f99", "daily tokens, family mix")
+    _fan_panel(tokens_ax, report.prior_fan, "daily_tokens", "daily tokens, family mix")
     for family in report.prior_fan["family"].values:
         tokens_ax.plot(report.prior_fan["time"].values, report.prior_fan["family_median"].sel(family=family),
                        color=_colour(str(family)), linewidth=0.8, linestyle="--",
                        label=f"{family} alone: prior median")
     tokens_ax.set_yscale("log")
     tokens_ax.set_ylabel("tokens per day (T = 10^12), log scale")
-    observed_windows(tokens_ax, report.observations, ("daily_tokens",), scale=1e12)
-    _fan_panel(share_fan_ax, report.prior_fan, "open_share", "#b3541e", "open-source share of calls")
-    _fan_panel(share_fan_ax, report.prior_fan, "open_adoption", "#2e7d32", "enterprises using open models")
+    observed_windows(tokens_ax, report.observations, ("daily_tokens",), scale=VARIABLES["daily_tokens"].plot_scale)
+    _fan_panel(share_fan_ax, report.prior_fan, "open_share", "open-source share of calls")
+    _fan_panel(share_fan_ax, report.prior_fan, "open_adoption", "enterprises using open models")
     share_fan_ax.axhline(0.8, color="grey", linestyle=":", linewidth=1)
     share_fan_ax.annotate("80% outlook (a claim, not data)", (report.prior_fan["time"].values[0], 0.8), xytext=(2, 3),
                           textcoords="offset points", fontsize=7, color="grey")

@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import xarray as xr
 
 from sim.analysis.tables import SERIES
-from sim.plots.fan import LABELS, fan
+from sim.core.variables import VARIABLES
+from sim.plots.fan import fan
 
 #: One colour per scenario (or claim), in order.
 COLOURS = ("#1f5f99", "#b3541e", "#2e7d32", "#7b1fa2", "#c62828", "#00838f", "#6d4c41", "#455a64")
@@ -22,11 +23,11 @@ def compare_chart(datasets: Sequence[xr.Dataset], axes=None):
         colour = COLOURS[index % len(COLOURS)]
         for ax, variable in zip(axes, SERIES):
             fan(ds, variable, ax, colour=colour, label=ds.attrs.get("scenario", f"#{index}"),
-                scale=1e12 if variable == "daily_tokens" else 1.0, bands=(0.8,), annotate=False)
+                scale=VARIABLES[variable].plot_scale, bands=(0.8,), annotate=False)
     axes[0].set_yscale("log")
     axes[0].set_ylabel("T tokens/day (log)")
     for ax, variable in zip(axes, SERIES):
-        ax.set_title(f"{LABELS[variable]}: median and 80% band per scenario", fontsize=10)
+        ax.set_title(f"{VARIABLES[variable].label}: median and 80% band per scenario", fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right", fontsize=8, ncols=2)
     for ax in axes[1:]:

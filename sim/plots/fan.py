@@ -12,12 +12,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from sim.core.variables import VARIABLES
 from sim.data.observations import ObservationSet
 
 BANDS = (0.95, 0.8, 0.5)
-SERIES_COLOURS = {"daily_tokens": "#1f5f99", "open_share": "#b3541e", "open_adoption": "#2e7d32"}
-LABELS = {"daily_tokens": "daily tokens (F&S enterprise)", "open_share": "open-source share of calls",
-          "open_adoption": "enterprises using open-source models"}
 
 
 def fan(dataset: xr.Dataset, variable: str, ax=None, *, colour: str | None = None, label: str | None = None,
@@ -25,16 +23,18 @@ def fan(dataset: xr.Dataset, variable: str, ax=None, *, colour: str | None = Non
     """Draw the bands (50/80/95% by default) and the median of one variable over time; returns the figure."""
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4.5))
-    colour = colour or SERIES_COLOURS.get(variable, "C0")
+    known = VARIABLES.get(variable)
+    colour = colour or (known.colour if known else "C0")
+    label = label or (known.label if known else variable)
     quantiles = dataset[f"{variable}_quantiles"] / scale  # over all paths, even those not kept
     times = dataset["time"].values
     for band, alpha in zip(bands, (0.15, 0.25, 0.4)):
         low, high = (quantiles.sel(quantile=q, method="nearest").values for q in ((1 - band) / 2, (1 + band) / 2))
         ax.fill_between(times, low, high, color=colour, alpha=alpha, linewidth=0)
     median = quantiles.sel(quantile=0.5, method="nearest").values
-    ax.plot(times, median, color=colour, linewidth=2, label=label or LABELS.get(variable, variable))
+    ax.plot(times, median, color=colour, linewidth=2, label=label)
     if annotate:  # label the median at its right end, so no legend hunt is needed
-        ax.annotate(label or LABELS.get(variable, variable), (times[-1], median[-1]), xytext=(4, 0),
+        ax.annotate(label, (times[-1], median[-1]), xytext=(4, 0),
                     textcoords="offset points", color=colour, va="center", fontsize=8)
     return ax.figure
 
@@ -60,7 +60,8 @@ def fan_chart(dataset: xr.Dataset, observations: ObservationSet | None = None, a
     if axes is None:
         figure, axes = plt.subplots(2, 1, figsize=(10, 8.5), sharex=True, constrained_layout=True)
     top, bottom = axes
-    fan(dataset, "daily_tokens", top, scale=1e12)
+    tokens = VARIABLES["daily_tokens"]
+    fan(dataset, tokens.name, top, scale=tokens.plot_scale)
     top.set_yscale("log")
     top.set_ylabel("tokens per day (T = 10^12), log scale")
     top.set_title(f"Scenario '{dataset.attrs.get('scenario', '?')}': daily enterprise tokens "
@@ -74,7 +75,7 @@ def fan_chart(dataset: xr.Dataset, observations: ObservationSet | None = None, a
     bottom.set_ylabel("share")
     bottom.set_title("Open-source share of calls (orange) and enterprise adoption (green)", fontsize=10)
     if observations is not None:
-        observed_windows(top, observations, ("daily_tokens",), scale=1e12)
+        observed_windows(top, observations, ("daily_tokens",), scale=tokens.plot_scale)
         observed_windows(bottom, observations, ("open_share",))
     for ax in axes:
         ax.grid(True, which="major", alpha=0.3)

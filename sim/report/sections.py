@@ -11,6 +11,7 @@ from pathlib import Path
 import xarray as xr
 
 from sim.core.provenance import SOURCE
+from sim.core.variables import VARIABLES
 from sim.report.gather import ReportInputs
 from sim.report.html import figure_html, lang_attribute, paragraph, table_html
 
@@ -19,13 +20,13 @@ TOP_FACTORS = 5
 
 def _quantile_frame(dataset: xr.Dataset):
     """The year-end quantile table in display units (T tokens/day, %)."""
-    from sim.analysis.tables import DISPLAY, quantile_frame
+    from sim.analysis.tables import quantile_frame
 
     frame = quantile_frame(dataset).reset_index()
-    divisors = frame["variable"].map(lambda v: DISPLAY[v][0])
+    divisors = frame["variable"].map(lambda v: VARIABLES[v].display_scale)
     for column in [c for c in frame.columns if c.startswith("p")]:
         frame[column] = frame[column] / divisors
-    frame["unit"] = frame["variable"].map(lambda v: DISPLAY[v][1])
+    frame["unit"] = frame["variable"].map(lambda v: VARIABLES[v].display_unit)
     frame["time"] = frame["time"].astype(str).str[:7]
     return frame.rename(columns={"time": "month"})
 

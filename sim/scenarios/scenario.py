@@ -19,17 +19,12 @@ import numpy as np
 from sim.core.errors import UserError
 from sim.core.timeaxis import parse_month
 from sim.core.tomlfile import TablePath, TomlFile
+from sim.core.variables import VARIABLES
 from sim.curves.families import FAMILIES
 from sim.data.compute_trend import load_compute_trend
 from sim.data.distributions import Distribution, parse_distribution
 from sim.scenarios.compute_bound import ComputeBound
 
-#: Variables a scenario simulates, and the range a claim threshold on each may take.
-VARIABLES = {
-    "daily_tokens": (0.0, math.inf),
-    "open_share": (0.0, 1.0),
-    "open_adoption": (0.0, 1.0),
-}
 #: Which simulated quantity each volatility table perturbs (log scale for volume, logit for shares).
 VOLATILITIES = ("volume", "share", "adoption")
 FIRST_MONTH = np.datetime64("2024-07", "M")
@@ -178,7 +173,7 @@ def _claim(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> 
     variable = source.typed(entry, "variable", str, table)
     if variable not in VARIABLES:
         raise source.error(f"unknown variable {variable!r}; allowed: {', '.join(VARIABLES)}", table, "variable")
-    low, high = VARIABLES[variable]
+    low, high = VARIABLES[variable].claim_range
     threshold = source.typed(entry, "threshold", float, table)
     if not (math.isfinite(threshold) and low < threshold < high):
         raise source.error(f"threshold for {variable} must be strictly between {low:g} and {high:g}, "

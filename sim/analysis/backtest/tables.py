@@ -14,6 +14,7 @@ from sim.analysis.backtest.metrics import INTERVALS, METRICS
 from sim.calibration.fits import SCALES
 from sim.core.errors import UserError
 from sim.core.files import writable
+from sim.core.variables import VARIABLES
 
 #: The metrics' names, in order (the columns of every table).
 SCORES = tuple(METRICS)
@@ -50,8 +51,9 @@ def hindcast_frame(dataset: xr.Dataset) -> pd.DataFrame:
     rows = []
     for i in range(dataset.sizes["hindcast"]):
         h = dataset.isel(hindcast=i)
-        inverse = SCALES[str(h["scale"].values)].inverse
-        unit, factor = ("T/day", 1e12) if str(h["scale"].values) == "log" else ("%", 0.01)
+        scale = SCALES[str(h["scale"].values)]
+        inverse, shown = scale.inverse, VARIABLES[scale.variable]
+        unit, factor = shown.display_unit, shown.display_scale
         q = h["log_quantiles"].sel({"method": "tokensim"})
         lo, mid, hi = (float(inverse(q.sel(quantile=level, method="nearest"))) / factor for level in (0.025, 0.5, 0.975))
         flags = "".join("y" if h[f"covered_{round(100 * c)}"].sel({"method": "tokensim"}) == 1 else "-" for c in INTERVALS)

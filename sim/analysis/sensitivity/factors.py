@@ -14,16 +14,16 @@ from scipy import special
 
 from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
+from sim.curves.parameters import PARAMETERS
 from sim.data.distributions import Distribution, parse_distribution
 from sim.engine.reweighting import MIN_ESS, effective_sample_size, posterior_weights
 from sim.scenarios.scenario import Scenario
 
 #: Calibration priors whose median is shifted: parameter -> (scale, largest shift, readable name).
 PRIOR_SHIFTS: dict[str, tuple[str, float, str]] = {
-    "ceiling_headroom": ("log", math.log(3.0), "ceiling headroom prior"),
-    "m": ("logit", 0.75, "eventual adopters m prior"),
-    "u_max": ("logit", 0.75, "usage ceiling u_max prior"),
-    "k": ("log", math.log(2.0), "substitution rate k prior"),
+    name: (scale, largest, f"{PARAMETERS[name].label} prior")
+    for name, scale, largest in (("ceiling_headroom", "log", math.log(3.0)), ("m", "logit", 0.75),
+                                 ("u_max", "logit", 0.75), ("k", "log", math.log(2.0)))
 }
 #: Volatility kinds as readers know them.
 VOLATILITY_NAMES = {"volume": "volume", "share": "open usage", "adoption": "open adoption"}
@@ -179,8 +179,8 @@ def prior_factors(scenario: Scenario, posterior: Posterior, notes: list[str]) ->
 
 #: Compute-bound priors (a scenario's ``[compute]`` table) whose median is shifted, and how far.
 COMPUTE_SHIFTS: dict[str, tuple[float, str]] = {
-    "utilisation": (math.log(2.0), "compute utilisation"),
-    "active_parameters": (math.log(2.0), "active parameters per token"),
+    "utilisation": (math.log(2.0), PARAMETERS["compute_utilisation"].label),
+    "active_parameters": (math.log(2.0), PARAMETERS["active_parameters"].label),
 }
 #: The scale a median shift works on, per distribution kind (bounded kinds on the logit scale).
 _SHIFT_SCALE_OF = {"lognormal": "log", "beta": "logit", "normal": "linear", "uniform": "linear"}

@@ -6,23 +6,15 @@ import numpy as np
 import xarray as xr
 
 from sim.analysis.sensitivity.evaluation import ScenarioModel
+from sim.curves.parameters import PARAMETERS
 from sim.engine.summary import has_crossed
 
-#: Per-path quantities PAWN ranks: parameter -> (the fit it comes from, readable name). The Richards
-#: ``shape`` (NaN on other families' paths) and the categorical family are left out.
-PATH_QUANTITIES: dict[str, tuple[str, str]] = {
-    "v_ref": ("volume fit", "volume level v_ref"),
-    "growth": ("volume fit", "2024-25 growth rate"),
-    "ceiling": ("volume fit", "volume ceiling"),
-    "bass_p": ("open-source fit", "Bass innovation p"),
-    "bass_q": ("open-source fit", "Bass imitation q"),
-    "m": ("open-source fit", "eventual adopters m"),
-    "t_start": ("open-source fit", "adoption start t_start"),
-    "u_max": ("open-source fit", "usage ceiling u_max"),
-    "k": ("open-source fit", "substitution rate k"),
-    "t_half": ("open-source fit", "usage half-time t_half"),
-    "compute_utilisation": ("compute bound", "compute utilisation"),
-    "active_parameters": ("compute bound", "active parameters per token"),
+#: Per-path quantities PAWN ranks, each with the fit it comes from (their readable names are the parameter
+#: registry's). The Richards ``shape`` (NaN on other families' paths) and the categorical family are left out.
+PATH_QUANTITIES: dict[str, str] = {
+    **dict.fromkeys(("v_ref", "growth", "ceiling"), "volume fit"),
+    **dict.fromkeys(("bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half"), "open-source fit"),
+    **dict.fromkeys(("compute_utilisation", "active_parameters"), "compute bound"),
 }
 #: A column of independent noise: a quantity whose PAWN index is no larger has no detectable effect.
 DUMMY = ("reference", "independent noise (dummy)")
@@ -65,7 +57,7 @@ def pawn_indices(model: ScenarioModel, paths: int = PAWN_PATHS,
 def pawn_dataset(model: ScenarioModel) -> xr.Dataset:
     """The PAWN indices of :func:`pawn_indices` over (target, quantity), with labels."""
     names, values = pawn_indices(model)
-    described = {**PATH_QUANTITIES, "dummy": DUMMY}
+    described = {**{q: (group, PARAMETERS[q].label) for q, group in PATH_QUANTITIES.items()}, "dummy": DUMMY}
     texts = {"pawn_median": "PAWN index (median KS distance over slices) of the per-path target on a path quantity",
              "pawn_maximum": "PAWN index (maximum KS distance over slices) of the per-path target on a path quantity"}
     return xr.Dataset({name: (("target", "quantity"), array, {"long_name": texts[name], "units": "1"})

@@ -76,10 +76,11 @@ class Inputs:
     def __call__(self) -> tuple[Any, Any]:
         if self._loaded is None:
             from sim.calibration.calibrate import calibrate
+            from sim.calibration.inputs import CalibrationInputs
             from sim.scenarios.scenario import load_scenario
 
             started = time.perf_counter()
-            posterior, self.path = calibrate(OBSERVATIONS, PRIORS, self.posteriors)
+            posterior, self.path = calibrate(CalibrationInputs.load(OBSERVATIONS, PRIORS, self.posteriors))
             self.load_s = time.perf_counter() - started
             self._loaded = posterior, load_scenario(BASELINE)
         return self._loaded

@@ -3,6 +3,10 @@
 >>> import sim
 >>> results = sim.run("scenarios/baseline.toml", draws=2000)   # doctest: +SKIP
 >>> results["daily_tokens"].sel(time="2030-12").median("draw")   # doctest: +SKIP
+
+``run`` and ``sensitivity`` calibrate first (reusing a cached posterior); they take the calibration
+inputs loaded (:class:`~sim.calibration.inputs.CalibrationInputs`), or ``run`` the files to load
+them from. ``simulate`` runs a scenario on a posterior already at hand.
 """
 
 from __future__ import annotations
@@ -13,16 +17,13 @@ from pathlib import Path
 
 import xarray as xr
 
-from sim.analysis.sensitivity.analysis import analyse
-from sim.analysis.sensitivity.outputs import output_paths
-from sim.analysis.sensitivity.sizes import DEFAULT_BASE_SAMPLES, DEFAULT_PATHS, check_sizes
 from sim.calibration.calibrate import calibrate
-from sim.calibration.inputs import SamplerSettings
+from sim.calibration.inputs import CalibrationInputs, SamplerSettings
+from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
 from sim.engine.results import open_results, to_dataset, write_dataset
 from sim.engine.runner import DEFAULT_CHUNK, Progress, run_paths
-from sim.plots.tornado import write_sensitivity
 from sim.scenarios.scenario import MAX_DRAWS, Scenario, load_scenario
 
 
@@ -44,6 +45,7 @@ def run(
     progress: Progress | None = None,
     settings: SamplerSettings = SamplerSettings(),
     log: logging.Logger | None = None,
+    inputs: CalibrationInputs | None = None,
 ) -> xr.Dataset:
     """Calibrate if needed, simulate ``scenario`` and return the results Dataset.
 
@@ -66,14 +68,29 @@ def run(
     workers, scheduler
         Run the chunks on a local dask.distributed cluster of ``workers`` processes, or on the
         existing cluster at ``scheduler``; results are identical to a single-process run.
+    settings
+        The NUTS settings of a new fit.
+    inputs
+        The calibration inputs already loaded; when given, ``observations``, ``priors``,
+        ``posteriors``, ``as_of``, ``cut`` and ``settings`` are not read.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    if draws is not None and not 1 <= draws <= MAX_DRAWS:
-        raise UserError(f"must be between 1 and {MAX_DRAWS}, got {draws}", where="--draws")
-    if seed is not None and not 0 <= seed < 2**63:
-        raise UserError(f"must be between 0 and 2**63 - 1, got {seed}", where="--seed")
-    posterior, _ = calibrate(observations, priors, posteriors, as_of=as_of, cut=cut, settings=settings, log=log)
+    _check_overrides(draws, seed)
+    if inputs is None:
+        inputs = CalibrationInputs.load(observations, priors, posteriors, as_of=as_of, cut=cut, settings=settings)
+    posterior, _ = calibrate(inputs, log=log)
+    return simulate(posterior, scenario, draws=draws, seed=seed, out=out, chunk_size=chunk_size,
+                    keep_paths=keep_paths, workers=workers, scheduler=scheduler, progress=progress)
+
+
+def simulate(posterior: Posterior, scenario: Scenario, *, draws: int | None = None, seed: int | None = None,
+             out: str | Path | None = None, chunk_size: int = DEFAULT_CHUNK, keep_paths: int | None = None,
+             workers: int | None = None, scheduler: str | None = None,
+             progress: Progress | None = None) -> xr.Dataset:
+    """Simulate ``scenario`` on a fitted posterior and return the results Dataset (the options are
+    :func:`run`'s)."""
+    _check_overrides(draws, seed)
     seed = scenario.seed if seed is None else seed
     output = run_paths(posterior, scenario, draws=scenario.draws if draws is None else draws, seed=seed,
                        chunk_size=chunk_size, keep_paths=keep_paths, workers=workers, scheduler=scheduler,
@@ -84,18 +101,33 @@ def run(
     return dataset
 
 
+def _check_overrides(draws: int | None, seed: int | None) -> None:
+    """Refuse a number of paths or a seed out of range, before any work."""
+    if draws is not None and not 1 <= draws <= MAX_DRAWS:
+        raise UserError(f"must be between 1 and {MAX_DRAWS}, got {draws}", where="--draws")
+    if seed is not None and not 0 <= seed < 2**63:
+        raise UserError(f"must be between 0 and 2**63 - 1, got {seed}", where="--seed")
+
+
 def load(path: str | Path) -> xr.Dataset:
     """Open a results file written by :func:`run` or ``tokensim run``."""
     return open_results(path)
 
 
-def sensitivity(scenario: str | Path | Scenario, *, base_samples: int = DEFAULT_BASE_SAMPLES,
-                paths: int = DEFAULT_PATHS, seed: int | None = None, out: str | Path | None = None,
-                observations: str | Path | None = None, priors: str | Path | None = None,
-                posteriors: str | Path | None = None, as_of=None, cut: str = "published",
-                settings=None) -> xr.Dataset:
+def sensitivity(scenario: str | Path | Scenario, *, inputs: CalibrationInputs | None = None,
+                base_samples: int | None = None, paths: int | None = None, seed: int | None = None,
+                out: str | Path | None = None) -> xr.Dataset:
     """Calibrate if needed and run the sensitivity analysis (:func:`sim.analysis.sensitivity.analysis.analyse`)
-    on a scenario file; optionally write its outputs (.nc, .csv and the tornado chart)."""
+    on a scenario; optionally write its outputs (``out``, .nc, with the .csv table and the tornado chart
+    next to it). ``inputs`` default to the files in ``calibration/``; ``base_samples`` and ``paths`` to
+    the design sizes of :mod:`sim.analysis.sensitivity.sizes`."""
+    from sim.analysis.sensitivity.analysis import analyse
+    from sim.analysis.sensitivity.outputs import output_paths
+    from sim.analysis.sensitivity.sizes import DEFAULT_BASE_SAMPLES, DEFAULT_PATHS, check_sizes
+    from sim.plots.tornado import write_sensitivity
+
+    base_samples = DEFAULT_BASE_SAMPLES if base_samples is None else base_samples
+    paths = DEFAULT_PATHS if paths is None else paths
     check_sizes(base_samples, paths)
     if out is not None:
         output_paths(out)
@@ -104,8 +136,7 @@ def sensitivity(scenario: str | Path | Scenario, *, base_samples: int = DEFAULT_
     if not scenario.claims:
         raise UserError("the scenario states no [[claims]], so there is nothing to rank; add one "
                         "(see scenarios/README.md)", where=str(scenario.path))
-    posterior, _ = calibrate(observations or OBSERVATIONS, priors or PRIORS, posteriors or POSTERIORS,
-                             as_of=as_of, cut=cut, settings=settings or SamplerSettings())
+    posterior, _ = calibrate(inputs if inputs is not None else CalibrationInputs.load())
     dataset = analyse(posterior, scenario, base_samples=base_samples, paths=paths, seed=seed)
     if out is not None:
         write_sensitivity(dataset, out)

@@ -18,11 +18,12 @@ BASELINE = ROOT / "scenarios" / "baseline.toml"
 def posterior_dir(tmp_path_factory) -> Path:
     """A posterior cache folder holding the real baseline calibration (real NUTS sampling)."""
     from sim.calibration.calibrate import calibrate
+    from sim.calibration.inputs import CalibrationInputs
 
     # A developer may point TOKENSIM_TEST_POSTERIORS at a persistent folder to reuse a fit between
     # sessions; CI leaves it unset, so every CI run calibrates from scratch.
     folder = Path(os.environ.get("TOKENSIM_TEST_POSTERIORS") or tmp_path_factory.mktemp("posteriors"))
-    calibrate(OBSERVATIONS, PRIORS, folder, log=logging.getLogger("tokensim.tests"))
+    calibrate(CalibrationInputs.load(OBSERVATIONS, PRIORS, folder), log=logging.getLogger("tokensim.tests"))
     return folder
 
 
@@ -30,8 +31,9 @@ def posterior_dir(tmp_path_factory) -> Path:
 def posterior(posterior_dir):
     """The fitted baseline posterior."""
     from sim.calibration.calibrate import calibrate
+    from sim.calibration.inputs import CalibrationInputs
 
-    fitted, _ = calibrate(OBSERVATIONS, PRIORS, posterior_dir)
+    fitted, _ = calibrate(CalibrationInputs.load(OBSERVATIONS, PRIORS, posterior_dir))
     return fitted
 
 

@@ -30,6 +30,7 @@ from sim.analysis.backtest.run import run_backtest
 from sim.analysis.backtest.tables import score_frame
 from sim.calibration.calibrate import calibration_id
 from sim.calibration.fits import fit_names
+from sim.calibration.inputs import CalibrationInputs
 from sim.calibration.posterior import Posterior
 from sim.cli import main
 from sim.core.errors import UserError
@@ -43,6 +44,8 @@ from sim.scenarios.scenario import load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
 
 D = dt.date.fromisoformat
+#: The repository's observations and priors (each backtest origin cuts them to its vintage).
+INPUTS = CalibrationInputs.load(OBSERVATIONS, PRIORS)
 
 
 # --- a fast stand-in for calibration -------------------------------------------------------------
@@ -80,9 +83,9 @@ def fake_calibrate(monkeypatch):
     """Replace calibration inside the backtest by :func:`prior_posterior`; records each call."""
     calls = []
 
-    def fake(observations, priors, posteriors, *, as_of, cut, settings, log):
-        calls.append((as_of, cut))
-        return prior_posterior(observations, priors, as_of, cut), None
+    def fake(inputs, *, log):
+        calls.append((inputs.as_of, inputs.cut))
+        return prior_posterior(inputs.registry.path, inputs.priors.path, inputs.as_of, inputs.cut), None
 
     monkeypatch.setattr(backtest_run, "calibrate", fake)
     return calls
@@ -231,7 +234,7 @@ def test_bad_origin_is_refused_before_any_calibration(as_of, message, fake_calib
     with pytest.raises(UserError, match=message):
         check_origin(load_observations(OBSERVATIONS), D(as_of), "published")
     with pytest.raises(UserError, match=message):
-        run_backtest([D("2025-05-31"), D(as_of)], observations=OBSERVATIONS, priors=PRIORS)
+        run_backtest([D("2025-05-31"), D(as_of)], inputs=INPUTS)
     assert fake_calibrate == []
 
 
@@ -240,7 +243,7 @@ def test_bad_origin_is_refused_before_any_calibration(as_of, message, fake_calib
 
 @pytest.fixture
 def small_backtest(fake_calibrate):
-    return run_backtest([D("2025-05-31"), D("2025-08-31")], observations=OBSERVATIONS, priors=PRIORS, ensemble=2000)
+    return run_backtest([D("2025-05-31"), D("2025-08-31")], inputs=INPUTS, ensemble=2000)
 
 
 def test_backtest_dataset_follows_the_file_contract(small_backtest):
@@ -282,7 +285,10 @@ def test_no_look_ahead_later_figures_do_not_change_an_origins_forecast(fake_cali
     text = text.replace("value = 101865\n", "value = 1018650\n").replace("value_base = 1.01865e13\n",
                                                                          "value_base = 1.01865e14\n")
     changed.write_text(text, encoding="utf-8")
-    run = functools.partial(run_backtest, [D("2025-05-31"), D("2025-08-31")], priors=PRIORS, ensemble=500)
+    def run(observations):
+        return run_backtest([D("2025-05-31"), D("2025-08-31")], inputs=CalibrationInputs.load(observations, PRIORS),
+                            ensemble=500)
+
     original, altered = run(observations=OBSERVATIONS), run(observations=changed)
     assert original.attrs["calibration_ids"] == altered.attrs["calibration_ids"]
     xr.testing.assert_equal(original["log_quantiles"], altered["log_quantiles"])
@@ -298,19 +304,19 @@ def test_no_look_ahead_later_figures_do_not_change_an_origins_forecast(fake_cali
 def test_an_origin_that_fails_the_convergence_gate_is_skipped_and_listed(monkeypatch):
     from sim.calibration.sampling import ConvergenceError
 
-    def gate(observations, priors, posteriors, *, as_of, cut, settings, log):
-        if as_of == D("2025-08-31"):
+    def gate(inputs, *, log):
+        if inputs.as_of == D("2025-08-31"):
             raise ConvergenceError("did not pass the convergence gate: v_ref: R-hat 1.0102 >= 1.01. Diagnostics:\n...",
                                    where="calibration fit 'product'")
-        return prior_posterior(observations, priors, as_of, cut), None
+        return prior_posterior(inputs.registry.path, inputs.priors.path, inputs.as_of, inputs.cut), None
 
     monkeypatch.setattr(backtest_run, "calibrate", gate)
-    ds = run_backtest([D("2025-05-31"), D("2025-08-31")], observations=OBSERVATIONS, priors=PRIORS, ensemble=200)
+    ds = run_backtest([D("2025-05-31"), D("2025-08-31")], inputs=INPUTS, ensemble=200)
     assert set(ds["as_of"].values) == {"2025-05-31"}
     skipped = json.loads(ds.attrs["skipped_origins"])
     assert list(skipped) == ["2025-08-31"] and "R-hat 1.0102" in skipped["2025-08-31"]
     with pytest.raises(UserError, match="no origin's calibration passed the convergence gate"):
-        run_backtest([D("2025-08-31")], observations=OBSERVATIONS, priors=PRIORS, ensemble=200)
+        run_backtest([D("2025-08-31")], inputs=INPUTS, ensemble=200)
 
 
 def test_outputs_are_written_atomically_and_a_failure_leaves_earlier_files(small_backtest, tmp_path, monkeypatch):

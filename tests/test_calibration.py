@@ -11,7 +11,7 @@ import xarray as xr
 
 from sim.calibration import calibrate as calibrate_module
 from sim.calibration.calibrate import calibrate, calibration_id
-from sim.calibration.inputs import SamplerSettings
+from sim.calibration.inputs import CalibrationInputs, SamplerSettings
 from sim.calibration.models import volume_observations
 from sim.calibration.posterior import load_posterior
 from sim.calibration.sampling import ConvergenceError, ConvergenceGate, fit_one, gate_failures
@@ -97,7 +97,7 @@ def test_cached_posterior_is_reused_without_refitting(posterior_dir, monkeypatch
         raise AssertionError("refitted although a matching posterior exists")
 
     monkeypatch.setattr(calibrate_module, "fit_one", refit)
-    posterior, path = calibrate(OBSERVATIONS, PRIORS, posterior_dir)
+    posterior, path = calibrate(CalibrationInputs.load(OBSERVATIONS, PRIORS, posterior_dir))
     assert path == posterior_dir / f"posterior-{posterior.id[:16]}.nc"
 
 

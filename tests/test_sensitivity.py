@@ -190,8 +190,9 @@ def test_cli_writes_the_contract_and_is_reproducible(posterior_dir, tiny, tmp_pa
     assert list(frame.columns[:7]) == ["target", "rank", "factor", "ST", "ST_conf", "S1", "S1_conf"]
 
     from sim.calibration.calibrate import calibrate
+    from sim.calibration.inputs import CalibrationInputs
 
-    again = sens.analyse(calibrate(OBSERVATIONS, PRIORS, posterior_dir)[0], load_scenario(tiny),
+    again = sens.analyse(calibrate(CalibrationInputs.load(OBSERVATIONS, PRIORS, posterior_dir))[0], load_scenario(tiny),
                          base_samples=8, paths=200, seed=4)
     for name in ("S1", "S1_conf", "ST", "ST_conf", "noise_variance"):
         np.testing.assert_array_equal(again[name].values, dataset[name].values)

@@ -7,7 +7,6 @@ file whose name carries that id, and refits when anything changed: never silentl
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -16,15 +15,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sim.calibration.fits import FITS, fit_names
-from sim.calibration.inputs import SamplerSettings
+from sim.calibration.inputs import CalibrationInputs, SamplerSettings
 from sim.calibration.posterior import Posterior, load_posterior
 from sim.calibration.sampling import fit_one, quiet_pymc
 from sim.core.errors import UserError
-from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
 from sim.core.provenance import utc_now
 from sim.core.version import __version__
-from sim.data.observations import ObservationSet, load_observations
-from sim.data.priors import Priors, load_priors
+from sim.data.observations import ObservationSet
+from sim.data.priors import Priors
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
 MODEL_VERSION = "3"
@@ -45,24 +43,15 @@ def calibration_id(observations: ObservationSet, priors: Priors, settings: Sampl
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def calibrate(
-    observations_path: str | Path = OBSERVATIONS,
-    priors_path: str | Path = PRIORS,
-    cache: str | Path = POSTERIORS,
-    *,
-    as_of: dt.date | None = None,
-    cut: str = "published",
-    settings: SamplerSettings = SamplerSettings(),
-    force: bool = False,
-    log: logging.Logger | None = None,
-) -> tuple[Posterior, Path]:
-    """Fit (or reuse) the posterior for the observations and priors; returns it and its file."""
+def calibrate(inputs: CalibrationInputs, *, force: bool = False,
+              log: logging.Logger | None = None) -> tuple[Posterior, Path]:
+    """Fit (or reuse from ``inputs.cache``) the posterior for the inputs' observations (as of their
+    vintage), priors and sampler settings; returns it and its file."""
     log = log or logging.getLogger("tokensim")
-    observations = load_observations(observations_path).vintage(as_of, cut)
-    priors = load_priors(priors_path)
+    observations, priors, settings = inputs.observations, inputs.priors, inputs.settings
     fits = fit_names()
     posterior_id = calibration_id(observations, priors, settings, fits)
-    path = Path(cache) / f"posterior-{posterior_id[:16]}.nc"
+    path = inputs.cache / f"posterior-{posterior_id[:16]}.nc"
     if path.exists() and not force:
         posterior = load_posterior(path, expected_id=posterior_id)
         missing = [f"{fit}.{name}" for fit in fits for name in FITS[fit].parameters
@@ -83,10 +72,10 @@ def calibrate(
     attrs = {
         "tokensim_version": __version__,
         "model_version": MODEL_VERSION,
-        "observations_file": str(observations_path),
+        "observations_file": str(inputs.registry.path),
         "observations_sha256": observations.digest(),
         "observation_ids": " ".join(o.id for o in observations.observations),
-        "priors_file": str(priors_path),
+        "priors_file": str(priors.path),
         "priors_sha256": priors.digest(),
         "priors_json": priors.as_json(),
         "as_of": str(observations.as_of or ""),

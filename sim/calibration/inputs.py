@@ -1,8 +1,17 @@
-"""What a calibration is computed from: the sampler settings (and, loaded once, the observations and priors)."""
+"""What a calibration is computed from, loaded once and handed down: the observations (and the vintage
+they are cut to), the priors, the sampler settings and the folder where posteriors are cached."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import functools
 from dataclasses import dataclass
+from pathlib import Path
+
+from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
+from sim.data.observations import ObservationSet, load_observations
+from sim.data.priors import Priors, load_priors
 
 #: NUTS implementations ``calibrate`` can use (both through ``pm.sample(nuts_sampler=...)``).
 #: nutpie is the default: on these models it gives about twice PyMC's effective samples per second,
@@ -22,3 +31,35 @@ class SamplerSettings:
     chains: int = 4
     target_accept: float = 0.99
     seed: int = 20250901
+
+
+@dataclass(frozen=True)
+class CalibrationInputs:
+    """Everything a calibration reads, each file read once.
+
+    ``registry`` is every figure of the observation file (charts and the report show them all);
+    ``observations`` is what calibration fits: the registry cut to the vintage ``as_of`` and ``cut``.
+    """
+
+    registry: ObservationSet
+    priors: Priors
+    as_of: dt.date | None = None
+    cut: str = "published"
+    settings: SamplerSettings = SamplerSettings()
+    cache: Path = POSTERIORS
+
+    @classmethod
+    def load(cls, observations: str | Path = OBSERVATIONS, priors: str | Path = PRIORS,
+             cache: str | Path = POSTERIORS, *, as_of: dt.date | None = None, cut: str = "published",
+             settings: SamplerSettings = SamplerSettings()) -> CalibrationInputs:
+        """Read and validate the observation registry and the priors file; errors name the file, line and key."""
+        return cls(load_observations(observations), load_priors(priors), as_of, cut, settings, Path(cache))
+
+    @functools.cached_property
+    def observations(self) -> ObservationSet:
+        """The figures calibration fits: the registry as known on ``as_of`` (all of it without one)."""
+        return self.registry.vintage(self.as_of, self.cut)
+
+    def vintage(self, as_of: dt.date | None, cut: str = "published") -> CalibrationInputs:
+        """The same inputs cut to another vintage (a backtest's origins)."""
+        return dataclasses.replace(self, as_of=as_of, cut=cut)

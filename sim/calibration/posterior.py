@@ -8,6 +8,7 @@ atomically and checked on load: a truncated, foreign or stale file is a :class:`
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,20 @@ class Posterior:
     attrs: dict[str, Any] = field(default_factory=dict)
 
     def samples(self, fit: str) -> dict[str, np.ndarray]:
-        """The draws of one fit, chains flattened, as plain arrays by parameter name."""
-        dataset = self.fits[fit]
-        return {name: np.asarray(dataset[name].transpose("chain", "draw").values, dtype=float).ravel()
-                for name in dataset.data_vars}
+        """The draws of one fit, chains flattened, as read-only arrays by parameter name (flattened once)."""
+        if fit not in self._flattened:
+            dataset = self.fits[fit]
+            flat = {name: np.asarray(dataset[name].transpose("chain", "draw").values, dtype=float).ravel()
+                    for name in dataset.data_vars}
+            for values in flat.values():
+                values.flags.writeable = False  # shared by every caller: nobody may change them
+            self._flattened[fit] = flat
+        return self._flattened[fit]
+
+    @functools.cached_property
+    def _flattened(self) -> dict[str, dict[str, np.ndarray]]:
+        """The flattened draws of each fit asked for so far."""
+        return {}
 
     def size(self, fit: str) -> int:
         """Number of draws (all chains) in one fit."""

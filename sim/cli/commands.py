@@ -19,6 +19,16 @@ def _settings(args: argparse.Namespace):
     return SamplerSettings(sampler=args.sampler)
 
 
+def _inputs(args: argparse.Namespace, *, vintage: bool = True):
+    """The calibration inputs named on the command line, each file read once (cut to ``--as-of`` unless
+    ``vintage`` is false: a backtest cuts them to each origin)."""
+    from sim.calibration.inputs import CalibrationInputs
+
+    as_of, cut = (args.as_of, args.cut) if vintage else (None, "published")
+    return CalibrationInputs.load(args.observations, args.priors, args.posteriors, as_of=as_of, cut=cut,
+                                  settings=_settings(args))
+
+
 def _report_inputs(args: argparse.Namespace):
     """Check the report's output path and read its family weights before any fitting."""
     from sim.plots.calibration_report import check_report_output
@@ -27,12 +37,12 @@ def _report_inputs(args: argparse.Namespace):
     return check_report_output(args.report_out), load_scenario(args.report_scenario)
 
 
-def _calibration_report(args: argparse.Namespace, posterior, observations, priors, out: Path, scenario) -> None:
+def _calibration_report(args: argparse.Namespace, posterior, inputs, out: Path, scenario) -> None:
     """Posterior predictive checks, stacking weights, prior vs posterior; then the report figure."""
     from sim.calibration.report import build_report, format_report
     from sim.plots.calibration_report import write_report_figure
 
-    report = build_report(posterior, observations, priors, dict(scenario.family_weights),
+    report = build_report(posterior, inputs.observations, inputs.priors, dict(scenario.family_weights),
                           weights_from=str(args.report_scenario))
     print("\n" + format_report(report))
     write_report_figure(report, out)
@@ -45,8 +55,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     report_inputs = _report_inputs(args) if args.report else None  # a bad --report-out fails before fitting
-    posterior, path = calibrate(args.observations, args.priors, args.posteriors, as_of=args.as_of,
-                                cut=args.cut, settings=_settings(args), force=args.force)
+    inputs = _inputs(args)
+    posterior, path = calibrate(inputs, force=args.force)
     print(f"posterior {posterior.id[:16]} -> {path} ({time.perf_counter() - started:.1f} s)")
     for fit, report in posterior.diagnostics.items():
         frame = report.to_dataframe()
@@ -61,27 +71,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         import pandas as pd
 
         from sim.calibration.crosscheck import agreement_text, crosscheck_table
-        from sim.data.observations import load_observations
-        from sim.data.priors import load_priors
 
-        observations = load_observations(args.observations).vintage(args.as_of, args.cut)
-        priors = load_priors(args.priors)
-        table = crosscheck_table(observations, priors, posterior)
+        table = crosscheck_table(inputs.observations, inputs.priors, posterior)
         print("\nClassical cross-check (daily tokens, T/day, December mean; the Bayesian rows are trend-only):")
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(table.to_string(float_format=lambda v: f"{v:.3g}"))
         print(agreement_text(table))
         print("Open-source share: one observation for seven parameters; no classical fit exists without priors.")
         print("\nPrior predictive: what the priors alone imply (daily tokens in T/day, shares as fractions):")
-        print(prior_implications(priors).to_string(float_format=lambda v: f"{v:.3g}"))
-        _calibration_report(args, posterior, observations, priors, *report_inputs)
+        print(prior_implications(inputs.priors).to_string(float_format=lambda v: f"{v:.3g}"))
+        _calibration_report(args, posterior, inputs, *report_inputs)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.analysis.tables import format_text
     from sim.api import run
-    from sim.data.observations import load_observations
     from sim.engine.results import write_dataset
     from sim.plots.fan import fan_chart
     from sim.plots.render import save_figure
@@ -93,14 +98,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out.suffix != ".nc":
         raise UserError("the results file must end in .nc", where="--out")
     writable((out, *(() if args.no_plot else (out.with_suffix(".png"),))), "--out")
-    dataset = run(scenario, draws=args.draws, seed=args.seed, observations=args.observations,
-                  priors=args.priors, posteriors=args.posteriors, as_of=args.as_of, cut=args.cut,
-                  settings=_settings(args), chunk_size=args.chunk_size,
+    inputs = _inputs(args)
+    dataset = run(scenario, draws=args.draws, seed=args.seed, inputs=inputs, chunk_size=args.chunk_size,
                   keep_paths=args.keep_paths, workers=args.workers, scheduler=args.scheduler,
                   progress=None if args.quiet or not sys.stderr.isatty() else _progress)
     write_dataset(dataset, out)
     if not args.no_plot:
-        save_figure(fan_chart(dataset, load_observations(args.observations)), out.with_suffix(".png"))
+        save_figure(fan_chart(dataset, inputs.registry), out.with_suffix(".png"))
     print(format_text(dataset))
     written = f"{out}" + ("" if args.no_plot else f" and {out.with_suffix('.png')}")
     print(f"\nwrote {written} in {time.perf_counter() - started:.1f} s")
@@ -158,14 +162,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     from sim.analysis.backtest.run import run_backtest
     from sim.analysis.backtest.tables import hindcast_frame, output_paths, score_frame
-    from sim.data.observations import load_observations
     from sim.plots.backtest import write_backtest
 
     started = time.perf_counter()
     output_paths(args.out)  # a bad --out fails before minutes of calibration
-    dataset = run_backtest(args.as_of, cut=args.cut, scenario=args.scenario, observations=args.observations,
-                           priors=args.priors, posteriors=args.posteriors, settings=_settings(args))
-    written = write_backtest(dataset, args.out, load_observations(args.observations))
+    inputs = _inputs(args, vintage=False)  # each origin cuts them to what it knew
+    dataset = run_backtest(args.as_of, inputs=inputs, cut=args.cut, scenario=args.scenario)
+    written = write_backtest(dataset, args.out, inputs.registry)
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 90):
         print(f"Hindcasts (scores on the {dataset.attrs['scale']}):")
         print(hindcast_frame(dataset).to_string(float_format=lambda v: f"{v:.3g}"))
@@ -180,7 +183,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from sim.core.provenance import command_line
-    from sim.report.gather import check_output, gather
+    from sim.report.gather import check_output, gather, load_scenarios
     from sim.report.page import write_report
     from sim.report.screenshot import screenshot
 
@@ -188,13 +191,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = check_output(args.out)  # bad outputs fail before anything runs
     if args.screenshot is not None and (args.screenshot.suffix.lower() != ".png" or args.screenshot.is_dir()):
         raise UserError("the screenshot must be a .png file", where=f"--screenshot {args.screenshot}")
-    inputs = gather(args.scenarios, results_dir=args.results, backtest=args.backtest,
-                    observations=args.observations, priors=args.priors, posteriors=args.posteriors,
-                    as_of=args.as_of, cut=args.cut, settings=_settings(args), draws=args.draws, seed=args.seed,
-                    command=command_line())
-    for item in inputs.results:
+    scenarios = load_scenarios(args.scenarios)  # every scenario's errors before anything runs
+    report = gather(scenarios, _inputs(args), results_dir=args.results, backtest=args.backtest, draws=args.draws,
+                    seed=args.seed, command=command_line())
+    for item in report.results:
         print(f"{item.scenario.name}: {item.origin}")
-    write_report(inputs, out)
+    write_report(report, out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - started:.1f} s")
     if args.screenshot is not None:
         screenshot(out, args.screenshot)
@@ -211,9 +213,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     out = args.out or RESULTS / f"{scenario.name}-sensitivity.nc"
     written = output_paths(out)  # a bad --out fails before minutes of simulation
-    dataset = sensitivity(scenario, base_samples=args.base_samples, paths=args.paths, seed=args.seed, out=out,
-                          observations=args.observations, priors=args.priors, posteriors=args.posteriors,
-                          as_of=args.as_of, cut=args.cut, settings=_settings(args))
+    dataset = sensitivity(scenario, inputs=_inputs(args), base_samples=args.base_samples, paths=args.paths,
+                          seed=args.seed, out=out)
     print(f"Sobol sensitivity of scenario '{scenario.name}': {dataset.attrs['evaluations']} evaluations x "
           f"{dataset.attrs['paths_per_evaluation']} paths (seed {dataset.attrs['seed']}); ST = total index, "
           "S1 = first order, +- = 95% bootstrap half-width (it does not include the Monte Carlo noise; "

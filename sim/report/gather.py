@@ -2,26 +2,28 @@
 sensitivity results, the observations and priors, and the backtest.
 
 For each scenario the report reuses ``results/<name>.nc`` when it was made from the same scenario
-text, calibration, seed and number of paths, and otherwise simulates it now (:func:`sim.api.run`;
-the calibration is cached) and writes that file; it says which.
+text, calibration, seed and number of paths, and otherwise simulates it now on the calibration all
+scenarios share (:func:`sim.api.simulate`) and writes that file; it says which.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import xarray as xr
 
+from sim.calibration.calibrate import calibrate
+from sim.calibration.inputs import CalibrationInputs
+from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.core.files import load_netcdf, writable
-from sim.core.paths import BACKTEST, OBSERVATIONS, POSTERIORS, PRIORS, RESULTS
+from sim.core.paths import BACKTEST, RESULTS
 from sim.core.provenance import utc_now
 from sim.data.observations import ObservationSet
 from sim.data.priors import Priors
-from sim.scenarios.scenario import Scenario
+from sim.scenarios.scenario import Scenario, load_scenario
 
 
 @dataclass(frozen=True)
@@ -71,23 +73,23 @@ def _matches(path: Path, scenario: Scenario, calibration_id: str, seed: int, dra
             and int(attrs.get("seed", -1)) == seed and int(attrs.get("paths_simulated", -1)) == draws)
 
 
-def scenario_result(scenario: Scenario, calibration_id: str, results_dir: Path, registry: ObservationSet, *,
-                    draws: int | None = None, seed: int | None = None, **calibration) -> ScenarioResult:
-    """Reuse ``results_dir/<name>.nc`` if it matches the scenario, or simulate it now and write it with
-    its fan chart ``<name>.png``, as ``tokensim run`` does (so the pair never disagrees)."""
-    from sim.api import run
+def scenario_result(scenario: Scenario, posterior: Posterior, results_dir: Path, registry: ObservationSet, *,
+                    draws: int | None = None, seed: int | None = None) -> ScenarioResult:
+    """Reuse ``results_dir/<name>.nc`` if it matches the scenario, or simulate it now on ``posterior`` and
+    write it with its fan chart ``<name>.png``, as ``tokensim run`` does (so the pair never disagrees)."""
+    from sim.api import simulate
     from sim.engine.results import open_results
     from sim.plots.fan import fan_chart
     from sim.plots.render import save_figure
 
     path = results_dir / f"{scenario.name}.nc"
     seed, draws = scenario.seed if seed is None else seed, scenario.draws if draws is None else draws
-    if _matches(path, scenario, calibration_id, seed, draws):
+    if _matches(path, scenario, posterior.id, seed, draws):
         dataset = open_results(path)
-        origin = f"reused {path} (same scenario text, calibration {calibration_id[:12]}, seed and paths)"
+        origin = f"reused {path} (same scenario text, calibration {posterior.id[:12]}, seed and paths)"
     else:
         why = "none existed" if not path.is_file() else "the existing one was made from other inputs"
-        dataset = run(scenario, draws=draws, seed=seed, out=path, **calibration)
+        dataset = simulate(posterior, scenario, draws=draws, seed=seed, out=path)
         save_figure(fan_chart(dataset, registry), path.with_suffix(".png"))
         origin = f"simulated now and written to {path} and its fan chart ({why})"
     sensitivity_path = results_dir / f"{scenario.name}-sensitivity.nc"
@@ -96,31 +98,23 @@ def scenario_result(scenario: Scenario, calibration_id: str, results_dir: Path, 
     return ScenarioResult(scenario, dataset, origin, path, sensitivity, sensitivity_path)
 
 
-def gather(scenario_paths: Sequence[str | Path], *, results_dir: str | Path = RESULTS,
-           backtest: str | Path = BACKTEST, observations: str | Path = OBSERVATIONS, priors: str | Path = PRIORS,
-           posteriors: str | Path = POSTERIORS,
-           as_of: dt.date | None = None, cut: str = "published", settings=None, draws: int | None = None,
-           seed: int | None = None, command: str = "") -> ReportInputs:
-    """Load every scenario (all errors first), calibrate once, then reuse or run each scenario."""
-    from sim.calibration.calibrate import calibrate
-    from sim.calibration.inputs import SamplerSettings
-    from sim.data.observations import load_observations
-    from sim.data.priors import load_priors
-    from sim.scenarios.scenario import load_scenario
-
-    scenarios = [load_scenario(path) for path in scenario_paths]
+def load_scenarios(paths: Sequence[str | Path]) -> tuple[Scenario, ...]:
+    """Every scenario of a report (all of them read before anything runs), each name once."""
+    scenarios = tuple(load_scenario(path) for path in paths)
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
         repeated = ", ".join(sorted({n for n in names if names.count(n) > 1}))
         raise UserError(f"two scenario files share a name ({repeated}); each scenario appears once", where="SCENARIO")
-    registry, prior_file = load_observations(observations), load_priors(priors)
+    return scenarios
+
+
+def gather(scenarios: Sequence[Scenario], inputs: CalibrationInputs, *, results_dir: str | Path = RESULTS,
+           backtest: str | Path = BACKTEST, draws: int | None = None, seed: int | None = None,
+           command: str = "") -> ReportInputs:
+    """Calibrate once, then reuse or run each scenario on that posterior, and read the backtest results."""
     backtest = Path(backtest)
     backtest_data = load_netcdf(backtest, "", "not a readable backtest results file") if backtest.is_file() else None
-    settings = settings or SamplerSettings()
-    options = dict(observations=observations, priors=priors, posteriors=posteriors, as_of=as_of, cut=cut,
-                   settings=settings)
-    posterior, _ = calibrate(observations, priors, posteriors, as_of=as_of, cut=cut, settings=settings)
-    results = tuple(scenario_result(s, posterior.id, Path(results_dir), registry, draws=draws, seed=seed,
-                                    **options) for s in scenarios)
-    return ReportInputs(results, registry, prior_file, backtest_data, backtest, command,
-                        utc_now())
+    posterior, _ = calibrate(inputs)
+    results = tuple(scenario_result(s, posterior, Path(results_dir), inputs.registry, draws=draws, seed=seed)
+                    for s in scenarios)
+    return ReportInputs(results, inputs.registry, inputs.priors, backtest_data, backtest, command, utc_now())

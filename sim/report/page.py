@@ -1,13 +1,11 @@
 """``tokensim report``: one self-contained HTML file with everything a reader needs, written atomically.
 
-For each scenario the report reuses ``results/<name>.nc`` when it was made from the same scenario
-text, calibration, seed and number of paths, and otherwise simulates it now (:func:`sim.api.run`;
-the calibration is cached) and writes that file; it says which. It then assembles the sections of
-:data:`~sim.report.sections.SECTIONS` (forecast tables and fan charts, claims in words with their crossing-date charts,
-the scenario comparison, the backtest and sensitivity results if computed, the data sources and the
-provenance) into one HTML page: figures are embedded as base64 PNG, there is no external CSS, script
-or font, every text is escaped, and the file is written atomically. :func:`screenshot` renders the
-page in headless Chromium (:mod:`sim.report.screenshot`), so what a reader sees can be checked.
+The page assembles the sections of :data:`~sim.report.sections.SECTIONS` (forecast tables and fan
+charts, claims in words with their crossing-date charts, the scenario comparison, the backtest and
+sensitivity results if computed, the data sources and the provenance) from what
+:func:`~sim.report.gather.gather` collected: figures are embedded as base64 PNG, there is no
+external CSS, script or font, and every text is escaped. :mod:`sim.report.screenshot` renders the
+page in headless Chromium, so what a reader sees can be checked.
 """
 
 from __future__ import annotations

@@ -26,15 +26,13 @@ class Origin:
     posterior: Posterior
     priors: Priors
     scenario: Scenario
-    draws: dict[str, dict[str, np.ndarray]]
     resampling: dict[str, np.ndarray | None]
 
 
 def make_origin(as_of: dt.date, vintage: ObservationSet, posterior: Posterior, priors: Priors,
                 scenario: Scenario) -> Origin:
-    """Bundle an origin's posterior draws (chains flattened) with the scenario's resampling weights."""
-    draws = {fit: posterior.samples(fit) for fit in posterior.fits}
-    return Origin(as_of, vintage, posterior, priors, scenario, draws, posterior_weights(posterior, scenario))
+    """Bundle an origin's posterior with the scenario's resampling weights."""
+    return Origin(as_of, vintage, posterior, priors, scenario, posterior_weights(posterior, scenario))
 
 
 def _knowledge_date(cut: str) -> Callable[[Observation], dt.date]:

@@ -40,7 +40,7 @@ def _series_terms(origin: Origin, fit: str, index: np.ndarray, series: str, rng:
     it was known at the origin (their posterior is then their prior); a reason if it has neither."""
     role = origin.vintage.series[series].role
     fixed = {"scale": 1.0, "drift": 0.0} if role == "reference" else {}
-    draws, priors = origin.draws[fit], origin.priors.series.get(series, {})
+    draws, priors = origin.posterior.samples(fit), origin.priors.series.get(series, {})
     terms = {}
     for name in ("scale", "drift", "sigma"):
         key = series_parameter(series, name)
@@ -57,7 +57,7 @@ def _series_terms(origin: Origin, fit: str, index: np.ndarray, series: str, rng:
 
 def _volume_members(origin: Origin, target: Observation, rng: np.random.Generator, size: int) -> Forecast:
     weights = [(fit, w) for fit, w in origin.scenario.family_weights if w > 0]
-    missing = [fit for fit, _ in weights if fit not in origin.draws]
+    missing = [fit for fit, _ in weights if fit not in origin.posterior.fits]
     if missing:
         raise UserError(f"the scenario weights family {missing[0]!r} but the calibration as of {origin.as_of} "
                         "has no fit of it", where=str(origin.scenario.path))
@@ -68,7 +68,8 @@ def _volume_members(origin: Origin, target: Observation, rng: np.random.Generato
         where = np.flatnonzero(chosen == k)
         index = rng.choice(origin.posterior.size(fit), size=where.size, p=origin.resampling.get(fit))
         family = FAMILIES[fit]
-        params = {p: origin.draws[fit][p][index] for p in family.parameters}
+        draws = origin.posterior.samples(fit)
+        params = {p: draws[p][index] for p in family.parameters}
         level = family.level(a, params) if target.kind == "at_date" else family.window_mean(a, b, params)
         terms = _series_terms(origin, fit, index, target.series, rng)
         if isinstance(terms, str):
@@ -79,7 +80,7 @@ def _volume_members(origin: Origin, target: Observation, rng: np.random.Generato
 
 
 def _share_members(origin: Origin, target: Observation, rng: np.random.Generator, size: int) -> Forecast:
-    draws = origin.draws[OPEN_FIT]
+    draws = origin.posterior.samples(OPEN_FIT)
     index = rng.choice(origin.posterior.size(OPEN_FIT), size=size, p=origin.resampling.get(OPEN_FIT))
     params = {p: draws[p][index] for p in OPEN_PARAMETERS}
     a, b = target.window

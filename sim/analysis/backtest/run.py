@@ -48,13 +48,13 @@ from sim.analysis.backtest.origins import Origin, check_origin, default_origins,
 from sim.analysis.backtest.predictive import ENSEMBLE
 from sim.calibration.calibrate import calibrate
 from sim.calibration.fits import scale_of
-from sim.calibration.inputs import SamplerSettings
+from sim.calibration.inputs import CalibrationInputs, SamplerSettings
 from sim.calibration.sampling import ConvergenceError
 from sim.core.errors import UserError
-from sim.core.paths import BASELINE, OBSERVATIONS, POSTERIORS, PRIORS
+from sim.core.paths import BASELINE
 from sim.core.provenance import provenance
-from sim.data.observations import CUTS, Observation, ObservationSet, load_observations
-from sim.data.priors import Priors, load_priors
+from sim.data.observations import CUTS, Observation, ObservationSet
+from sim.data.priors import Priors
 from sim.scenarios.scenario import Scenario, load_scenario
 
 #: Variables of the backtest Dataset besides the metrics, and what they hold.
@@ -68,12 +68,9 @@ LONG_NAMES = {
 def run_backtest(
     origins: Iterable[dt.date] | None = None,
     *,
+    inputs: CalibrationInputs | None = None,
     cut: str = "published",
     scenario: str | Path | Scenario = BASELINE,
-    observations: str | Path = OBSERVATIONS,
-    priors: str | Path = PRIORS,
-    posteriors: str | Path = POSTERIORS,
-    settings: SamplerSettings = SamplerSettings(),
     ensemble: int = ENSEMBLE,
     log: logging.Logger | None = None,
 ) -> xr.Dataset:
@@ -82,52 +79,52 @@ def run_backtest(
     Parameters
     ----------
     origins
-        ``as_of`` dates (default: :func:`default_origins`). Each must have a fitted volume figure
-        known before it and something left to forecast after it, otherwise :class:`UserError`.
+        ``as_of`` dates (default: :func:`~sim.analysis.backtest.origins.default_origins`). Each must have a
+        fitted volume figure known before it and something left to forecast after it, otherwise :class:`UserError`.
         An origin whose calibration fails the convergence gate is skipped, logged, and listed in
         the ``skipped_origins`` attribute (JSON date -> diagnostics); if all fail, UserError.
+    inputs
+        The observations, priors, sampler settings and posterior cache of every origin's calibration
+        (default: the files in ``calibration/``; the origins cut the observations to their vintages).
     cut
         ``"published"`` (what had been published) or ``"window"`` (what had been measured), as in
         ``tokensim calibrate``.
     scenario
         Its ``[families]`` weights mix the volume families, its assumptions reweight the posterior
         and its seed drives the predictive ensembles.
-    settings
-        Sampler settings of every calibration (the calibrate default; tests pass a cheap one).
     """
     log = log or logging.getLogger("tokensim")
     if cut not in CUTS:
         raise UserError(f"unknown cut {cut!r}; allowed: {', '.join(CUTS)}", where="--cut")
-    registry = load_observations(observations)
-    prior_set = load_priors(priors)
+    inputs = inputs if inputs is not None else CalibrationInputs.load()
+    registry, prior_set = inputs.registry, inputs.priors
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     origins = tuple(sorted(set(origins))) if origins is not None else default_origins(registry, cut)
     if not origins:
         raise UserError("no date has both a volume figure before it and a figure to forecast after it",
-                        where=str(observations))
+                        where=str(registry.path))
     for as_of in origins:  # every origin is checked before any calibration starts
         check_origin(registry, as_of, cut)
     rows, calibration_ids, skipped = [], {}, {}
     for as_of in origins:
         log.info("backtest origin %s: calibrating on what was %s by then", as_of,
                  "published" if cut == "published" else "measured")
+        known = inputs.vintage(as_of, cut)
         try:
-            posterior, _ = calibrate(observations, priors, posteriors, as_of=as_of, cut=cut, settings=settings,
-                                     log=log)
+            posterior, _ = calibrate(known, log=log)
         except ConvergenceError as error:  # a diagnostic finding about that vintage, not a user mistake
             skipped[str(as_of)] = str(error).split(". Diagnostics:")[0]
             log.warning("backtest origin %s skipped: %s", as_of, skipped[str(as_of)])
             continue
         calibration_ids[str(as_of)] = posterior.id
-        vintage = registry.vintage(as_of, cut)
-        origin = make_origin(as_of, vintage, posterior, prior_set, scenario)
+        origin = make_origin(as_of, known.observations, posterior, prior_set, scenario)
         for target in held_out(registry, as_of, cut):
             rows.append(_hindcast(origin, target, scenario.seed, ensemble))
     if not rows:
         raise UserError("no origin's calibration passed the convergence gate: " + "; ".join(
             f"{date}: {message}" for date, message in skipped.items()), where="tokensim backtest")
-    dataset = _dataset(rows, calibration_ids, scenario, registry, prior_set, cut, settings, ensemble)
+    dataset = _dataset(rows, calibration_ids, scenario, registry, prior_set, cut, inputs.settings, ensemble)
     dataset.attrs["skipped_origins"] = json.dumps(skipped)
     return dataset
 

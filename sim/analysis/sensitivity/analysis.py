@@ -33,7 +33,6 @@ import xarray as xr
 
 from sim.analysis.sensitivity.evaluation import (
     NOISE_REPLICATES,
-    CachedPosterior,
     ScenarioModel,
     sobol_design,
     sobol_indices,
@@ -88,7 +87,6 @@ def analyse(posterior: Posterior, scenario: Scenario, *, base_samples: int = DEF
         raise UserError("the scenario states no [[claims]], so there is nothing to rank; add one "
                         "(see scenarios/README.md)", where=str(scenario.path))
     seed = scenario.seed if seed is None else seed
-    posterior = CachedPosterior.of(posterior)
     factors, notes, worst_ess = scenario_factors(scenario, posterior)
     for note in notes:
         log.info("sensitivity: %s", note)

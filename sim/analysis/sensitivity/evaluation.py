@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,24 +24,6 @@ NOISE_REPLICATES = 16
 BOOTSTRAP_RESAMPLES = 500
 
 
-@dataclass(frozen=True)
-class CachedPosterior(Posterior):
-    """A :class:`Posterior` whose flattened samples are computed once (every evaluation reweights them)."""
-
-    @functools.cached_property
-    def _flattened(self) -> dict[str, dict[str, np.ndarray]]:
-        return {fit: Posterior.samples(self, fit) for fit in self.fits}
-
-    def samples(self, fit: str) -> dict[str, np.ndarray]:
-        return self._flattened[fit]
-
-    @classmethod
-    def of(cls, posterior: Posterior) -> "CachedPosterior":
-        if isinstance(posterior, cls):
-            return posterior
-        return cls(posterior.id, posterior.fits, posterior.diagnostics, posterior.attrs)
-
-
 @dataclass
 class ScenarioModel:
     """The engine as a function of the factors: rows of factor values -> rows of target values.
@@ -60,7 +41,6 @@ class ScenarioModel:
     trends: Trends | None = None
 
     def __post_init__(self) -> None:
-        self.posterior = CachedPosterior.of(self.posterior)
         if self.trends is None:
             self.trends = build_trends(self.posterior, self.scenario, {})
         self.times = time_grid(self.scenario)

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Parameter:
-    """One parameter: CF ``units`` and ``long_name``, a readable ``label``, and an ``axis`` unit for charts."""
+    """One parameter of a path, or of a series (its ``<series>_<name>`` in the model)."""
 
     name: str
-    units: str
-    long_name: str
-    label: str = ""
-    axis: str = ""
+    units: str  # CF units, stored with every path
+    long_name: str  # CF long name, stored with every path
+    label: str = ""  # readable name: sensitivity tables, claims in words
+    axis: str = ""  # the unit a chart's axis shows
 
 
 PARAMETERS: dict[str, Parameter] = {

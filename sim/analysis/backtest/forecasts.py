@@ -41,9 +41,9 @@ class Ensemble:
 class StudentT:
     """A location-scale Student-t predictive (an OLS prediction interval)."""
 
-    df: float
-    loc: float
-    scale: float
+    df: float  # the fit's residual degrees of freedom
+    loc: float  # the point forecast, on the scoring scale
+    scale: float  # the t's scale: the prediction interval's half-width over the t quantile
     reason: str = ""
 
     def quantiles(self, levels: Sequence[float]) -> np.ndarray:

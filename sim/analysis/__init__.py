@@ -1,1 +1,1 @@
-"""Reading results and scoring the method: quantile and claim tables, comparisons, claims in words, backtests, sensitivity."""
+"""Reading results and scoring the method: tables, comparisons, claims in words, backtests, sensitivity."""

@@ -1,1 +1,1 @@
-"""Fitting the models: the fits registry, PyMC models, NUTS and its gate, the cached posterior, and checks of the fit."""
+"""Fitting the models: the fits, PyMC models, NUTS and its gate, the cached posterior, checks of the fit."""

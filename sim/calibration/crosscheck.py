@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from sim.calibration.models import volume_observations
+from sim.calibration.models import series_parameter, volume_observations
 from sim.calibration.posterior import Posterior
 from sim.core.timeaxis import month_windows
 from sim.curves.families import FAMILIES, anchor_levels
@@ -40,7 +40,7 @@ def exponential_ols(observations: ObservationSet, months: tuple[str, ...] = MONT
     columns = {"level": np.ones_like(t), "growth": t}
     for name in scaled:
         member = np.array([o.series == name for o in data], dtype=float)
-        columns[f"{name}_scale"], columns[f"{name}_drift"] = member, member * t
+        columns[series_parameter(name, "scale")], columns[series_parameter(name, "drift")] = member, member * t
     design = pd.DataFrame(columns)
     fit = sm.OLS(np.log([o.comparable_value for o in data]), design).fit()
     starts = np.array(months, dtype="datetime64[M]")

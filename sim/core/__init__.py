@@ -1,1 +1,1 @@
-"""Below everything: the user's error, atomic files, strict TOML, the time axis, provenance, the version."""
+"""Below everything: errors, atomic files, strict TOML, time axis, default paths, variables, provenance, version."""

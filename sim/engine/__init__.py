@@ -1,1 +1,1 @@
-"""The Monte Carlo engine: posterior draws x a scenario -> paths in seeded blocks, streamed summaries, the results Dataset."""
+"""The Monte Carlo engine: posterior x scenario -> paths in seeded blocks, streamed summaries, the results."""

@@ -1,1 +1,1 @@
-"""Scenario configs: the TOML schema validated into immutable scenarios, and the compute bound a scenario may assume."""
+"""Scenario configs: the TOML schema validated into immutable scenarios, and the compute bound they may assume."""

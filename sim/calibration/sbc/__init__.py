@@ -1,1 +1,1 @@
-"""Simulation-based calibration: prior simulations refitted on a model compiled once, and the uniformity of their ranks."""
+"""Simulation-based calibration: prior simulations refitted on a model compiled once; uniformity of ranks."""

@@ -31,7 +31,8 @@ from sim.scenarios.scenario import Claim, Scenario
 #: quantiles, the claims, and each path's family, parameters and posterior draws.
 ATTRIBUTES: dict[str, tuple[str, str]] = {
     **{name: (v.units, v.long_name) for name, v in VARIABLES.items()},
-    **{f"{name}_quantiles": (v.units, f"quantiles of {name} across all simulated paths") for name, v in VARIABLES.items()},
+    **{f"{name}_quantiles": (v.units, f"quantiles of {name} across all simulated paths")
+       for name, v in VARIABLES.items()},
     "claim_crossed": ("1", "share of all simulated paths in which the claim holds by this month"),
     "family": ("", "volume growth family of the draw"),
     **{name: (p.units, p.long_name) for name, p in PARAMETERS.items()},

@@ -31,8 +31,6 @@ def _quantile_frame(dataset: xr.Dataset):
     return frame.rename(columns={"time": "month"})
 
 
-# --- sections -----------------------------------------------------------------------------------------
-
 def _scenarios_section(inputs: ReportInputs) -> str:
     from sim.plots.fan import fan_chart
 

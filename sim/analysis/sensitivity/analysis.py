@@ -3,12 +3,12 @@
 Design (``docs/sensitivity.md`` says it at length):
 
 * **Factors** are the scenario's assumptions, each varied uniformly over a stated range around
-  the scenario's own value (a registry, :data:`~sim.analysis.sensitivity.factors.FACTOR_KINDS`): the stationary sd and the
-  persistence of each AR(1) volatility, a log-multiplier on each growth family's weight (the
-  engine renormalises), each event's probability and a multiplier on its size, a compute bound's
-  utilisation and model-size priors, and shifts of the median of calibration priors
-  (``ceiling_headroom``, ``m``, ``u_max``, ``k``), applied through
-  the scenario mechanism ``[assumptions]`` (importance reweighting, :mod:`sim.engine.reweighting`). A prior
+  the scenario's own value (a registry, :data:`~sim.analysis.sensitivity.factors.FACTOR_KINDS`):
+  the stationary sd and the persistence of each AR(1) volatility, a log-multiplier on each growth
+  family's weight (the engine renormalises), each event's probability and a multiplier on its
+  size, a compute bound's utilisation and model-size priors, and shifts of the median of
+  calibration priors (``ceiling_headroom``, ``m``, ``u_max``, ``k``), applied through the scenario
+  mechanism ``[assumptions]`` (importance reweighting, :mod:`sim.engine.reweighting`). A prior
   shift's range is narrowed until every corner of the design keeps the effective sample size
   above :data:`sim.engine.reweighting.MIN_ESS`; a narrowed or dropped factor is reported, never silent.
 * **Evaluations**: Saltelli sampling (``SALib.sample.sobol``, ``N (D + 2)`` points for ``D``

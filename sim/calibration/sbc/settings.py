@@ -1,4 +1,4 @@
-"""How an SBC run is sized and tested: simulations, refit sampling, ranks, bins, alpha; the full and the quick preset."""
+"""How an SBC run is sized and tested (simulations, refit sampling, ranks, bins, alpha); the full and quick presets."""
 
 from __future__ import annotations
 

@@ -19,10 +19,12 @@ from sim.cli.commands import (
     cmd_summarize,
 )
 from sim.core.errors import UserError
-from sim.core.paths import ANALOGS, COMPUTE, (
+from sim.core.paths import (
+    ANALOGS,
     BACKTEST,
     BASELINE,
     COMPARE,
+    COMPUTE,
     OBSERVATIONS,
     POSTERIORS,
     PRIORS,

@@ -12,6 +12,7 @@ import xarray as xr
 from sim.calibration import calibrate as calibrate_module
 from sim.calibration.calibrate import calibrate, calibration_id
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
+from sim.calibration.fits import build_model
 from sim.calibration.models import volume_observations
 from sim.calibration.posterior import load_posterior
 from sim.calibration.sampling import ConvergenceError, ConvergenceGate, fit_one, gate_failures
@@ -136,8 +137,6 @@ def test_stale_truncated_or_foreign_posteriors_are_refused(posterior_dir, tmp_pa
 
 def test_figures_published_after_the_vintage_cannot_influence_it(tmp_path):
     import datetime as dt
-
-    from sim.calibration.fits import build_model
 
     vintage = dt.date(2025, 8, 31)
     inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS).vintage(vintage)

@@ -93,7 +93,7 @@ def test_calibration_id_depends_on_observations_priors_vintage_compute_and_setti
     folder = tmp_path / "calibration"
     shutil.copytree(PRIORS.parent, folder, ignore=shutil.ignore_patterns("posteriors", "*.nc", "*.png"))
     changed = folder / "priors.toml"
-    changed.write_text(PRIORS.read_text(encoding="utf-8").replace("p5 = 0.05, p95 = 0.6, why", "p5 = 0.05, p95 = 0.7, why"),
+    changed.write_text(PRIORS.read_text(encoding="utf-8").replace("p5 = 0.05, p95 = 0.5,", "p5 = 0.05, p95 = 0.7,"),
                        encoding="utf-8")
     assert base != calibration_id(CalibrationInputs.load(OBSERVATIONS, changed))
     compute = folder / "compute.toml"

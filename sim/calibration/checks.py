@@ -23,8 +23,9 @@ import xarray as xr
 
 from sim.calibration.fits import FITS, build_model
 from sim.calibration.posterior import Posterior
-from sim.calibration.sampling import quiet_pymc
+from sim.calibration.sampling import quiet_pymc, restacked
 from sim.curves.families import FAMILIES
+from sim.data.compute_trend import ComputeTrend
 from sim.data.observations import ObservationSet
 from sim.data.priors import Priors
 
@@ -53,19 +54,21 @@ def _thinned(dataset: xr.Dataset, max_draws: int | None) -> xr.Dataset:
     return dataset.isel(draw=slice(None, None, -(-size // max_draws)))
 
 
-def check_fit(fit: str, posterior: Posterior, observations: ObservationSet, priors: Priors, *,
-              seed: int = REPORT_SEED, max_draws: int | None = None, log_likelihood: bool = True) -> FitCheck | None:
+def check_fit(fit: str, posterior: Posterior, observations: ObservationSet, priors: Priors,
+              compute: ComputeTrend | None = None, *, seed: int = REPORT_SEED, max_draws: int | None = None,
+              log_likelihood: bool = True) -> FitCheck | None:
     """Posterior predictive draws (``pm.sample_posterior_predictive``) and, unless ``log_likelihood``
     is false, the pointwise log-likelihood (``pm.compute_log_likelihood``) of one fit on its stored
-    draws; ``None`` if the fit observes nothing (an early vintage without a share figure)."""
+    draws; ``None`` if the fit observes nothing (an early vintage without a share figure). A draw that
+    keeps no latent release offset (a synthetic one) has its offsets drawn anew by PyMC."""
     import arviz as az
     import pymc as pm
 
     scale = FITS[fit].scale
-    model = build_model(fit, observations, priors)
+    model = build_model(fit, observations, priors, compute)
     if scale.observed not in model.named_vars:
         return None
-    idata = az.InferenceData(posterior=_thinned(posterior.fits[fit], max_draws))
+    idata = az.InferenceData(posterior=restacked(_thinned(posterior.fits[fit], max_draws), model))
     fit_seed = int(np.random.SeedSequence([seed, list(posterior.fits).index(fit)]).generate_state(1)[0])
     with quiet_pymc():  # "Sampling: [log_observed]" is noise here
         drawn = pm.sample_posterior_predictive(idata, model=model, var_names=[scale.observed],

@@ -20,6 +20,7 @@ from sim.calibration.fits import OPEN_FITS
 from sim.calibration.posterior import Posterior
 from sim.calibration.prior_vs_posterior import prior_fan, prior_posterior_table
 from sim.core.version import __version__
+from sim.data.compute_trend import ComputeTrend
 from sim.data.observations import ObservationSet
 from sim.data.priors import Priors
 
@@ -42,13 +43,13 @@ class CalibrationReport:
 
 
 def build_report(posterior: Posterior, observations: ObservationSet, priors: Priors, weights: dict[str, float],
-                 prior: Posterior, open_weights: dict[str, float], *, weights_from: str = "", seed: int = REPORT_SEED,
-                 max_draws: int | None = None) -> CalibrationReport:
+                 prior: Posterior, open_weights: dict[str, float], *, compute: ComputeTrend | None = None,
+                 weights_from: str = "", seed: int = REPORT_SEED, max_draws: int | None = None) -> CalibrationReport:
     """Compute every table of the report from a fitted posterior and the prior draws (``weights`` and
     ``open_weights``: the family and open-source variant mix, e.g. the baseline scenario's, named by
     ``weights_from``)."""
     checks = {fit: check for fit in posterior.fits
-              if (check := check_fit(fit, posterior, observations, priors, seed=seed, max_draws=max_draws))}
+              if (check := check_fit(fit, posterior, observations, priors, compute, seed=seed, max_draws=max_draws))}
     stacking, pareto, pointwise = stacking_table(checks, weights)
     provenance = {"calibration_id": posterior.id, "family_weights_from": weights_from, "seed": str(seed),
                   "tokensim_version": __version__, "as_of": str(observations.as_of or "all published"),

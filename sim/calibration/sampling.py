@@ -109,8 +109,30 @@ def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: Sa
             "divergences): " + "; ".join(failures) + ". Diagnostics:\n" + report.to_dataframe().to_string(),
             where=f"calibration fit '{fit}'",
         )
-    # The model's own variables, one value per draw (nutpie also returns the unconstrained values).
+    return stored_draws(idata.posterior, model), report
+
+
+def stored_draws(draws: xr.Dataset, model) -> xr.Dataset:
+    """The model's own variables, one value per draw (nutpie also returns the unconstrained values); a
+    vector variable (the release offsets) is stored element by element, as ``name[label]``."""
     named = {v.name for v in (*model.free_RVs, *model.deterministics)}
-    kept = [name for name in idata.posterior.data_vars if name in named and idata.posterior[name].ndim == 2]
-    posterior = idata.posterior[kept].reset_coords(drop=True)
-    return posterior, report
+    stored = draws[[name for name in draws.data_vars if name in named and draws[name].ndim == 2]].reset_coords(drop=True)
+    for name in (name for name in draws.data_vars if name in named and draws[name].ndim == 3):
+        dim = draws[name].dims[-1]
+        for label in draws[dim].values:
+            stored[f"{name}[{label}]"] = draws[name].sel({dim: label}).reset_coords(drop=True)
+    return stored
+
+
+def restacked(draws: xr.Dataset, model) -> xr.Dataset:
+    """The inverse of :func:`stored_draws` for ``model``: each vector variable stacked back along its dimension."""
+    for rv in model.free_RVs:
+        dims = model.named_vars_to_dims.get(rv.name)
+        if rv.ndim != 1 or not dims:
+            continue
+        labels = list(model.coords[dims[0]])
+        columns = [f"{rv.name}[{label}]" for label in labels]
+        if all(column in draws for column in columns):
+            vector = xr.concat([draws[column] for column in columns], dim=dims[0]).assign_coords({dims[0]: labels})
+            draws = draws.drop_vars(columns).assign({rv.name: vector.transpose("chain", "draw", dims[0])})
+    return draws

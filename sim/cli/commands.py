@@ -68,7 +68,7 @@ def _calibration_report(args: argparse.Namespace, posterior, inputs, out: Path, 
     print(adoption_outlook_table(posterior).to_string(float_format=number))
     print(_median_drivers(scenario))
     report = build_report(posterior, inputs.observations, inputs.priors, weights, prior, dict(scenario.open_weights),
-                          weights_from=str(args.report_scenario))
+                          compute=inputs.compute, weights_from=str(args.report_scenario))
     print("\n" + format_report(report))
     write_report_figure(report, out)
     print(f"\nwrote {out}")
@@ -84,7 +84,7 @@ def _median_drivers(scenario) -> str:
         return (f"Which prior carries the 2030 median: not computed; run 'tokensim sensitivity {scenario.path}'.")
     drivers = median_drivers(load_netcdf(path, "", "not a readable sensitivity file"), "2030-12")
     ranked = "; ".join(f"{label} (ST {st:.2f} +- {conf:.2f})" for label, st, conf in drivers) or "not in the analysis"
-    return f"What carries the 2030 median daily tokens ({path}, total-order Sobol indices): {ranked}."
+    return f"Which prior carries the 2030 median daily tokens ({path}, total-order Sobol indices): {ranked}."
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

@@ -88,6 +88,27 @@ def test_an_unreachable_bound_is_refused_with_the_scenario_named(tmp_path, poste
         sim.run(scenario, draws=1000, observations=OBSERVATIONS, priors=PRIORS, posteriors=posterior_dir)
 
 
+def test_a_few_paths_no_draw_can_carry_keep_their_most_permissive_draw_and_many_are_refused():
+    import datetime as dt
+
+    from sim.data.distributions import parse_distribution
+    from sim.scenarios.compute_bound import MAX_INFEASIBLE, ComputeBound
+
+    bound = ComputeBound(load_compute_trend(COMPUTE, dt.date(2026, 2, 28)),
+                         parse_distribution({"dist": "uniform", "low": 0.1, "high": 0.2}),
+                         parse_distribution({"dist": "uniform", "low": 1e10, "high": 2e10}))
+    capacity = TOKENS_PER_EFLOPS_DAY * bound.trend.eflops(T_ANCHOR)
+    top = capacity * 0.2 / 1e10  # the largest bound any draw can give
+    floor = np.full(1000, 0.1 * top)
+    floor[:5] = 2 * top  # five paths (0.5%) above anything the priors allow
+    u, active = bound.sample(np.random.default_rng(1), T_ANCHOR, floor)
+    assert np.all(capacity * u[5:] / active[5:] >= floor[5:])
+    assert np.all(capacity * u[:5] / active[:5] > 0.9 * top)  # the best of a thousand redraws
+    floor[:int(2 * MAX_INFEASIBLE * 1000)] = 2 * top
+    with pytest.raises(UserError, match="20 of 1000 paths"):
+        bound.sample(np.random.default_rng(1), T_ANCHOR, floor)
+
+
 @pytest.mark.parametrize("compute, message", [
     ('utilisation = { dist = "lognormal", p5 = 0.01 }', "'p95' is missing"),
     (PRIORS_TEXT + '\nefficiency = 2', "efficiency"),

@@ -12,7 +12,10 @@ token) are the scenario's priors.
 The data condition them: a path's bound must lie above its own fitted level at the 2025-04 anchor
 (the F&S 2025H1 window middle), or the path would contradict the figures it was calibrated on.
 Draws that violate this are redrawn, so each path samples the priors truncated to the bounds the
-data allow. The bound then caps the path's trend month by month.
+data allow. A path whose level no draw in ``MAX_REDRAWS`` can carry (a prior draw far above the
+figures, in a run from the priors alone) keeps its most permissive draw and is capped from the start;
+more than ``MAX_INFEASIBLE`` of such paths means the assumption contradicts the data, an error. The
+bound then caps the path's trend month by month.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from sim.data.distributions import Distribution
 TOKENS_PER_EFLOPS_DAY = 1e18 * 86_400 / 2.0
 #: Rounds of redrawing before a compute assumption is declared incompatible with the data.
 MAX_REDRAWS = 1000
+#: The share of paths allowed to find no compatible draw before the assumption is refused.
+MAX_INFEASIBLE = 0.01
 
 
 @dataclass(frozen=True)
@@ -48,17 +53,25 @@ class ComputeBound:
 
     def sample(self, rng: np.random.Generator, floor_time: float, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Utilisation and active parameters per path, redrawn until the bound at ``floor_time``
-        exceeds each path's ``floor`` (its fitted level there)."""
+        exceeds each path's ``floor`` (its fitted level there); see the module's note on stragglers."""
         size = floor.shape[0]
         utilisation = self.utilisation.sample(rng, size)
         active = self.active_parameters.sample(rng, size)
         capacity = TOKENS_PER_EFLOPS_DAY * self.trend.eflops(floor_time)
+        short = np.flatnonzero(capacity * utilisation / active < floor)
+        best_u, best_a = utilisation[short], active[short]
         for _ in range(MAX_REDRAWS):
-            short = np.flatnonzero(capacity * utilisation / active < floor)
             if short.size == 0:
                 return utilisation, active
-            utilisation[short] = self.utilisation.sample(rng, short.size)
-            active[short] = self.active_parameters.sample(rng, short.size)
-        raise UserError(f"the compute bound stays below the calibrated 2025 level for {short.size} of {size} paths "
-                        f"after {MAX_REDRAWS} redraws: raise utilisation or lower active_parameters",
-                        where=self.where)
+            u, a = self.utilisation.sample(rng, short.size), self.active_parameters.sample(rng, short.size)
+            better = u / a > best_u / best_a
+            best_u, best_a = np.where(better, u, best_u), np.where(better, a, best_a)
+            utilisation[short], active[short] = u, a
+            still = capacity * u / a < floor[short]
+            short, best_u, best_a = short[still], best_u[still], best_a[still]
+        if short.size > MAX_INFEASIBLE * size:
+            raise UserError(f"the compute bound stays below the calibrated 2025 level for {short.size} of {size} "
+                            f"paths after {MAX_REDRAWS} redraws: raise utilisation or lower active_parameters",
+                            where=self.where)
+        utilisation[short], active[short] = best_u, best_a
+        return utilisation, active

@@ -26,7 +26,7 @@ from sim.core.version import __version__
 from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, ObservationSet
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
-MODEL_VERSION = "4"
+MODEL_VERSION = "5"
 
 
 def calibration_id(inputs: CalibrationInputs) -> str:

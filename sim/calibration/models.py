@@ -77,9 +77,11 @@ def _family_parameters(family: GrowthFamily, priors: Priors, compute: ComputeTre
                             "by this vintage", where=f"calibration fit '{family.name}'")
         params["compute_eflops"] = pm.Deterministic("compute_eflops", pm.math.constant(compute.c0))
         params["compute_growth"] = pm.Deterministic("compute_growth", pm.math.constant(compute.growth))
-        # The ceiling must lie above the fitted 2025-04 level: the share of compute that level already
-        # takes truncates the share's prior from below.
-        taken = anchor_levels(params)[1] / (params["tokens_per_eflops_day"] * compute.eflops(T_ANCHOR))
+        # The ceiling must lie above the fitted level at both anchors (2024-10 and 2025-04): the larger
+        # share of compute either level already takes truncates the share's prior from below.
+        first, second = anchor_levels(params)
+        taken = pm.math.maximum(first / compute.eflops(-T_ANCHOR), second / compute.eflops(T_ANCHOR)) \
+            / params["tokens_per_eflops_day"]
         params["inference_share"] = priors.volume["inference_share"].to_pymc(
             "inference_share", lower=pm.math.clip(taken, 1e-12, 0.999), upper=1.0)
     return params

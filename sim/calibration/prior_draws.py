@@ -22,12 +22,16 @@ from sim.calibration.sampling import quiet_pymc
 #: Prior draws per fit, and the seed they are drawn with unless given.
 PRIOR_DRAWS = 4000
 PRIOR_SEED = 20250901
+#: Years from the reference date at which a prior draw's volume curve must be defined (2024 to 2031).
+CURVE_CHECK_YEARS = np.linspace(-1.0, 6.5, 31)
 
 
 def prior_sample(inputs: CalibrationInputs, fit: str, draws: int = PRIOR_DRAWS, seed: int = PRIOR_SEED,
                  observed: bool = False):
     """``pm.sample_prior_predictive`` of one fit: its scalar parameters (and, with ``observed``, its observed
-    variable); draws a truncation makes impossible (NaN) are dropped."""
+    variable). Draws the model cannot carry are dropped, as the likelihood rules them out of the posterior:
+    those a truncation makes impossible (NaN), and a volume curve undefined somewhere between 2024 and 2031
+    (a compute-tied ceiling below the fitted level, when the level needs more than all the compute)."""
     import pymc as pm
 
     model = build_model(fit, inputs.observations, inputs.priors, inputs.compute)
@@ -41,6 +45,11 @@ def prior_sample(inputs: CalibrationInputs, fit: str, draws: int = PRIOR_DRAWS, 
     prior = sampled.prior.isel(chain=0)
     scalars = [name for name in prior.data_vars if prior[name].ndim == 1]
     possible = np.all([np.isfinite(prior[name].values) for name in scalars], axis=0)
+    family = FITS[fit].family
+    if family is not None:
+        params = {name: prior[name].values for name in family.parameters if name in prior}
+        params.update({name: prior[name].values for name in scalars if name not in params})
+        possible &= np.isfinite(family.level(CURVE_CHECK_YEARS[:, None], params)).all(axis=0)
     return model, sampled.isel(draw=np.flatnonzero(possible))
 
 

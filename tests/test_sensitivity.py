@@ -83,13 +83,14 @@ def test_engine_factor_without_a_path_to_the_target_has_zero_total_index(posteri
     """With common random numbers, volume volatility cannot move adoption at all: ST is exactly 0."""
     scenario = load_scenario(tiny)
     factors, _, _ = sens.scenario_factors(scenario, posterior)
-    chosen = [f for f in factors if f.name in ("volatility.volume.sd", "volatility.adoption.sd", "prior.m")]
+    chosen = [f for f in factors if f.name in ("volatility.volume.sd", "volatility.adoption.sd",
+                                               "prior.adoption_headroom")]
     targets = sens.scenario_targets(scenario)[:1]  # adoption above 80% by 2027-12
     model = sens.ScenarioModel(posterior, scenario, chosen, targets, paths=300, seed=5)
     outputs = model(sens.sobol_design(chosen, 16, seed=5))
     st = dict(zip([f.name for f in chosen], sens.sobol_indices(chosen, outputs, seed=5)["ST"][0]))
     assert st["volatility.volume.sd"] == 0.0
-    assert st["prior.m"] > 0.3 > st["volatility.adoption.sd"]
+    assert st["prior.adoption_headroom"] > 0.3 > st["volatility.adoption.sd"]
 
 
 def test_evaluation_at_the_scenario_values_is_the_engine_run(posterior, tiny):
@@ -132,7 +133,7 @@ size = { dist = "normal", p5 = -0.5, p95 = -0.1 }
     assert scenario.events[0].size.spec == {"p5": -0.5, "p95": -0.1}  # the loaded scenario is untouched
 
 
-def test_compute_bound_factors_shift_the_prior_medians(posterior):
+def test_compute_bound_factors_shift_the_prior_medians(posterior, tiny):
     scenario = load_scenario(ROOT / "scenarios" / "compute_constrained.toml")
     factors = {f.name: f for f in sens.compute_factors(scenario, posterior, [])}
     assert set(factors) == {"compute.utilisation", "compute.active_parameters"}
@@ -140,16 +141,16 @@ def test_compute_bound_factors_shift_the_prior_medians(posterior):
     before = scenario.compute.utilisation
     assert math.isclose(shifted.quantile(0.5), 2 * before.quantile(0.5), rel_tol=1e-9)
     assert math.isclose(shifted.quantile(0.95) / shifted.quantile(0.05), before.quantile(0.95) / before.quantile(0.05))
-    assert sens.compute_factors(load_scenario(ROOT / "scenarios" / "baseline.toml"), posterior, []) == []
+    assert sens.compute_factors(load_scenario(tiny), posterior, []) == []  # no [compute] table
 
 
 def test_prior_shifts_are_narrowed_to_keep_the_effective_sample_size(posterior, tiny, monkeypatch):
-    monkeypatch.setitem(sens.PRIOR_SHIFTS, "m", ("logit", 8.0, "eventual adopters m prior"))
+    monkeypatch.setitem(sens.PRIOR_SHIFTS, "adoption_headroom", ("logit", 8.0, "adoption headroom prior"))
     scenario = load_scenario(tiny)
     factors, notes, worst = sens.scenario_factors(scenario, posterior)
-    shift = next(f for f in factors if f.name == "prior.m")
+    shift = next(f for f in factors if f.name == "prior.adoption_headroom")
     assert shift.high < 8.0 and shift.low == -shift.high
-    assert any("narrowed" in note and "m prior" in note for note in notes)
+    assert any("narrowed" in note and "adoption headroom prior" in note for note in notes)
     assert worst >= sens.MIN_ESS
     assert any("open usage volatility is 0" in note for note in notes)  # no share volatility in TINY
 

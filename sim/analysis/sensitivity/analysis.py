@@ -7,7 +7,8 @@ Design (``docs/sensitivity.md`` says it at length):
   the stationary sd and the persistence of each AR(1) volatility, a log-multiplier on each growth
   family's weight (the engine renormalises), each event's probability and a multiplier on its
   size, a compute bound's utilisation and model-size priors, and shifts of the median of
-  calibration priors (``ceiling_headroom``, ``m``, ``u_max``, ``k``), applied through the scenario
+  calibration priors (``ceiling_headroom``, ``growth_decay``, ``long_run_growth``, ``inference_share``,
+  ``adoption_headroom``, ``usage_headroom``, ``k``), applied through the scenario
   mechanism ``[assumptions]`` (importance reweighting, :mod:`sim.engine.reweighting`). A prior
   shift's range is narrowed until every corner of the design keeps the effective sample size
   above :data:`sim.engine.reweighting.MIN_ESS`; a narrowed or dropped factor is reported, never silent.
@@ -51,11 +52,12 @@ log = logging.getLogger("tokensim")
 DESIGN = ("Factors are the scenario's assumptions, each uniform over a stated range around the scenario's value "
           "(volatility sd x0.5..x1.5 and persistence with its memory 1/(1-phi) halved..doubled; each used growth "
           "family's weight times exp(+-ln 2), renormalised; each event's probability x0.5..x1.5 and size x0.5..x1.5; "
-          "the median of the calibration priors of ceiling_headroom and k shifted on the log scale and of m and u_max "
-          "on the logit scale, through [assumptions] importance reweighting, narrowed until every corner keeps the "
+          "the median of the calibration priors of ceiling_headroom, growth_decay and long_run_growth shifted on the log "
+          "scale, of inference_share, adoption_headroom and usage_headroom on the logit scale and of k by up to +-0.5 "
+          "per year, through [assumptions] importance reweighting, narrowed until every corner keeps the "
           "effective sample size above its minimum). Saltelli sampling (SALib, scrambled Sobol', N (D + 2) points); "
           "every point runs the engine with the same seed (common random numbers) for M paths, reusing one trend "
-          "computation. Targets: each claim's probability by each of its dates (share of the M paths) and log10 of "
+          "computation. Targets: each claim's probability on each of its dates (share of the M paths) and log10 of "
           "the median daily tokens in 2027-12 and 2030-12. Indices: SALib.analyze.sobol (Saltelli 2010 first-order, "
           "Jansen total), 95% bootstrap intervals over the design's rows, which do not include the Monte Carlo noise "
           "of each evaluation; noise_floor is the share of each target's variance that independent-seed noise alone "

@@ -22,8 +22,10 @@ from sim.scenarios.scenario import Scenario
 #: Calibration priors whose median is shifted: parameter -> (scale, largest shift, readable name).
 PRIOR_SHIFTS: dict[str, tuple[str, float, str]] = {
     name: (scale, largest, f"{PARAMETERS[name].label} prior")
-    for name, scale, largest in (("ceiling_headroom", "log", math.log(3.0)), ("m", "logit", 0.75),
-                                 ("u_max", "logit", 0.75), ("k", "log", math.log(2.0)))
+    for name, scale, largest in (("ceiling_headroom", "log", math.log(3.0)), ("growth_decay", "log", math.log(2.0)),
+                                 ("long_run_growth", "log", math.log(2.0)), ("inference_share", "logit", 0.75),
+                                 ("adoption_headroom", "logit", 0.75), ("usage_headroom", "logit", 0.75),
+                                 ("k", "linear", 0.5))
 }
 #: Volatility kinds as readers know them.
 VOLATILITY_NAMES = {"volume": "volume", "share": "open usage", "adoption": "open adoption"}
@@ -63,25 +65,35 @@ def volatility_factors(scenario: Scenario, posterior: Posterior, notes: list[str
         factors.append(Factor(f"volatility.{kind}.persistence", f"{name} volatility persistence",
                               max(1.0 - 2.0 * gap, 0.0), 1.0 - gap / 2.0, volatility.persistence,
                               _set_volatility(kind, "persistence")))
+    if scenario.growth_shock > 0.0:
+        factors.append(Factor("volatility.growth.sd", "growth shocks (sd of the growth rate's random walk)",
+                              0.5 * scenario.growth_shock, 1.5 * scenario.growth_shock, scenario.growth_shock,
+                              lambda s, value: dataclasses.replace(s, growth_shock=float(value))))
+    else:
+        notes.append("growth shocks are 0 in the scenario: not varied")
     return factors
 
 
-def _scale_family(family: str) -> Callable[[Scenario, float], Scenario]:
+def _scale_weight(table: str, chosen: str) -> Callable[[Scenario, float], Scenario]:
     def apply(scenario: Scenario, value: float) -> Scenario:
-        weights = tuple((name, weight * math.exp(value) if name == family else weight)
-                        for name, weight in scenario.family_weights)
-        return dataclasses.replace(scenario, family_weights=weights)  # the engine renormalises
+        weights = tuple((name, weight * math.exp(value) if name == chosen else weight)
+                        for name, weight in getattr(scenario, table))
+        return dataclasses.replace(scenario, **{table: weights})  # the engine renormalises
     return apply
 
 
 def family_factors(scenario: Scenario, posterior: Posterior, notes: list[str]) -> list[Factor]:
-    """Each used family's weight times ``exp(x)``, ``x`` in ``[-ln 2, ln 2]`` (then renormalised)."""
-    used = [name for name, weight in scenario.family_weights if weight > 0.0]
-    if len(used) < 2:
-        notes.append("only one growth family has weight: family weights are not varied")
-        return []
-    return [Factor(f"family.{name}", f"{name} family weight (log-multiplier)", -math.log(2.0), math.log(2.0), 0.0,
-                   _scale_family(name)) for name in used]
+    """Each used growth family's and open-source variant's weight times ``exp(x)``, ``x`` in ``[-ln 2, ln 2]``
+    (then renormalised)."""
+    factors = []
+    for table, what in (("family_weights", "family"), ("open_weights", "open-source variant")):
+        used = [name for name, weight in getattr(scenario, table) if weight > 0.0]
+        if len(used) < 2:
+            notes.append(f"only one {what} has weight: its weights are not varied")
+            continue
+        factors += [Factor(f"{what.split()[0]}.{name}", f"{name} {what} weight (log-multiplier)", -math.log(2.0),
+                           math.log(2.0), 0.0, _scale_weight(table, name)) for name in used]
+    return factors
 
 
 def _set_event(index: int, field: str) -> Callable[[Scenario, float], Scenario]:

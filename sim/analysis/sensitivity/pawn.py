@@ -11,8 +11,10 @@ from sim.curves.parameters import PARAMETERS
 #: Per-path quantities PAWN ranks, each with the fit it comes from (their readable names are the parameter
 #: registry's). The Richards ``shape`` (NaN on other families' paths) and the categorical family are left out.
 PATH_QUANTITIES: dict[str, str] = {
-    **dict.fromkeys(("v_ref", "growth", "ceiling"), "volume fit"),
-    **dict.fromkeys(("bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half"), "open-source fit"),
+    **dict.fromkeys(("v_ref", "growth", "ceiling", "growth_decay", "long_run_growth", "inference_share"),
+                    "volume fit"),
+    **dict.fromkeys(("share_2025h1", "adoption_2025h1", "adoption_headroom", "adoption_rate", "usage_headroom", "k",
+                     "call_weight", "m", "u_max"), "open-source fit"),
     **dict.fromkeys(("compute_utilisation", "active_parameters"), "compute bound"),
 }
 #: A column of independent noise: a quantity whose PAWN index is no larger has no detectable effect.

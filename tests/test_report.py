@@ -14,7 +14,7 @@ import xarray as xr
 
 from sim.analysis.narrative import claim_paragraph, crossing_distribution, prior_distributions
 from sim.cli import main
-from sim.data.priors import load_priors
+from sim.calibration.inputs import CalibrationInputs
 from sim.engine.results import claims_to_attr
 from sim.plots.claims import crossing_chart
 from sim.report.screenshot import CHROMIUM, screenshot
@@ -28,11 +28,15 @@ ADOPTION = Claim("adoption above 80%", "open_adoption", 0.8,
 
 
 def synthetic_results(crossed: np.ndarray, m: np.ndarray, *, claim: Claim = ADOPTION) -> xr.Dataset:
-    """A results Dataset with one claim whose P(crossed by t) is ``crossed`` (monthly from 2024-07)."""
+    """A results Dataset with one claim whose P(crossed by t) is ``crossed`` (monthly from 2024-07), as is the
+    probability that it holds on each date (paths that cross stay across), with a Monte Carlo error of 1%."""
     times = np.arange(np.datetime64("2024-07"), np.datetime64("2024-07") + len(crossed)).astype("datetime64[ns]")
     draws = np.arange(len(m))
     return xr.Dataset(
-        {"claim_crossed": (("claim", "time"), crossed[None, :]), "m": ("draw", m),
+        {"claim_probability": (("claim", "time"), crossed[None, :]),
+         "claim_probability_mc_se": (("claim", "time"), np.full((1, len(crossed)), 0.01)),
+         "claim_first_passage": (("claim", "time"), crossed[None, :]), "m": ("draw", m),
+         "call_weight": ("draw", np.full(len(m), 1.0)),
          "u_max": ("draw", np.full(len(m), 0.9)),
          "ceiling": ("draw", np.full(len(m), 1e15)), "v_ref": ("draw", np.full(len(m), 5e12)),
          "growth": ("draw", np.full(len(m), 3.0))},
@@ -75,9 +79,10 @@ def test_paragraph_states_probability_by_each_date_median_and_top_driver():
                                                          "Bass q": (0.20, 0.04)})
     text = claim_paragraph(dataset, ADOPTION, sensitivity=sensitivity)
     by_2027, by_2030 = crossed[41], crossed[77]  # 2027-12 and 2030-12 are months 41 and 77 from 2024-07
-    assert f"by 2027-12 with probability {by_2027:.0%} and by 2030-12 with probability {by_2030:.0%}" in text
+    assert (f"is above 80% on 2027-12 with probability {by_2027:.0%} (+- 1.0%) and on 2030-12 with probability "
+            f"{by_2030:.0%} (+- 1.0%)") in text
     first = int(np.flatnonzero(crossed >= 0.5)[0])
-    assert f"crossed by {np.datetime64('2024-07') + first}" in text
+    assert f"crossed at least once by {np.datetime64('2024-07') + first}" in text
     assert "moves this most is 'eventual adopters m' (total-order Sobol index ST = 0.62 +- 0.05" in text
     assert text.index("'Bass q' (0.20)") < text.index("'volume volatility (sd)' (0.10)")  # ranked by ST
     assert "not clearly ahead" not in text
@@ -87,14 +92,16 @@ def test_paragraph_says_when_no_median_within_horizon_and_when_ranking_is_within
     dataset = synthetic_results(rising(top=0.3), np.full(100, 0.9))
     sensitivity = synthetic_sensitivity(ADOPTION.name, {"m": (0.40, 0.10), "k": (0.35, 0.10)})
     text = claim_paragraph(dataset, ADOPTION, sensitivity=sensitivity)
-    assert "The median crossing date is not within the horizon: only 30% of paths get there by 2030-12" in text
+    assert "The median first-crossing date is not within the horizon: only 30% of paths get there by 2030-12" in text
     assert "moves this most is 'm'" in text and "followed by 'k' (0.35)" in text
     assert "the first is not clearly ahead of the second given the estimation error" in text
 
 
 def test_paragraph_says_the_probability_is_mostly_the_prior_when_data_do_not_move_m():
-    priors = prior_distributions(load_priors(PRIORS))
-    from_prior = priors["m"].sample(np.random.default_rng(3), 4000)  # paths whose m is the prior itself
+    from sim.analysis.narrative import BOUNDS
+
+    priors = prior_distributions(CalibrationInputs.load(OBSERVATIONS, PRIORS).priors)
+    from_prior = BOUNDS["open_adoption"].from_prior(priors, None, np.random.default_rng(3))  # m as the prior has it
     text = claim_paragraph(synthetic_results(rising(), from_prior), ADOPTION, priors=priors)
     assert "mostly the prior on m" in text
     informed = claim_paragraph(synthetic_results(rising(), np.full(4000, 0.95)), ADOPTION, priors=priors)
@@ -102,12 +109,12 @@ def test_paragraph_says_the_probability_is_mostly_the_prior_when_data_do_not_mov
 
 
 def test_volume_claim_compares_the_ceiling_prior_and_names_other_assumptions_and_the_compute_cap():
-    priors = prior_distributions(load_priors(PRIORS))
+    priors = prior_distributions(CalibrationInputs.load(OBSERVATIONS, PRIORS).priors)
     claim = Claim("tokens above 100T", "daily_tokens", 1e14, (np.datetime64("2030-12", "M"),))
     dataset = synthetic_results(rising(), np.full(500, 0.9), claim=claim)
     dataset["ceiling"] = ("draw", np.where(np.arange(500) < 100, np.nan, 5e13))  # 20% exponential paths
     text = claim_paragraph(dataset, claim, priors=priors, replaced=("k",))
-    assert "daily enterprise token volume passes 100T tokens/day by 2030-12" in text
+    assert "daily enterprise token volume is above 100T tokens/day on 2030-12" in text
     assert "the calibrated paths at 20%" in text  # only the unbounded paths have a ceiling above 100T
     assert "The published figures and this scenario's other assumptions move it by" in text
     assert "caps volume by what China's compute can serve" not in text

@@ -93,6 +93,32 @@ def claims_frame(dataset: xr.Dataset):
 
 #: How each kind of claim reads in a sentence: on the date, or at some time by then.
 KIND_WORDS = {"at_date": "on", "first_passage": "at some time by"}
+#: The variables whose claims depend on the structural variant of the open-source model.
+OPEN_VARIABLES = ("open_share", "open_adoption")
+
+
+def claims_by_open_model(dataset: xr.Dataset):
+    """Each claim on an open-source variable by each date, under each variant of the open-source model side by
+    side: the share of the kept paths of that variant in which it holds, with its Monte Carlo error (paths on
+    one posterior draw counted once)."""
+    import pandas as pd
+
+    from sim.engine.mc_error import cluster_sizes, effective_paths, probability_se
+
+    rows = []
+    times = dataset["time"].values.astype("datetime64[M]")
+    for claim in claims_from_attr(dataset):
+        if claim.variable not in OPEN_VARIABLES:
+            continue
+        holds = claim.holds(dataset[claim.variable].values)
+        for variant in dict.fromkeys(dataset["open_model"].values.astype(str)):
+            rows_of = dataset["open_model"].values.astype(str) == variant
+            effective = effective_paths(cluster_sizes(dataset["open_posterior_draw"].values[rows_of]))
+            for by in claim.by:
+                p = float(holds[rows_of, int(np.flatnonzero(times == by)[0])].mean())
+                rows.append({"claim": claim.name, "by": str(by), "open model": variant, "paths": int(rows_of.sum()),
+                             "probability": p, "mc_se": float(probability_se(np.array(p), effective))})
+    return pd.DataFrame(rows)
 
 
 def format_text(dataset: xr.Dataset) -> str:
@@ -116,6 +142,13 @@ def format_text(dataset: xr.Dataset) -> str:
             lines.append(f"  P({row.variable} {row.condition} {KIND_WORDS[row.kind]} {row.by}) = "
                          f"{row.probability:6.1%} +- {row.mc_se:.1%}   [{row.claim}; median first crossing "
                          f"{row.median_crossing}]")
+        variants = claims_by_open_model(dataset)
+        if len(variants):
+            lines += ["", "Under each variant of the open-source model (kept paths):"]
+            for (claim, by), group in variants.groupby(["claim", "by"], sort=False):
+                cells = "; ".join(f"{row['open model']} {row['probability']:.1%} +- {row['mc_se']:.1%}"
+                                  for _, row in group.iterrows())
+                lines.append(f"  {claim} on {by}: {cells}")
     return "\n".join(lines)
 
 

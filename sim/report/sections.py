@@ -49,27 +49,38 @@ def _scenarios_section(inputs: ReportInputs) -> str:
 
 def _claims_section(inputs: ReportInputs) -> str:
     from sim.analysis.narrative import claim_paragraph, prior_distributions
-    from sim.analysis.tables import claims_frame
+    from sim.analysis.tables import claims_by_open_model, claims_frame
     from sim.engine.results import claims_from_attr
     from sim.plots.claims import crossing_chart
 
-    parts = [paragraph("P(crossed by a date) is the share of all simulated paths in which the claim has held by "
-                       "then; the crossing-date chart shows when paths first cross. Paths that never cross count "
-                       "as crossing after the horizon.", "note")]
+    parts = [paragraph("P(claim) is the share of all simulated paths in which the claim holds on its date (or, for a "
+                       "first-passage claim, has held at some time by then), +- its Monte Carlo standard error; the "
+                       "crossing-date chart shows when paths first cross. Paths that never cross count as crossing "
+                       "after the horizon.", "note")]
     for item in inputs.results:
         ds, scenario = item.dataset, item.scenario
         priors = prior_distributions(inputs.priors, scenario.assumptions)
         replaced = [name for name, _ in scenario.assumptions]
         command = f"tokensim sensitivity {scenario.path}"
-        claims = claims_frame(ds)
-        if len(claims):
-            claims["probability"] = claims["probability"].map(lambda p: f"{p:.1%}")
-        parts += [f"<h3>{escape(scenario.name)}</h3>", table_html(claims)]
+        parts += [f"<h3>{escape(scenario.name)}</h3>", table_html(_percentages(claims_frame(ds)))]
+        variants = claims_by_open_model(ds)
+        if len(variants):
+            parts += [paragraph("The open-source claims under each structural variant of the open-source model, "
+                                "side by side (kept paths of each variant):", "note"),
+                      table_html(_percentages(variants))]
         parts += [paragraph(claim_paragraph(ds, claim, sensitivity=item.sensitivity, priors=priors,
                                             replaced=replaced, sensitivity_command=command), "claim")
                   for claim in claims_from_attr(ds)]
         parts.append(figure_html(crossing_chart(ds), f"claim crossing dates of {scenario.name}"))
     return "".join(parts)
+
+
+def _percentages(frame):
+    """A claims table with its probabilities and their errors written as percentages."""
+    for column in ("probability", "mc_se"):
+        if column in frame:
+            frame[column] = frame[column].map(lambda p: f"{p:.1%}")
+    return frame
 
 
 def _comparison_section(inputs: ReportInputs) -> str:

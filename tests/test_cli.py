@@ -26,7 +26,8 @@ def test_run_writes_results_and_chart_and_prints_table_and_claims(posterior_dir,
     printed = capsys.readouterr().out
     assert out.is_file() and out.with_suffix(".png").stat().st_size > 10_000
     assert "daily_tokens   2030-12" in printed and "open_adoption  2027-12" in printed
-    assert "P(open_adoption > 0.8 by 2030-12)" in printed and "median crossing" in printed
+    assert "P(open_adoption > 0.8 on 2030-12)" in printed and "median first crossing" in printed
+    assert "+-" in printed and "Under each variant of the open-source model" in printed
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
@@ -47,7 +48,7 @@ BAD_SCENARIO = 'name = "bad"\nhorizon = "2030-12"\ndraws = 10\nseed = 1\n[famili
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["run", "{tmp}/bad.toml"], "family weights must sum to 1"),
+    (["run", "{tmp}/bad.toml"], "weights must sum to 1"),
     (["run", "{tmp}/missing.toml"], "scenario file not found"),
     (["run", str(BASELINE), "--draws", "0"], "--draws"),
     (["run", str(BASELINE), "--seed", "minus"], "--seed"),
@@ -116,5 +117,5 @@ def test_compare_writes_one_table_and_one_chart(posterior_dir, tmp_path, capsys)
     assert main(["compare", *outs, "--out", str(tmp_path / "compare.png")]) == 0
     printed = capsys.readouterr().out
     assert "open_source_surge" in printed and "2030-12: median [10% - 90%]" in printed
-    assert "open-source adoption above 80% | by 2030-12" in printed
+    assert "open-source adoption above 80% | by 2030-12" in printed and "+-" in printed
     assert (tmp_path / "compare.png").stat().st_size > 10_000

@@ -119,14 +119,14 @@ def test_reduced_sbc_fails_when_the_likelihood_takes_window_means_at_the_midpoin
     import logging
 
     from sim.calibration.fits import fit_names
+    from sim.calibration.inputs import CalibrationInputs
     from sim.calibration.models import build_volume_model
     from sim.calibration.sbc.run import sbc_fit
     from sim.curves.families import FAMILIES
-    from sim.data.observations import load_observations
-    from sim.data.priors import load_priors
 
     logging.getLogger("pymc").setLevel(logging.ERROR)
-    observations, priors = load_observations(OBSERVATIONS), load_priors(PRIORS)
+    inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS)
+    observations, priors = inputs.observations, inputs.priors
     family = FAMILIES["exponential"]
     exact = build_volume_model(family, observations, priors)
     wrong = build_volume_model(midpoint_window_family(family), observations, priors)
@@ -138,3 +138,24 @@ def test_reduced_sbc_fails_when_the_likelihood_takes_window_means_at_the_midpoin
     assert not bool(verdict["passed"].sel(parameter="v_ref"))
     assert float(verdict["p_value"].sel(parameter="v_ref")) < 1e-4
     assert float(verdict["rank"].sel(parameter="v_ref").mean()) < QUICK.ranks / 2
+
+
+def test_figures_published_as_bounds_are_simulated_as_censored():
+    """SBC draws its datasets from the model's prior predictive: a "more than X" figure is drawn censored at X,
+    as it would have been published, never as an exact value above it."""
+    import pymc as pm
+
+    from sim.calibration.fits import build_model
+    from sim.calibration.inputs import CalibrationInputs
+    from sim.calibration.models import LOG_OBSERVED, LOG_VALUES
+
+    inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS)
+    model = build_model("exponential", inputs.observations, inputs.priors)
+    drawn = pm.sample_prior_predictive(draws=500, model=model, var_names=[LOG_OBSERVED], random_seed=1)
+    simulated = drawn.prior_predictive[LOG_OBSERVED].isel(chain=0)
+    bounds = dict(zip(model.coords["obs"], model[LOG_VALUES].get_value()))
+    for figure in ("doubao_2025_09", "doubao_2025_12", "national_2025_06"):
+        values = simulated.sel(obs=figure).values
+        assert values.max() <= bounds[figure] + 1e-12
+        assert 0.05 < np.mean(np.isclose(values, bounds[figure])) < 0.95  # censored when the draw passes the bound
+    assert np.ptp(simulated.sel(obs="fs_daily_2025h1").values) > 1.0  # exact figures are not clipped

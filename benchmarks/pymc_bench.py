@@ -123,7 +123,7 @@ def predictive_vs_engine(posterior: Posterior, scenario: Scenario, mode: Mode) -
         peer=Side("PyMC sample_posterior_predictive (after first call)", pymc_s, "s"),
         ratio=speedup,
         ratio_meaning="how many times faster the engine is (PyMC time / engine time; higher is better)",
-        targets=[Target("engine speed-up over PyMC", ">=", 50.0, speedup)],
+        targets=[Target("engine speed-up over PyMC", ">=", 200.0, speedup)],
         details={
             "paths": paths, "months": months, "pymc_model_build_s": build_s, "pymc_first_call_s": first_s,
             "pymc_all_s": pymc_all, "engine_all_s": engine_all,

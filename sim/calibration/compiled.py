@@ -53,29 +53,30 @@ class CompiledFit:
         """A nutpie model of this structure on ``model``'s data (and its dims' labels)."""
         from nutpie.compiled_pyfunc import from_pyfunc
 
-        data = data_values(model)
+        data = {name: np.ascontiguousarray(value, dtype=float) for name, value in data_values(model).items()
+                if name in (*self.logp_data, *self.expand_data)}
         dims = {name: tuple(model.named_vars_to_dims[name]) for name in self.names if name in model.named_vars_to_dims}
         coords = {dim: list(model.coords[dim]) for named in dims.values() for dim in named}
-
-        logp_inputs = [np.ascontiguousarray(data[name], dtype=float) for name in self.logp_data]
-        expand_inputs = [np.ascontiguousarray(data[name], dtype=float) for name in self.expand_data]
         logp_kernel, expand_kernel = self.logp_kernel, self.expand_kernel
+        logp_data, expand_data = self.logp_data, self.expand_data
         names, slices, shapes = self.names, self.slices, self.shapes
 
+        # nutpie hands every function the model's data as keyword arguments, so that ``with_data`` swaps them.
         def make_logp():
-            def logp(x, **_):
-                value, gradient = logp_kernel(x, *logp_inputs)
+            def logp(x, **shared):
+                value, gradient = logp_kernel(x, *(shared[name] for name in logp_data))
                 return float(value), gradient
             return logp
 
         def make_expand(*_seeds):
-            def expand(x, **_):
-                (flat,) = expand_kernel(x, *expand_inputs)
+            def expand(x, **shared):
+                (flat,) = expand_kernel(x, *(shared[name] for name in expand_data))
                 return {name: flat[part].reshape(shape) for name, part, shape in zip(names, slices, shapes)}
             return expand
 
         return from_pyfunc(self.dimension, make_logp, make_expand, [np.dtype(float)] * len(names), self.shapes,
-                           self.names, coords=coords, dims=dims, make_initial_point_fn=self.initial_point)
+                           self.names, coords=coords, dims=dims, shared_data=data,
+                           make_initial_point_fn=self.initial_point)
 
 
 def data_values(model) -> dict[str, np.ndarray]:

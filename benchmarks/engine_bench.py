@@ -12,7 +12,7 @@ from sim.calibration.posterior import Posterior
 from sim.engine.paths import time_grid
 from sim.engine.reweighting import posterior_weights
 from sim.engine.runner import RunOutput, run_paths
-from sim.engine.simulate import build_trends
+from sim.engine.trends import build_trends
 from sim.scenarios.scenario import Scenario
 
 KEEP_PATHS = 2000

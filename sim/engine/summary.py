@@ -54,8 +54,8 @@ class Summary:
         """Count a block of paths (arrays ``(paths, time)`` by variable name)."""
         for name, variable in VARIABLES.items():
             axis = variable.bins
-            count_into(self.counts[name], np.ascontiguousarray(series[name], dtype=float), axis.scale == "log10",
-                       axis.low, axis.high)
+            count_into(self.counts[name], np.ascontiguousarray(axis.to_axis(series[name]), dtype=float), axis.low,
+                       axis.high)
         for row, claim in enumerate(claims):
             values = series[claim.variable]
             self.crossed[row] += claim.holds(values).sum(axis=0)

@@ -31,7 +31,6 @@ from benchmarks.common import (
     Target,
     cli_command,
     fresh_cache_env,
-    log,
     measure_process,
     ratio,
 )

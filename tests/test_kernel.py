@@ -3,8 +3,6 @@ change no reported figure beyond its Monte Carlo error."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 from scipy import special
@@ -105,4 +103,3 @@ def test_float32_innovations_change_no_reported_figure_beyond_its_monte_carlo_er
     assert np.all(np.abs(p32 - p64) <= 4 * se + 1e-12)
     # The median path's volume: within 2% (its Monte Carlo error at this many paths is about 1%).
     np.testing.assert_allclose(q32[4], q64[4], rtol=0.02)
-    assert dataclasses.is_dataclass(scenario)

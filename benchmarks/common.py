@@ -154,9 +154,11 @@ class ProcessMeasure:
     max_rss_bytes: int | None
     returncode: int
     stderr_tail: str
+    cpu_s: float | None = None  # user + system CPU seconds, children included (steadier than wall on a busy machine)
 
 
 _RSS = re.compile(r"Maximum resident set size \(kbytes\):\s*(\d+)")
+_CPU = re.compile(r"(?:User|System) time \(seconds\):\s*([\d.]+)")
 
 
 def measure_process(command: Sequence[str], *, env: dict[str, str] | None = None,
@@ -175,7 +177,16 @@ def measure_process(command: Sequence[str], *, env: dict[str, str] | None = None
     wall = time.perf_counter() - started
     match = _RSS.search(proc.stderr)
     rss = int(match.group(1)) * 1024 if match else None
-    return ProcessMeasure(list(command), wall, rss, proc.returncode, proc.stderr[-2000:])
+    cpu = [float(v) for v in _CPU.findall(proc.stderr)]
+    return ProcessMeasure(list(command), wall, rss, proc.returncode, proc.stderr[-2000:], sum(cpu) if cpu else None)
+
+
+def fresh_cache_env(folder: Path) -> dict[str, str]:
+    """Environment under which nothing compiled before is found: PyTensor's compile folder (its C and numba
+    caches) and numba's own cache (the engine's kernels) in ``folder``, which the caller makes fresh."""
+    existing = os.environ.get("PYTENSOR_FLAGS", "")
+    return {"PYTENSOR_FLAGS": ",".join(f for f in (existing, f"base_compiledir={folder / 'pytensor'}") if f),
+            "NUMBA_CACHE_DIR": str(folder / "numba")}
 
 
 def fmt(value: float | None, unit: str = "") -> str:

@@ -12,7 +12,7 @@ from sim.calibration.posterior import Posterior
 from sim.engine.paths import time_grid
 from sim.engine.reweighting import posterior_weights
 from sim.engine.runner import RunOutput, run_paths
-from sim.engine.simulate import build_trends
+from sim.engine.trends import build_trends
 from sim.scenarios.scenario import Scenario
 
 KEEP_PATHS = 2000
@@ -49,7 +49,8 @@ def engine_throughput(posterior: Posterior, scenario: Scenario, mode: Mode) -> F
         peer=Side("numpy floor: default_rng().standard_normal((N, T))", floor_rate, "path-months/s"),
         ratio=ratio(floor_rate, engine_rate),
         ratio_meaning="how many times slower the engine is than the one-normal floor (lower is better)",
-        targets=[Target("engine slowdown vs floor", "<=", 3.0, ratio(floor_rate, engine_rate))],
+        targets=[Target("engine slowdown vs the three-normal floor", "<=", 1.5,
+                        ratio(path_months / floor3_s, engine_rate))],
         details={
             "paths": draws, "months": months, "repeats": mode.repeats,
             "engine_s": engine_s, "engine_all_s": engine_all, "floor_s": floor_s, "floor_all_s": floor_all,
@@ -59,9 +60,10 @@ def engine_throughput(posterior: Posterior, scenario: Scenario, mode: Mode) -> F
             "engine_rate_excluding_build_trends": steady_rate,
             "slowdown_vs_floor_excluding_build_trends": ratio(floor_rate, steady_rate),
         },
-        notes=["the engine draws three standard normals per path-month (volume, usage and adoption AR(1) "
-               "innovations) plus the per-path choices, so drawing its random numbers alone costs about 3x "
-               "the floor; the rest is trends, inverse links, histograms and claims (see details)"],
+        notes=["the engine draws four standard normals per path-month (volume, usage and adoption AR(1) "
+               "innovations and the growth rate's walk), float32 (sim.engine.kernel.INNOVATIONS), plus the per-path "
+               "choices; the target is stated against three float64 normals (details.slowdown_vs_3_normals); the "
+               "rest is trends, the fused loop, histograms and claims (see details)"],
     )
 
 

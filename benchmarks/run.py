@@ -9,7 +9,10 @@ Figures (each measured in the same run as its peer, reported as a ratio with its
 3. ``peak_memory``: peak RSS of ``tokensim run`` from 1e4 to 1e7 paths (1e3 to 1e5 with --quick);
 4. ``calibration_wall`` (cold vs cached ``tokensim calibrate``) and ``nuts_ess_per_second`` (nutpie vs
    PyMC's NUTS);
-5. ``dask_speedup``: ``run_paths`` on 2 local dask workers vs 1.
+5. ``dask_speedup``: ``run_paths`` on 2 local dask workers vs 1;
+6. what an analyst waits for (:mod:`benchmarks.workflow_bench`): ``run_cached`` (a cached ``tokensim run``),
+   ``first_run_cold`` (the first run on fresh caches, parallel fits vs one process), ``backtest_wall``
+   (every origin from fresh caches, likewise), ``sensitivity_wall`` and ``report_wall``.
 
 ``--quick`` shrinks every size; ``--smoke`` (for the tests) uses tiny sizes and skips the cold
 calibration and nutpie. Everything the libraries print goes to stderr, so stdout holds only the JSON.
@@ -39,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import BASELINE, MODES, OBSERVATIONS, PRIORS, ROOT, Figure, Mode, Side, log, table  # noqa: E402
 
 FIGURES = ("engine_throughput", "engine_vs_pymc_predictive", "calibration_wall", "nuts_ess_per_second",
-           "peak_memory", "dask_speedup")
+           "peak_memory", "dask_speedup", "run_cached", "first_run_cold", "backtest_wall", "sensitivity_wall",
+           "report_wall")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,11 +92,17 @@ class Inputs:
 
 def _runners(mode: Mode, inputs: Inputs) -> dict[str, Callable[[], Figure]]:
     """Each figure's measurement."""
-    from benchmarks import engine_bench, process_bench, pymc_bench
+    from benchmarks import engine_bench, process_bench, pymc_bench, workflow_bench
 
     def memory() -> Figure:
         inputs()  # a posterior must be cached before the subprocesses reuse it
         return process_bench.peak_memory(mode, inputs.posteriors)
+
+    def _cached_then(measure: Callable[[Mode, Path], Figure]) -> Callable[[], Figure]:
+        def run() -> Figure:
+            inputs()  # the command reuses the posterior cached in ``posteriors``
+            return measure(mode, inputs.posteriors)
+        return run
 
     def calibration() -> Figure:
         if not mode.cold_calibration:
@@ -106,6 +116,10 @@ def _runners(mode: Mode, inputs: Inputs) -> dict[str, Callable[[], Figure]]:
         "nuts_ess_per_second": lambda: pymc_bench.nuts_vs_nutpie(mode),
         "peak_memory": memory,
         "dask_speedup": lambda: engine_bench.dask_speedup(*inputs(), mode),
+        **{name: _cached_then(getattr(workflow_bench, name)) for name in
+           ("run_cached", "sensitivity_wall", "report_wall")},
+        "first_run_cold": lambda: workflow_bench.first_run_cold(mode, inputs.posteriors),
+        "backtest_wall": lambda: workflow_bench.backtest_wall(mode, inputs.posteriors),
     }
 
 
@@ -140,7 +154,7 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for package in ("numpy", "scipy", "pymc", "pytensor", "arviz", "nutpie", "distributed", "xarray"):
+    for package in ("numpy", "scipy", "pymc", "pytensor", "arviz", "nutpie", "numba", "distributed", "xarray"):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

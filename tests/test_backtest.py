@@ -83,11 +83,13 @@ def fake_calibrate(monkeypatch):
     """Replace calibration inside the backtest by :func:`prior_posterior`; records each call."""
     calls = []
 
-    def fake(inputs, *, log):
-        calls.append((inputs.as_of, inputs.cut))
-        return prior_posterior(inputs.registry.path, inputs.priors.path, inputs.as_of, inputs.cut), None
+    def fake(vintages, *, log):
+        for inputs in vintages:
+            calls.append((inputs.as_of, inputs.cut))
+        return [(prior_posterior(inputs.registry.path, inputs.priors.path, inputs.as_of, inputs.cut), None)
+                for inputs in vintages]
 
-    monkeypatch.setattr(backtest_run, "calibrate", fake)
+    monkeypatch.setattr(backtest_run, "calibrate_all", fake)
     return calls
 
 
@@ -304,13 +306,13 @@ def test_no_look_ahead_later_figures_do_not_change_an_origins_forecast(fake_cali
 def test_an_origin_that_fails_the_convergence_gate_is_skipped_and_listed(monkeypatch):
     from sim.calibration.sampling import ConvergenceError
 
-    def gate(inputs, *, log):
-        if inputs.as_of == D("2025-08-31"):
-            raise ConvergenceError("did not pass the convergence gate: v_ref: R-hat 1.0102 >= 1.01. Diagnostics:\n...",
-                                   where="calibration fit 'product'")
-        return prior_posterior(inputs.registry.path, inputs.priors.path, inputs.as_of, inputs.cut), None
+    def gate(vintages, *, log):
+        return [ConvergenceError("did not pass the convergence gate: v_ref: R-hat 1.0102 >= 1.01. Diagnostics:\n...",
+                                 where="calibration fit 'product'") if inputs.as_of == D("2025-08-31") else
+                (prior_posterior(inputs.registry.path, inputs.priors.path, inputs.as_of, inputs.cut), None)
+                for inputs in vintages]
 
-    monkeypatch.setattr(backtest_run, "calibrate", gate)
+    monkeypatch.setattr(backtest_run, "calibrate_all", gate)
     ds = run_backtest([D("2025-05-31"), D("2025-08-31")], inputs=INPUTS, ensemble=200)
     assert set(ds["as_of"].values) == {"2025-05-31"}
     skipped = json.loads(ds.attrs["skipped_origins"])

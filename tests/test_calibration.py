@@ -103,11 +103,21 @@ def test_calibration_id_depends_on_observations_priors_vintage_compute_and_setti
         CalibrationInputs.load(OBSERVATIONS, changed))
 
 
+def test_calibration_id_changes_with_the_libraries_that_compile_and_sample(monkeypatch):
+    inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS)
+    base = calibration_id(inputs)
+    versions = calibrate_module.library_versions()
+    monkeypatch.setattr(calibrate_module, "library_versions", lambda: {**versions, "numba": "0.0.1"})
+    assert calibration_id(inputs) != base
+
+
 def test_cached_posterior_is_reused_without_refitting(posterior_dir, monkeypatch):
+    from sim.calibration import workers
+
     def refit(*args, **kwargs):
         raise AssertionError("refitted although a matching posterior exists")
 
-    monkeypatch.setattr(calibrate_module, "fit_one", refit)
+    monkeypatch.setattr(workers, "run_jobs", refit)
     posterior, path = calibrate(CalibrationInputs.load(OBSERVATIONS, PRIORS, posterior_dir))
     assert path == posterior_dir / f"posterior-{posterior.id[:16]}.nc"
 

@@ -88,18 +88,25 @@ def gate_failures(report: xr.Dataset, gate: ConvergenceGate) -> list[str]:
 
 
 def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: SamplerSettings,
-            gate: ConvergenceGate = ConvergenceGate(), compute: ComputeTrend | None = None
-            ) -> tuple[xr.Dataset, xr.Dataset]:
-    """Sample one fit and enforce the convergence gate; returns (posterior, diagnostics)."""
-    import pymc as pm
+            gate: ConvergenceGate = ConvergenceGate(), compute: ComputeTrend | None = None, *,
+            cores: int | None = None) -> tuple[xr.Dataset, xr.Dataset]:
+    """Sample one fit and enforce the convergence gate; returns (posterior, diagnostics).
 
+    With nutpie, the model's log density is compiled once per structure in this process
+    (:mod:`sim.calibration.compiled`) and this fit's data handed to it; ``cores`` threads run its chains
+    (default: one per chain, up to the CPUs). The draws depend on the seed alone, not on ``cores``.
+    """
     model = build_model(fit, observations, priors, compute)
     seed = int(np.random.SeedSequence([settings.seed, fit_names().index(fit)]).generate_state(1)[0])
-    idata = pm.sample(
-        model=model, draws=settings.draws, tune=settings.tune, chains=settings.chains,
-        cores=min(settings.chains, os.cpu_count() or 1), target_accept=settings.target_accept,
-        random_seed=seed, progressbar=False, compute_convergence_checks=False, nuts_sampler=settings.sampler,
-    )
+    cores = cores or min(settings.chains, os.cpu_count() or 1)
+    if settings.sampler == "nutpie":
+        idata = _sample_nutpie(model, settings, seed, cores)
+    else:
+        import pymc as pm
+
+        idata = pm.sample(model=model, draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=cores,
+                          target_accept=settings.target_accept, random_seed=seed, progressbar=False,
+                          compute_convergence_checks=False)
     free = [rv.name for rv in model.free_RVs]
     report = diagnose(idata, free)
     failures = gate_failures(report, gate)
@@ -115,7 +122,7 @@ def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: Sa
 def stored_draws(draws: xr.Dataset, model) -> xr.Dataset:
     """The model's own variables, one value per draw (nutpie also returns the unconstrained values); a
     vector variable (the release offsets) is stored element by element, as ``name[label]``."""
-    named = {v.name for v in (*model.free_RVs, *model.deterministics)}
+    named = set(_kept_names(model))
     stored = draws[[name for name in draws.data_vars if name in named and draws[name].ndim == 2]].reset_coords(drop=True)
     for name in (name for name in draws.data_vars if name in named and draws[name].ndim == 3):
         dim = draws[name].dims[-1]
@@ -136,3 +143,20 @@ def restacked(draws: xr.Dataset, model) -> xr.Dataset:
             vector = xr.concat([draws[column] for column in columns], dim=dims[0]).assign_coords({dims[0]: labels})
             draws = draws.drop_vars(columns).assign({rv.name: vector.transpose("chain", "draw", dims[0])})
     return draws
+
+
+def _kept_names(model) -> list[str]:
+    """The model's own variables: free parameters and deterministics (not their unconstrained values)."""
+    return [v.name for v in (*model.free_RVs, *model.deterministics)]
+
+
+def _sample_nutpie(model, settings: SamplerSettings, seed: int, cores: int):
+    """nutpie's NUTS on this model's compiled structure (:func:`sim.calibration.compiled.compiled_fit`)."""
+    import nutpie
+
+    from sim.calibration.compiled import compiled_fit
+
+    compiled = compiled_fit(model, _kept_names(model))
+    return nutpie.sample(compiled.nutpie_model(model), draws=settings.draws, tune=settings.tune,
+                         chains=settings.chains, cores=cores, seed=seed, target_accept=settings.target_accept,
+                         progress_bar=False, save_warmup=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal
 
 from sim.scenarios.scenario import Event, Volatility
 
@@ -20,7 +19,10 @@ CAP_SHARPNESS = 8.0
 
 
 def ar1_deviations(rng: np.random.Generator, shape: tuple[int, int], volatility: Volatility, first: int) -> np.ndarray:
-    """AR(1) paths: zero before column ``first``, then ``x_t = phi x_{t-1} + e_t`` tending to sd ``volatility.sd``."""
+    """AR(1) paths: zero before column ``first``, then ``x_t = phi x_{t-1} + e_t`` tending to sd ``volatility.sd``
+    (the reference the engine's fused loop, :mod:`sim.engine.kernel`, is checked against)."""
+    from scipy import signal
+
     size, steps = shape
     innovations = rng.standard_normal((size, steps - first))
     out = np.zeros(shape)

@@ -7,7 +7,8 @@ month's value is the exact mean over the month). From the month after the calibr
 on, it adds AR(1) deviations (log scale for volume, logit scale for adoption and for usage within
 adopters), a random walk in the growth rate of volume and the scenario's events
 (:mod:`sim.engine.shocks`); a scenario's compute bound then caps the path itself, after all of
-them. The open share of calls is ``adoption^call_weight x usage``.
+them. The open share of calls is ``adoption^call_weight x usage``. The per-month work is one fused loop
+(:mod:`sim.engine.kernel`); the random numbers are drawn here, in a fixed order per block.
 
 The blocks, their random streams and the :class:`~sim.engine.paths.Paths` they produce are
 :mod:`sim.engine.paths`.
@@ -15,14 +16,16 @@ The blocks, their random streams and the :class:`~sim.engine.paths.Paths` they p
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy import special
 
 from sim.core.timeaxis import month_windows
 from sim.curves.families import T_ANCHOR, VOLUME_PARAMETERS, anchor_levels
 from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS
 from sim.engine.paths import BLOCK, Paths, block_rng, time_grid
-from sim.engine.shocks import ar1_deviations, event_effect, growth_shocks, soft_cap
+from sim.engine.kernel import INNOVATIONS, fused_paths
+from sim.engine.shocks import event_effect
 from sim.engine.summary import Summary
 from sim.engine.trends import Trends
 from sim.scenarios.scenario import Scenario
@@ -72,33 +75,43 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
             open_parameters[p][rows] = values[picks]
 
     first = trends.first_free
-    deviation = {kind: ar1_deviations(rng, shape, scenario.volatility[kind], first)
-                 for kind in ("volume", "adoption", "share")}
-    deviation["volume"] += growth_shocks(rng, shape, scenario.growth_shock, first, scenario.step_months / 12.0)
+    noise = {kind: rng.standard_normal((size, len(times) - first), dtype=INNOVATIONS)
+             for kind in ("volume", "adoption", "share", "growth")}
+    events = {kind: np.zeros((0, len(times))) for kind in ("volume", "adoption", "share")}
     for event in scenario.events:
-        deviation[event.target] += event_effect(rng, event, times, size)
-    volume = trend * np.exp(deviation["volume"])
+        effect = event_effect(rng, event, times, size)
+        events[event.target] = effect if not len(events[event.target]) else events[event.target] + effect
     compute_parameters, bound = {}, None
     if scenario.compute is not None:
-        volume, bound, compute_parameters = compute_capped(rng, scenario, volume, volume_parameters, times)
-    adoption = special.expit(logit_adoption + deviation["adoption"])
-    share = adoption ** open_parameters["call_weight"][:, None] * special.expit(logit_usage + deviation["share"])
+        bound, compute_parameters = compute_bound(rng, scenario, volume_parameters, times)
+    volume, adoption, share = np.empty(shape), np.empty(shape), np.empty(shape)
+    step_years = scenario.step_months / 12.0
+    fused_paths(trend, logit_adoption, logit_usage, open_parameters["call_weight"], first,
+                _ar(scenario.volatility["volume"]), _ar(scenario.volatility["adoption"]),
+                _ar(scenario.volatility["share"]), scenario.growth_shock * math.sqrt(step_years), step_years,
+                noise["volume"], noise["adoption"], noise["share"], noise["growth"],
+                events["volume"], events["adoption"], events["share"],
+                np.zeros((0, len(times))) if bound is None else bound, volume, adoption, share)
     parameters = {**volume_parameters, **compute_parameters, "posterior_draw": draw_index,
                   "open_posterior_draw": open_index, **open_parameters}
     return Paths(volume, share, adoption, np.array(names)[choice], np.array(variants)[open_choice], parameters, bound)
 
 
-def compute_capped(rng: np.random.Generator, scenario: Scenario, volume: np.ndarray,
-                   volume_parameters: dict[str, np.ndarray], times: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """The paths capped month by month by each path's compute bound (:mod:`sim.scenarios.compute_bound`),
-    after noise and events: no path exceeds its bound; returns the paths, the bounds and their parameters."""
+def _ar(volatility) -> np.ndarray:
+    """``(persistence, innovation scale)`` of an AR(1) deviation tending to sd ``volatility.sd``."""
+    return np.array([volatility.persistence, volatility.sd * math.sqrt(1.0 - volatility.persistence**2)])
+
+
+def compute_bound(rng: np.random.Generator, scenario: Scenario, volume_parameters: dict[str, np.ndarray],
+                  times: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each path's compute bound month by month (:mod:`sim.scenarios.compute_bound`), which caps the path after
+    noise and events (no path exceeds it); returns the bounds and their parameters."""
     bound = scenario.compute
     floor = anchor_levels(volume_parameters)[1]  # the path's own fitted level at the 2025-04 anchor
     utilisation, active = bound.sample(rng, T_ANCHOR, floor)
     a, b = month_windows(times, scenario.step_months)
     limit = bound.tokens_per_day((a + b) / 2.0, utilisation, active)
-    return soft_cap(volume, limit), limit, {"compute_utilisation": utilisation, "active_parameters": active}
+    return limit, {"compute_utilisation": utilisation, "active_parameters": active}
 
 
 def simulate_blocks(trends: Trends, scenario: Scenario, seed: int, chunk: list[tuple[int, int]],

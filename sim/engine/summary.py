@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.core.variables import VARIABLES
+from sim.engine.kernel import count_into
 from sim.engine.mc_error import cluster_sizes, effective_paths
 from sim.scenarios.scenario import Claim
 
@@ -52,13 +53,9 @@ class Summary:
     def add_paths(self, series: dict[str, np.ndarray], claims: tuple[Claim, ...]) -> None:
         """Count a block of paths (arrays ``(paths, time)`` by variable name)."""
         for name, variable in VARIABLES.items():
-            values, axis = series[name], variable.bins
-            low, high, bins = axis.low, axis.high, axis.count
-            paths, steps = values.shape
-            position = (axis.to_axis(values) - low) / (high - low) * bins
-            index = np.clip(position.astype(np.int64), 0, bins - 1)
-            flat = (np.arange(steps) * bins + index).ravel()
-            self.counts[name] += np.bincount(flat, minlength=steps * bins).reshape(steps, bins)
+            axis = variable.bins
+            count_into(self.counts[name], np.ascontiguousarray(axis.to_axis(series[name]), dtype=float), axis.low,
+                       axis.high)
         for row, claim in enumerate(claims):
             values = series[claim.variable]
             self.crossed[row] += claim.holds(values).sum(axis=0)

@@ -1,8 +1,8 @@
 """Compiling a fit's model once, so that each SBC refit only swaps its observed data.
 
-Two backends swap data the same way (:data:`COMPILERS`): ``numba`` is nutpie's own
-``compile_pymc_model`` (fastest sampling, but a numba compile of about a minute per model on a
-loaded 2-core machine); ``pytensor`` compiles the log density and its gradient with PyTensor's C
+Two backends swap data the same way (:data:`COMPILERS`): ``numba`` is the calibration's own compiled
+structure (:mod:`sim.calibration.compiled`: numba kernels from PyTensor's on-disk cache, fastmath off,
+the fastest sampling); ``pytensor`` compiles the log density and its gradient with PyTensor's C
 backend (seconds, cached on disk) and hands it to nutpie's sampler as a Python function (about
 twice the cost per gradient). The test suite uses ``pytensor``; the full run ``numba``.
 """
@@ -24,10 +24,11 @@ ENGINE_PARAMETERS = (*VOLUME_PARAMETERS, *OPEN_PARAMETERS, *OPEN_DERIVED)
 
 
 def _compile_numba(model, keep: Sequence[str]):
-    """nutpie's own compile (numba): the fastest sampler, a slow compile."""
-    import nutpie
+    """The calibration's own compiled structure (:mod:`sim.calibration.compiled`): numba kernels (fastmath
+    off, cached on disk), compiled once per structure and process, sampled by nutpie."""
+    from sim.calibration.compiled import compiled_fit
 
-    return nutpie.compile_pymc_model(model, var_names=list(keep))
+    return compiled_fit(model, list(keep)).nutpie_model(model)
 
 
 def _compile_pytensor(model, keep: Sequence[str]):

@@ -1,0 +1,190 @@
+"""A fit's log density, compiled once per model structure and reused with other data.
+
+The structure of a fit is its PyMC graph with the data containers (``pm.Data``) left out: the family, the
+priors, the figures' windows and which of them are censored or share a release. Two models with the same
+structure differ only in the values of their data containers, so one compiled log density serves both:
+:func:`compiled_fit` keeps, per process, one :class:`CompiledFit` per structure (:func:`structure_key`) and
+hands it the new model's data. Backtest origins, SBC refits and tests that fit the same structure again
+compile nothing.
+
+The log density and its gradient are compiled by PyTensor's numba backend and sampled by nutpie as Python
+functions (``nutpie.compiled_pyfunc.from_pyfunc``): the numba kernels come from PyTensor's on-disk cache
+when they were compiled before (:mod:`sim.calibration.compile_cache` says where and how it is
+invalidated), and nothing else is compiled. nutpie's own ``compile_pymc_model`` wraps the same kernels
+in a numba ``cfunc`` that cannot be cached and costs more than all the rest (about 4x the compile time
+here, cold or warm; ``benchmarks/run.py --only calibration_wall``). Kernels are compiled with numba's
+``fastmath`` off: with it on, a kernel loaded from the cache and one compiled fresh round differently
+and NUTS amplifies the last bit, so the same seed gave different draws depending on the cache (issue
+14); off, every compile gives the same machine arithmetic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: PyTensor flags every calibration kernel is compiled under (see the module docstring).
+KERNEL_FLAGS = {"numba__fastmath": False}
+
+_COMPILED: dict[str, CompiledFit] = {}
+
+
+@dataclass
+class CompiledFit:
+    """One structure's compiled log density and expansion (free values -> every kept variable)."""
+
+    key: str
+    dimension: int
+    names: list[str]
+    slices: list[slice]
+    shapes: list[tuple[int, ...]]
+    logp_kernel: Any
+    expand_kernel: Any
+    logp_data: list[str]
+    expand_data: list[str]
+    initial_point: Any
+    compile_seconds: float
+
+    def nutpie_model(self, model):
+        """A nutpie model of this structure on ``model``'s data (and its dims' labels)."""
+        from nutpie.compiled_pyfunc import from_pyfunc
+
+        data = {name: np.ascontiguousarray(value, dtype=float) for name, value in data_values(model).items()
+                if name in (*self.logp_data, *self.expand_data)}
+        dims = {name: tuple(model.named_vars_to_dims[name]) for name in self.names if name in model.named_vars_to_dims}
+        coords = {dim: list(model.coords[dim]) for named in dims.values() for dim in named}
+        logp_kernel, expand_kernel = self.logp_kernel, self.expand_kernel
+        logp_data, expand_data = self.logp_data, self.expand_data
+        names, slices, shapes = self.names, self.slices, self.shapes
+
+        # nutpie hands every function the model's data as keyword arguments, so that ``with_data`` swaps them.
+        def make_logp():
+            def logp(x, **shared):
+                value, gradient = logp_kernel(x, *(shared[name] for name in logp_data))
+                return float(value), gradient
+            return logp
+
+        def make_expand(*_seeds):
+            def expand(x, **shared):
+                (flat,) = expand_kernel(x, *(shared[name] for name in expand_data))
+                return {name: flat[part].reshape(shape) for name, part, shape in zip(names, slices, shapes)}
+            return expand
+
+        return from_pyfunc(self.dimension, make_logp, make_expand, [np.dtype(float)] * len(names), self.shapes,
+                           self.names, coords=coords, dims=dims, shared_data=data,
+                           make_initial_point_fn=self.initial_point)
+
+
+def data_values(model) -> dict[str, np.ndarray]:
+    """The current value of every data container of a model, by name."""
+    return {name: np.asarray(variable.get_value()) for name, variable in model.named_vars.items()
+            if hasattr(variable, "get_value")}
+
+
+def structure_key(model, keep: list[str]) -> str:
+    """A hash of the model's log density and kept variables as graphs, data containers by name and type
+    only (never their values): equal keys, equal compiled functions."""
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import io_toposort
+
+    outputs = [model.logp(), *kept_variables(model, keep)]
+    free = [model.rvs_to_values[rv] for rv in model.free_RVs]
+    digest = hashlib.sha256()
+    ids: dict[Any, int] = {}
+
+    def label(variable) -> str:
+        if variable not in ids:
+            ids[variable] = len(ids)
+            if isinstance(variable, Constant):
+                data = np.asarray(variable.data)
+                digest.update(f"const {variable.type} {data.dtype} {data.shape}".encode())
+                digest.update(np.ascontiguousarray(data).tobytes())
+            elif hasattr(variable, "get_value"):
+                digest.update(f"data {variable.name} {variable.type}".encode())
+            elif variable.owner is None:
+                digest.update(f"input {variable.name} {variable.type} {free.index(variable) if variable in free else -1}"
+                              .encode())
+        return str(ids[variable])
+
+    for node in io_toposort([], outputs):
+        inputs = ",".join(label(v) for v in node.inputs)
+        digest.update(f"{node.op!r}|{getattr(node.op, '_props_dict', dict)()!r}|{inputs}".encode())
+        for output in node.outputs:
+            label(output)
+    digest.update(("|".join(label(o) for o in outputs) + "|" + ",".join(keep)).encode())
+    return digest.hexdigest()
+
+
+def kept_variables(model, keep: list[str]) -> list:
+    """The kept variables (constrained free parameters, deterministics) as graphs of the free values."""
+    return [v for v in model.unobserved_value_vars if v.name in keep]
+
+
+def compiled_fit(model, keep: list[str]) -> CompiledFit:
+    """The compiled log density of this model's structure: from this process's registry, or compiled now."""
+    key = structure_key(model, keep)
+    if key not in _COMPILED:
+        _COMPILED[key] = _compile(model, keep, key)
+    return _COMPILED[key]
+
+
+def _compile(model, keep: list[str], key: str) -> CompiledFit:
+    """Compile the log density, its gradient and the expansion with PyTensor's numba backend."""
+    import time
+
+    import pytensor
+    import pytensor.tensor as pt
+    from pymc.initial_point import make_initial_point_fn
+    from pymc.pytensorf import compile as compile_pymc
+
+    started = time.perf_counter()
+    free = list(model.free_RVs)
+    values = [model.rvs_to_values[rv] for rv in free]
+    start = model.initial_point()
+    shapes = [tuple(np.shape(start[v.name])) for v in values]
+    sizes = [math.prod(s) for s in shapes]
+    offsets = np.cumsum([0, *sizes])
+    point = pt.TensorType("float64", shape=(int(offsets[-1]),))("point")
+    unravel = {v: point[lo:hi].reshape(s).astype(v.dtype)
+               for v, lo, hi, s in zip(values, offsets[:-1], offsets[1:], shapes)}
+    logp = pytensor.graph.rewrite_graph(model.logp(), include=["canonicalize", "stabilize"])
+    gradient = pt.concatenate([g.ravel() for g in pytensor.gradient.grad(logp, values)])
+    point_names = [v.name for v in values]
+    derived = [v for v in kept_variables(model, keep) if v.name not in point_names]
+    derived_names = [v.name for v in derived]
+    expanded = pt.concatenate([point, *(pt.as_tensor(v).ravel() for v in derived)])
+    with pytensor.config.change_flags(**KERNEL_FLAGS), model:
+        logp_fn = compile_pymc([point], pytensor.clone_replace([logp, gradient], unravel), mode="NUMBA")
+        expand_fn = compile_pymc([point], [pytensor.clone_replace(expanded, unravel)], mode="NUMBA")
+    # The kernels take the point and then every data container they read, in the graph's order.
+    logp_data = [v.name for v in logp_fn.maker.fgraph.inputs[1:]]
+    expand_data = [v.name for v in expand_fn.maker.fgraph.inputs[1:]]
+    with pytensor.config.change_flags(mode="FAST_COMPILE"):  # a few calls: no C compiler needed
+        initial = make_initial_point_fn(model=model, jitter_rvs=set(free), return_transformed=True)
+    sample_point = np.concatenate([np.ravel(start[n]) for n in point_names]).astype(float)
+    data = data_values(model)
+    logp_kernel, expand_kernel = logp_fn.vm.jit_fn, expand_fn.vm.jit_fn
+    logp_kernel(sample_point, *(data[n] for n in logp_data))  # compiled (or loaded from the cache) here
+    (flat,) = expand_kernel(sample_point, *(data[n] for n in expand_data))
+    names, slices, all_shapes, offset = [], [], [], 0
+    for name, shape in zip(point_names, shapes):
+        names.append(name), slices.append(slice(offset, offset + math.prod(shape))), all_shapes.append(shape)
+        offset += math.prod(shape)
+    at_start = model.compile_fn(derived, inputs=values, on_unused_input="ignore", mode="FAST_COMPILE")(start)
+    for name, value in zip(derived_names, at_start):
+        shape = tuple(int(s) for s in np.shape(value))
+        names.append(name), slices.append(slice(offset, offset + math.prod(shape))), all_shapes.append(shape)
+        offset += math.prod(shape)
+    if offset != flat.size:
+        raise RuntimeError(f"expanded {flat.size} values, expected {offset}")
+
+    def initial_point(seed):
+        drawn = initial(seed)
+        return np.concatenate([np.ravel(drawn[n]) for n in point_names]).astype(float)
+
+    return CompiledFit(key, int(offsets[-1]), names, slices, all_shapes, logp_kernel, expand_kernel, logp_data,
+                       expand_data, initial_point, time.perf_counter() - started)

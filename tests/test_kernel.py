@@ -1,0 +1,105 @@
+"""The engine's fused loop computes what the step-by-step numpy reference computes; float32 innovations
+change no reported figure beyond its Monte Carlo error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import special
+
+from sim.engine import simulate
+from sim.engine.kernel import count_into, fused_paths
+from sim.engine.runner import run_paths
+from sim.engine.shocks import ar1_deviations, soft_cap
+from sim.engine.summary import Summary
+from sim.scenarios.scenario import Volatility, load_scenario
+from tests.conftest import BASELINE
+
+
+def _reference(trend, logit_adoption, logit_usage, call_weight, first, volatility, growth_sd, step_years, noise,
+               events, bound):
+    """The paths computed the numpy way, one whole-array step at a time (as the engine did before fusing)."""
+    shape = trend.shape
+
+    class Replay:  # hands ar1_deviations the innovations drawn for the kernel
+        def __init__(self, values):
+            self.values = values
+
+        def standard_normal(self, _shape):
+            return self.values
+
+    deviation = {kind: ar1_deviations(Replay(noise[kind].astype(float)), shape, volatility[kind], first)
+                 for kind in ("volume", "adoption", "share")}
+    growth = np.zeros(shape)
+    rate = np.cumsum(noise["growth"].astype(float) * (growth_sd * np.sqrt(step_years)), axis=1)
+    growth[:, first:] = np.cumsum(rate * step_years, axis=1)
+    deviation["volume"] = deviation["volume"] + growth
+    for kind, shift in events.items():
+        deviation[kind] = deviation[kind] + shift
+    volume = trend * np.exp(deviation["volume"])
+    if bound is not None:
+        volume = soft_cap(volume, bound)
+    adoption = special.expit(logit_adoption + deviation["adoption"])
+    share = adoption ** call_weight[:, None] * special.expit(logit_usage + deviation["share"])
+    return volume, adoption, share
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("capped", [False, True])
+def test_the_fused_loop_reproduces_the_numpy_steps(dtype, capped):
+    rng = np.random.default_rng(7)
+    paths, steps, first = 300, 40, 12
+    trend = np.exp(rng.normal(30.0, 1.0, (paths, steps)))
+    logit_adoption, logit_usage = rng.normal(0.0, 1.0, (paths, steps)), rng.normal(-0.5, 1.0, (paths, steps))
+    call_weight = rng.uniform(0.3, 1.0, paths)
+    volatility = {"volume": Volatility(0.2, 0.8), "adoption": Volatility(0.3, 0.9), "share": Volatility(0.1, 0.5)}
+    noise = {kind: rng.standard_normal((paths, steps - first), dtype=dtype)
+             for kind in ("volume", "adoption", "share", "growth")}
+    events = {"volume": rng.normal(0.0, 0.3, (paths, steps)), "adoption": rng.normal(0.0, 0.3, (paths, steps))}
+    bound = trend * np.exp(rng.normal(1.0, 0.5, (paths, steps))) if capped else None
+    expected = _reference(trend, logit_adoption, logit_usage, call_weight, first, volatility, 0.3, 1 / 12, noise,
+                          events, bound)
+    out = [np.empty((paths, steps)) for _ in range(3)]
+    ar = lambda v: np.array([v.persistence, v.sd * np.sqrt(1 - v.persistence**2)])  # noqa: E731
+    fused_paths(trend, logit_adoption, logit_usage, call_weight, first, ar(volatility["volume"]),
+                ar(volatility["adoption"]), ar(volatility["share"]), 0.3 * np.sqrt(1 / 12), 1 / 12,
+                noise["volume"], noise["adoption"], noise["share"], noise["growth"], events["volume"],
+                events["adoption"], np.zeros((0, steps)), np.zeros((0, steps)) if bound is None else bound, *out)
+    for got, want in zip(out, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0.0)
+    if capped:
+        assert np.all(out[0] <= bound)
+
+
+def test_the_histogram_pass_counts_every_value_in_its_bin():
+    rng = np.random.default_rng(3)
+    values = np.exp(rng.normal(28.0, 3.0, (500, 7)))
+    values[0, 0], values[1, 1] = 1e5, 1e25  # beyond both ends: counted in the end bins
+    counts = np.zeros((7, 10_000), dtype=np.int64)
+    count_into(counts, np.log10(values), 9.0, 19.0)
+    position = (np.log10(values) - 9.0) / 10.0 * 10_000
+    index = np.clip(position.astype(np.int64), 0, 9_999)
+    expected = np.stack([np.bincount(index[:, t], minlength=10_000) for t in range(7)])
+    np.testing.assert_array_equal(counts, expected)
+
+
+def _figures(output):
+    summary: Summary = output.summary
+    return summary.quantiles("daily_tokens"), summary.crossed_share(), summary.effective("daily_tokens")
+
+
+@pytest.mark.slow
+def test_float32_innovations_change_no_reported_figure_beyond_its_monte_carlo_error(posterior, monkeypatch):
+    scenario = load_scenario(BASELINE)
+    draws = 40_000
+    figures = {}
+    for dtype in (np.float32, np.float64):
+        monkeypatch.setattr(simulate, "INNOVATIONS", dtype)
+        figures[dtype] = _figures(run_paths(posterior, scenario, draws=draws, seed=11, keep_paths=1000))
+    (q32, p32, n32), (q64, p64, _) = figures[np.float32], figures[np.float64]
+    assert not np.array_equal(p32, p64), "the two runs draw different innovations"
+    # A claim's probability: the two runs' difference is within 4 standard errors of a difference.
+    se = np.sqrt(2 * np.clip(p64 * (1 - p64), 1e-12, None) / n32)
+    assert np.all(np.abs(p32 - p64) <= 4 * se + 1e-12)
+    # The median path's volume: within 2% (its Monte Carlo error at this many paths is about 1%).
+    np.testing.assert_allclose(q32[4], q64[4], rtol=0.02)

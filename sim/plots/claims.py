@@ -9,8 +9,10 @@ import xarray as xr
 from sim.analysis.narrative import crossing_distribution
 from sim.engine.results import claims_from_attr
 from sim.plots.compare import COLOURS
+from sim.plots.text import as_written
 
 
+@as_written
 def crossing_chart(dataset: xr.Dataset, axes=None):
     """P(crossed by t) of every claim (top) and its crossing-date distribution by year (bottom)."""
     claims = claims_from_attr(dataset)
@@ -39,7 +41,7 @@ def crossing_chart(dataset: xr.Dataset, axes=None):
     top.set_ylabel("P(crossed by month)")
     top.set_title(f"Scenario '{dataset.attrs.get('scenario', '?')}': share of all "
                   f"{dataset.attrs.get('paths_simulated', '?')} paths in which each claim has held by each month",
-                  fontsize=10)
+                  fontsize=10, parse_math=False)
     bottom.set_ylabel("share of paths")
     bottom.set_title("When paths first cross: already at the start, in each year, or not within the horizon",
                      fontsize=10)

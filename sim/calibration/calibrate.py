@@ -1,7 +1,7 @@
 """Calibration: fit every model with NUTS, gate on convergence, cache the posterior by its id.
 
 The id is a hash of everything the posterior depends on: the fitted observations (as cut to a
-vintage), the priors, the model version and the sampler settings. ``calibrate`` reuses the cached
+vintage), the priors, the model version, the sampler settings and the posterior file format. ``calibrate`` reuses the cached
 file whose name carries that id, and refits when anything changed: never silently stale.
 """
 
@@ -10,15 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from sim.calibration.fits import FITS, fit_names
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
-from sim.calibration.posterior import Posterior, load_posterior
-from sim.calibration.sampling import fit_one, quiet_pymc
+from sim.calibration.posterior import FORMAT, Posterior, load_posterior
+from sim.calibration.sampling import ConvergenceGate, fit_one, gate_failures, quiet_pymc
 from sim.core.errors import UserError
+from sim.core.locks import folder_lock
 from sim.core.provenance import utc_now
 from sim.core.version import __version__
 from sim.data.observations import ObservationSet
@@ -39,6 +41,7 @@ def calibration_id(observations: ObservationSet, priors: Priors, settings: Sampl
         "priors": priors.digest(),
         "settings": asdict(settings),
         "fits": list(fits),
+        "posterior_format": FORMAT,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -46,26 +49,83 @@ def calibration_id(observations: ObservationSet, priors: Priors, settings: Sampl
 def calibrate(inputs: CalibrationInputs, *, force: bool = False,
               log: logging.Logger | None = None) -> tuple[Posterior, Path]:
     """Fit (or reuse from ``inputs.cache``) the posterior for the inputs' observations (as of their
-    vintage), priors and sampler settings; returns it and its file."""
+    vintage), priors and sampler settings; returns it and its file.
+
+    A cached file is used only once it proves itself (:func:`verified`); one that does not is refused
+    with the reason, never reused. Processes sharing a cache folder take turns on its lock: one fits,
+    the others wait for it and then reuse its file.
+    """
     log = log or logging.getLogger("tokensim")
     observations, priors, settings = inputs.observations, inputs.priors, inputs.settings
     fits = fit_names()
     posterior_id = calibration_id(observations, priors, settings, fits)
-    path = inputs.cache / f"posterior-{posterior_id[:16]}.nc"
-    if path.exists() and not force:
-        posterior = load_posterior(path, expected_id=posterior_id)
-        missing = [f"{fit}.{name}" for fit in fits for name in FITS[fit].parameters
-                   if fit not in posterior.fits or name not in posterior.fits[fit]]
-        if missing:
-            raise UserError(f"damaged posterior: {', '.join(missing)} missing; delete it or run "
-                            "'tokensim calibrate --force'", where=str(path))
-        log.info("reusing posterior %s", path)
-        return posterior, path
-    draws, reports = {}, {}
+    cache = inputs.cache
+    if cache.exists() and not cache.is_dir():
+        raise UserError("the posterior cache must be a folder, and this is a file", where=f"--posteriors {cache}")
+    path = cache / f"posterior-{posterior_id[:16]}.nc"
+    if not force and cache.is_dir():
+        with folder_lock(cache, shared=True, why="calibrating there"):
+            if path.exists():
+                return verified(path, posterior_id, settings, fits, log), path
+    _check_writable(cache)
+    with folder_lock(cache, why="calibrating there"):
+        if not force and path.exists():  # fitted by another process while this one waited
+            return verified(path, posterior_id, settings, fits, log), path
+        posterior = _fit(inputs, posterior_id, fits, log)
+        posterior.save(path)
+    log.info("saved posterior %s", path)
+    return posterior, path
+
+
+def verified(path: Path, posterior_id: str, settings: SamplerSettings, fits: tuple[str, ...],
+             log: logging.Logger) -> Posterior:
+    """The cached posterior at ``path``, once it has proved itself: its content hashes, its id, every fit and
+    parameter present with the draws the settings ask for, and every fit through the convergence gate again
+    (divergences counted afresh from its NUTS statistics). Otherwise a UserError saying why."""
+    posterior = load_posterior(path, expected_id=posterior_id)
+    refit = "; it is not used. Refit with 'tokensim calibrate --force'"
+    missing = [f"{fit}.{name}" for fit in fits for name in FITS[fit].parameters
+               if fit not in posterior.fits or name not in posterior.fits[fit]]
+    if missing:
+        raise UserError(f"damaged posterior: {', '.join(missing)} missing" + refit, where=str(path))
+    for fit in fits:
+        shape = (posterior.fits[fit].sizes.get("chain"), posterior.fits[fit].sizes.get("draw"))
+        if shape != (settings.chains, settings.draws):
+            raise UserError(f"damaged posterior: fit '{fit}' holds {shape[0]} chains of {shape[1]} draws, where "
+                            f"its settings ask for {settings.chains} of {settings.draws}" + refit, where=str(path))
+        report = posterior.diagnostics[fit]
+        if any(name not in report for name in ("rhat", "ess_bulk", "ess_tail")) or "parameter" not in report.coords:
+            raise UserError(f"damaged posterior: fit '{fit}' has no convergence diagnostics" + refit, where=str(path))
+        stats = posterior.groups.get(fit, {}).get("sample_stats")
+        divergences = int(stats["diverging"].sum()) if stats is not None and "diverging" in stats else None
+        report = report.assign_attrs(divergences=max(divergences or 0, int(report.attrs.get("divergences", 0))))
+        failures = gate_failures(report, ConvergenceGate())
+        if failures:
+            raise UserError(f"fit '{fit}' does not pass the convergence gate ({'; '.join(failures)})" + refit,
+                            where=str(path))
+    log.info("reusing posterior %s (content hash, draws and convergence gate verified)", path)
+    return posterior
+
+
+def _check_writable(cache: Path) -> None:
+    """Refuse, before any fitting, a cache folder the fitted posterior could not be saved in."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot save a posterior in this folder ({exc.strerror or exc}); choose another with "
+                        "--posteriors", where=f"--posteriors {cache}") from None
+
+
+def _fit(inputs: CalibrationInputs, posterior_id: str, fits: tuple[str, ...], log: logging.Logger) -> Posterior:
+    """Sample every fit (each must pass the convergence gate) into a new Posterior."""
+    observations, priors, settings = inputs.observations, inputs.priors, inputs.settings
+    groups, reports = {}, {}
     for fit in fits:
         started = time.perf_counter()
         with quiet_pymc():
-            draws[fit], reports[fit] = fit_one(fit, observations, priors, settings)
+            groups[fit], reports[fit] = fit_one(fit, observations, priors, settings)
         log.info("fitted %-12s in %5.1f s (max R-hat %.4f, min ESS %.0f)", fit, time.perf_counter() - started,
                  float(reports[fit]["rhat"].max()),
                  float(min(reports[fit]["ess_bulk"].min(), reports[fit]["ess_tail"].min())))
@@ -83,7 +143,5 @@ def calibrate(inputs: CalibrationInputs, *, force: bool = False,
         "sampler": json.dumps(asdict(settings)),
         "created": utc_now(),
     }
-    posterior = Posterior(posterior_id, draws, reports, attrs)
-    posterior.save(path)
-    log.info("saved posterior %s", path)
-    return posterior, path
+    draws = {fit: groups[fit].pop("posterior") for fit in fits}
+    return Posterior(posterior_id, draws, reports, attrs, groups)

@@ -13,6 +13,7 @@ import xarray as xr
 
 from sim.calibration.fits import build_model, fit_names
 from sim.calibration.inputs import SamplerSettings
+from sim.calibration.posterior import arviz_groups
 from sim.core.errors import UserError
 from sim.data.observations import ObservationSet
 from sim.data.priors import Priors
@@ -81,8 +82,10 @@ def gate_failures(report: xr.Dataset, gate: ConvergenceGate) -> list[str]:
 
 
 def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: SamplerSettings,
-            gate: ConvergenceGate = ConvergenceGate()) -> tuple[xr.Dataset, xr.Dataset]:
-    """Sample one fit and enforce the convergence gate; returns (posterior, diagnostics)."""
+            gate: ConvergenceGate = ConvergenceGate()) -> tuple[dict[str, xr.Dataset], xr.Dataset]:
+    """Sample one fit and enforce the convergence gate; returns its ArviZ groups (``posterior``,
+    ``sample_stats``, ``observed_data``, ``log_likelihood``: :func:`~sim.calibration.posterior.arviz_groups`)
+    and its diagnostics."""
     import pymc as pm
 
     model = build_model(fit, observations, priors)
@@ -101,8 +104,4 @@ def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: Sa
             "divergences): " + "; ".join(failures) + ". Diagnostics:\n" + report.to_dataframe().to_string(),
             where=f"calibration fit '{fit}'",
         )
-    # The model's own variables, one value per draw (nutpie also returns the unconstrained values).
-    named = {v.name for v in (*model.free_RVs, *model.deterministics)}
-    kept = [name for name in idata.posterior.data_vars if name in named and idata.posterior[name].ndim == 2]
-    posterior = idata.posterior[kept].reset_coords(drop=True)
-    return posterior, report
+    return arviz_groups(idata, model), report

@@ -5,11 +5,17 @@ and for each claim the number of paths that had crossed by each time step. Summa
 disjoint sets of paths add up exactly (integer counts), so the result does not depend on how
 paths were grouped into chunks or spread over workers. Quantiles read off the histograms are
 exact to within one bin: 0.23% of the value for volume (log bins), 0.0001 for shares.
+
+The dense bins cover each variable's usual range (:class:`~sim.core.variables.Bins`); a value
+outside it is not clipped but counted in a bin of the same width beyond the range (kept sparsely,
+since such values are rare), and an infinite or NaN value in a bin of its own. So quantiles stay
+exact to one bin whatever the values: a p95 of 6e20 tokens/day is reported as 6e20, an infinite
+one as infinite, and a step with a NaN path has NaN quantiles, as ``numpy.quantile`` would give.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,6 +24,10 @@ from sim.scenarios.scenario import Claim
 
 #: Quantiles kept for every variable: the 50/80/90/95% bands and the quartiles.
 SUMMARY_QUANTILES = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
+#: Bins of values beyond the dense range that stand for -inf, +inf and NaN; finite values further out
+#: than ``FAR`` bins (only on a linear axis, beyond 1e17 times its width) share the bin at ``FAR``.
+NEG_INF, POS_INF, NAN = -(2**62), 2**62, 2**62 + 1
+FAR = 2**60
 
 
 def has_crossed(values: np.ndarray, claim: Claim) -> np.ndarray:
@@ -26,18 +36,38 @@ def has_crossed(values: np.ndarray, claim: Claim) -> np.ndarray:
     return np.logical_or.accumulate(beyond, axis=1)
 
 
+def _merge(rows: np.ndarray) -> np.ndarray:
+    """Rows ``(step, bin, count)`` with equal ``(step, bin)`` summed into one, sorted by step and bin."""
+    if len(rows) == 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    keys, inverse = np.unique(rows[:, :2], axis=0, return_inverse=True)
+    counts = np.bincount(inverse.ravel(), weights=rows[:, 2], minlength=len(keys)).astype(np.int64)
+    return np.column_stack([keys, counts])
+
+
+def _outside_rows(position: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """``(step, bin, count)`` of the values whose bin ``position`` is outside the dense range."""
+    steps = np.broadcast_to(np.arange(position.shape[1]), position.shape)[outside]
+    where = position[outside]
+    bins = np.where(np.isnan(where), NAN, np.where(where == np.inf, POS_INF, np.where(
+        where == -np.inf, NEG_INF, np.floor(np.clip(where, -FAR, FAR)).astype(np.int64))))
+    return _merge(np.column_stack([steps, bins, np.ones_like(steps)]).astype(np.int64))
+
+
 @dataclass
 class Summary:
-    """Histogram counts per variable ``(time, bin)`` and crossing counts per claim ``(claim, time)``."""
+    """Histogram counts per variable ``(time, bin)``, crossing counts per claim ``(claim, time)``, and the
+    values beyond each variable's dense bins as rows ``(time, bin, count)``."""
 
     counts: dict[str, np.ndarray]
     crossed: np.ndarray
     paths: int
+    outside: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, steps: int, claims: int) -> "Summary":
         counts = {name: np.zeros((steps, variable.bins.count), dtype=np.int64) for name, variable in VARIABLES.items()}
-        return cls(counts, np.zeros((claims, steps), dtype=np.int64), 0)
+        return cls(counts, np.zeros((claims, steps), dtype=np.int64), 0, _no_outside())
 
     def add_paths(self, series: dict[str, np.ndarray], claims: tuple[Claim, ...]) -> None:
         """Count a block of paths (arrays ``(paths, time)`` by variable name)."""
@@ -45,9 +75,16 @@ class Summary:
             values, axis = series[name], variable.bins
             low, high, bins = axis.low, axis.high, axis.count
             paths, steps = values.shape
-            position = (axis.to_axis(values) - low) / (high - low) * bins
-            index = np.clip(position.astype(np.int64), 0, bins - 1)
-            flat = (np.arange(steps) * bins + index).ravel()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                position = (axis.to_axis(values) - low) / (high - low) * bins
+            inside = (position >= 0) & (position <= bins)  # the top edge is in the last bin; NaN is outside
+            if inside.all():
+                index = np.minimum(position.astype(np.int64), bins - 1)
+                flat = (np.arange(steps) * bins + index).ravel()
+            else:
+                index = np.minimum(np.where(inside, position, 0).astype(np.int64), bins - 1)
+                flat = (np.arange(steps) * bins + index)[inside]
+                self.outside[name] = _merge(np.concatenate([self.outside[name], _outside_rows(position, ~inside)]))
             self.counts[name] += np.bincount(flat, minlength=steps * bins).reshape(steps, bins)
         for row, claim in enumerate(claims):
             self.crossed[row] += has_crossed(series[claim.variable], claim).sum(axis=0)
@@ -55,11 +92,13 @@ class Summary:
 
     def __add__(self, other: "Summary") -> "Summary":
         return Summary({k: self.counts[k] + other.counts[k] for k in self.counts},
-                       self.crossed + other.crossed, self.paths + other.paths)
+                       self.crossed + other.crossed, self.paths + other.paths,
+                       {k: _merge(np.concatenate([self.outside[k], other.outside[k]])) for k in self.outside})
 
     def __iadd__(self, other: "Summary") -> "Summary":
         for name, counts in self.counts.items():
             counts += other.counts[name]
+            self.outside[name] = _merge(np.concatenate([self.outside[name], other.outside[name]]))
         self.crossed += other.crossed
         self.paths += other.paths
         return self
@@ -68,20 +107,36 @@ class Summary:
         """Quantiles ``(quantile, time)`` read off the histogram, interpolating inside a bin."""
         axis = VARIABLES[variable].bins
         low, high, bins = axis.low, axis.high, axis.count
-        cumulative = np.cumsum(self.counts[variable], axis=1)
-        out = np.empty((len(quantiles), cumulative.shape[0]))
         width = (high - low) / bins
-        for row, q in enumerate(quantiles):
-            target = q * self.paths
-            for step, cdf in enumerate(cumulative):
-                index = int(np.searchsorted(cdf, target, side="left"))
-                index = min(index, bins - 1)
-                before = cdf[index - 1] if index > 0 else 0
-                inside = cdf[index] - before
+        dense = self.counts[variable]
+        outside = self.outside[variable]
+        out = np.empty((len(quantiles), dense.shape[0]))
+        for step in range(dense.shape[0]):
+            extra = outside[outside[:, 0] == step]
+            if extra.size and (extra[:, 1] == NAN).any():
+                out[:, step] = np.nan
+                continue
+            below, above = extra[extra[:, 1] < 0], extra[extra[:, 1] >= bins]
+            index = np.concatenate([below[:, 1], np.arange(bins), above[:, 1]])
+            cdf = np.cumsum(np.concatenate([below[:, 2], dense[step], above[:, 2]]))
+            for row, q in enumerate(quantiles):
+                target = q * self.paths
+                at = min(int(np.searchsorted(cdf, target, side="left")), len(cdf) - 1)
+                before = cdf[at - 1] if at > 0 else 0
+                inside = cdf[at] - before
                 fraction = (target - before) / inside if inside else 0.5
-                out[row, step] = low + (index + fraction) * width
+                out[row, step] = (-np.inf if index[at] == NEG_INF else np.inf if index[at] == POS_INF
+                                  else low + (index[at] + fraction) * width)
         return axis.from_axis(out)
 
     def crossed_share(self) -> np.ndarray:
         """Share of all paths that had crossed each claim's threshold by each time ``(claim, time)``."""
         return self.crossed / max(self.paths, 1)
+
+    def beyond_range(self, variable: str) -> int:
+        """How many path-steps of ``variable`` fell outside its dense bins (kept exactly, not clipped)."""
+        return int(self.outside[variable][:, 2].sum())
+
+
+def _no_outside() -> dict[str, np.ndarray]:
+    return {name: np.zeros((0, 3), dtype=np.int64) for name in VARIABLES}

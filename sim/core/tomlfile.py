@@ -69,8 +69,8 @@ class TomlFile:
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"not valid TOML: {exc}", where=str(path)) from None
         except RecursionError:
-            raise UserError(f"not a usable {what}: tables or arrays are nested too deeply (at most {MAX_DEPTH} "
-                            "levels)", where=str(path)) from None
+            raise UserError(f"not a usable {what}: tables or arrays are nested more than {MAX_DEPTH} levels deep",
+                            where=str(path)) from None
         if _depth(data) > MAX_DEPTH:
             raise UserError(f"not a usable {what}: tables or arrays are nested more than {MAX_DEPTH} levels deep",
                             where=str(path))

@@ -111,8 +111,10 @@ def _check_attributes(dataset: xr.Dataset, path: str) -> None:
     for name, (valid, described) in ATTRIBUTES.items():
         if name not in dataset.attrs:
             raise _fail(path, f"attribute '{name}' is missing ({described})")
-        if not valid(dataset.attrs[name]):
-            raise _fail(path, f"attribute '{name}' is {dataset.attrs[name]!r}; expected {described}")
+        value = dataset.attrs[name]
+        if not valid(value):
+            shown = value.item() if isinstance(value, np.generic) else value
+            raise _fail(path, f"attribute '{name}' is {shown!r}; expected {described}")
 
 
 def _check_claims(dataset: xr.Dataset, path: str) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from sim.core.files import netcdf_bytes, write_outputs
+from sim.core.provenance import SOURCE
 from sim.core.variables import VARIABLES
 from sim.data.observations import ObservationSet
 from sim.plots.render import png_bytes
@@ -102,5 +103,13 @@ def write_run(dataset: xr.Dataset, out: str | Path, observations: ObservationSet
     neither. Without ``chart``, an earlier chart at that path is removed with the set, since it would
     show other results than the file beside it."""
     out = Path(out)
-    figure = png_bytes(fan_chart(dataset, observations), dpi=120) if chart else None
+    figure = png_bytes(fan_chart(dataset, observations), dpi=120, metadata=chart_metadata(dataset)) if chart else None
     return write_outputs({out: netcdf_bytes(dataset), out.with_suffix(".png"): figure})
+
+
+def chart_metadata(dataset: xr.Dataset) -> dict[str, str]:
+    """PNG text fields naming the results a chart shows (so a chart can be matched to its .nc file)."""
+    attrs = dataset.attrs
+    return {"Title": f"tokensim fan chart of scenario '{attrs.get('scenario', '?')}'", "Software": SOURCE,
+            "Description": f"seed {attrs.get('seed', '?')}, {attrs.get('paths_simulated', '?')} paths, calibration "
+                           f"{attrs.get('calibration_id', '?')}, scenario sha256 {attrs.get('scenario_sha256', '?')}"}

@@ -1,0 +1,180 @@
+"""The posterior file: every fit an ArviZ-standard tree, every byte of it under a content hash that each
+load recomputes, the convergence gate applied again on load, and one fit at a time per cache folder.
+
+The cases where a damaged, edited or forged posterior makes ``tokensim run`` refuse are in the
+bad-input corpus (``tests/test_bad_inputs.py``, ``TAMPERED_POSTERIOR_CASES``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sim.calibration import calibrate as calibrate_module
+from sim.calibration.calibrate import calibrate, calibration_id
+from sim.calibration.fits import fit_names
+from sim.calibration.inputs import CalibrationInputs, SamplerSettings
+from sim.calibration.posterior import DIAGNOSTICS, FORMAT, GROUPS, load_posterior
+from sim.core.errors import UserError
+from sim.data.observations import load_observations
+from sim.data.priors import load_priors
+from tests.conftest import OBSERVATIONS, PRIORS
+
+
+@pytest.fixture
+def stored(posterior_dir) -> Path:
+    return next(posterior_dir.glob("posterior-*.nc"))
+
+
+def test_each_fit_opens_in_arviz_as_a_standard_tree_with_the_draws_tokensim_uses(stored, posterior):
+    import arviz as az
+
+    for fit in fit_names():
+        idata = az.InferenceData.from_netcdf(stored, base_group=fit)  # the documented one-liner
+        assert {"posterior", *GROUPS} <= set(idata.groups()), fit
+        for name, values in posterior.fits[fit].data_vars.items():
+            np.testing.assert_array_equal(idata.posterior[name].values, values.values)
+        observed = idata.observed_data
+        pointwise = idata.log_likelihood
+        assert set(pointwise.data_vars) == set(observed.data_vars)
+        for name in observed.data_vars:
+            assert pointwise[name].dims[:2] == ("chain", "draw")
+            assert pointwise[name].shape[2:] == observed[name].shape
+        assert int(idata.sample_stats["diverging"].sum()) == posterior.diagnostics[fit].attrs["divergences"] == 0
+    tree = xr.open_datatree(stored, engine="h5netcdf")
+    assert set(az.from_datatree(tree["logistic"]).groups()) >= {"posterior", *GROUPS, DIAGNOSTICS}
+
+
+def test_the_stored_log_likelihood_is_the_fitted_likelihood(stored):
+    """PSIS-LOO runs on a stored fit as it is, and the pointwise values are the model's: for the F&S
+    reference figure (scale 1, no drift) the Normal log density of its log at the log of the exponential
+    curve's window mean, computed here from the draws with the numpy curves."""
+    import arviz as az
+    from scipy import stats
+
+    from sim.curves.families import FAMILIES
+
+    idata = az.InferenceData.from_netcdf(stored, base_group="exponential")
+    assert np.isfinite(float(az.loo(idata).elpd_loo))
+    figure = next(o for o in load_observations(OBSERVATIONS).observations if o.id == "fs_daily_2025h1")
+    family = FAMILIES["exponential"]
+    draws = {name: idata.posterior[name].values[..., None] for name in family.parameters}
+    a, b = figure.window
+    mean = family.window_mean(np.array([a]), np.array([b]), draws)[..., 0]
+    expected = stats.norm.logpdf(np.log(figure.comparable_value), np.log(mean),
+                                 idata.posterior["fs_enterprise_sigma"].values)
+    stored_values = idata.log_likelihood["log_observed"].sel(obs=figure.id).values
+    np.testing.assert_allclose(stored_values, expected, rtol=1e-8)
+    assert float(idata.observed_data["log_observed"].sel(obs=figure.id)) == pytest.approx(
+        np.log(figure.comparable_value))
+
+
+GROUP_EDITS = {
+    "posterior": ("logistic/posterior/growth", "fit 'logistic'"),
+    "sample_stats": ("gompertz/sample_stats/diverging", "fit 'gompertz'"),
+    "observed_data": ("richards/observed_data/log_observed", "fit 'richards'"),
+    "log_likelihood": ("open/log_likelihood/logit_observed", "fit 'open'"),
+    "diagnostics": ("product/diagnostics/rhat", "fit 'product'"),
+}
+
+
+@pytest.mark.parametrize("group", GROUP_EDITS)
+def test_the_content_hash_covers_every_group_of_every_fit(stored, tmp_path, group):
+    import h5py
+
+    path = tmp_path / stored.name
+    shutil.copyfile(stored, path)
+    name, named = GROUP_EDITS[group]
+    with h5py.File(path, "r+") as handle:
+        values = handle[name][()]
+        values.flat[0] = 1 - values.flat[0] if values.dtype.kind in "bi" else values.flat[0] * 1.0001
+        handle[name][...] = values
+    with pytest.raises(UserError, match=f"changed since it was written: the content of {named} no longer"):
+        load_posterior(path)
+
+
+def test_the_content_hash_covers_the_root_attributes(stored, tmp_path):
+    import h5py
+
+    path = tmp_path / stored.name
+    shutil.copyfile(stored, path)
+    with h5py.File(path, "r+") as handle:
+        handle.attrs["priors_json"] = "{}"  # what reweighting reads the fitted priors from
+    with pytest.raises(UserError, match="the content of its attributes no longer matches"):
+        load_posterior(path)
+
+
+def test_a_copy_loads_identically_and_the_format_is_part_of_the_id(stored, tmp_path, monkeypatch):
+    copy = tmp_path / "copy.nc"
+    shutil.copyfile(stored, copy)
+    original, copied = load_posterior(stored), load_posterior(copy)
+    assert copied.id == original.id
+    for fit in original.fits:
+        xr.testing.assert_identical(copied.fits[fit], original.fits[fit])
+    args = (load_observations(OBSERVATIONS), load_priors(PRIORS), SamplerSettings(), fit_names())
+    before = calibration_id(*args)
+    monkeypatch.setattr(calibrate_module, "FORMAT", FORMAT + "-next")
+    assert calibration_id(*args) != before  # a file of another format is never looked for, so never misread
+
+
+def test_calibrate_force_refits_a_tampered_file_and_the_new_file_proves_itself(stored, tmp_path, monkeypatch):
+    """``calibrate --force`` is the way out the refusals name: it replaces the file (the fit itself is
+    replayed from the stored groups here, to keep NUTS out of this test)."""
+    import h5py
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    path = cache / stored.name
+    shutil.copyfile(stored, path)
+    with h5py.File(path, "r+") as handle:
+        handle["open/posterior/m"][...] = 1.0
+    inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS, cache)
+    with pytest.raises(UserError, match="changed since it was written"):
+        calibrate(inputs)
+    tree = xr.open_datatree(stored, engine="h5netcdf")
+    replayed = []
+
+    def replay(fit, observations, priors, settings):
+        replayed.append(fit)
+        groups = {name: tree[fit][name].to_dataset().load() for name in ("posterior", *GROUPS)}
+        return groups, tree[fit][DIAGNOSTICS].to_dataset().load()
+
+    monkeypatch.setattr(calibrate_module, "fit_one", replay)
+    refitted, written = calibrate(inputs, force=True, log=logging.getLogger("tokensim.tests"))
+    assert written == path and replayed == list(fit_names())
+    assert float(load_posterior(path).fits["open"]["m"].max()) < 1.0
+    reused, _ = calibrate(inputs)
+    xr.testing.assert_identical(reused.fits["open"], refitted.fits["open"])
+
+
+def test_a_second_process_waits_for_the_cache_folder_and_then_reuses(posterior_dir, caplog):
+    """A process fitting into a cache folder holds it exclusively; another calibrate waits (saying so), and
+    then reuses the file instead of fitting the same posterior twice."""
+    descriptor = os.open(posterior_dir, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)  # as a fitting process does
+    done: list = []
+    caplog.set_level(logging.INFO, logger="tokensim")
+    worker = threading.Thread(target=lambda: done.append(calibrate(
+        CalibrationInputs.load(OBSERVATIONS, PRIORS, posterior_dir))))
+    try:
+        worker.start()
+        deadline = time.monotonic() + 60
+        while "waiting" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker.is_alive() and not done
+        assert "another tokensim process is calibrating there" in caplog.text
+    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        os.close(descriptor)
+    worker.join(timeout=60)
+    assert done and done[0][0].id
+    assert "reusing posterior" in caplog.text

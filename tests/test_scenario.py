@@ -98,3 +98,22 @@ def test_extends_cycle_and_missing_parent_are_errors(tmp_path):
         load_scenario(tmp_path / "a.toml")
     with pytest.raises(UserError, match="does not exist"):
         load_scenario(write(tmp_path, 'extends = "nowhere.toml"\n' + MINIMAL, "c.toml"))
+
+
+def test_a_byte_order_mark_is_accepted_and_lines_still_count_from_the_first(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes("\ufeff".encode() + BASELINE.read_bytes())
+    assert load_scenario(path).name == load_scenario(BASELINE).name
+    path.write_bytes("\ufeff".encode() + BASELINE.read_bytes().replace(b"seed = ", b"colour = 1\nseed = ", 1))
+    line = next(n for n, text in enumerate(BASELINE.read_text(encoding="utf-8").splitlines(), 1) if text.startswith("seed"))
+    with pytest.raises(UserError, match=f"line {line}, key 'colour'"):
+        load_scenario(path)
+
+
+@pytest.mark.parametrize("step, by", [(12, "2030-07"), (5, "2030-10"), (7, "2030-12"), (3, "2030-10")])
+def test_claim_months_on_the_step_grid_are_accepted(tmp_path, step, by):
+    path = tmp_path / "step.toml"
+    path.write_text(f'extends = "{BASELINE}"\nname = "step"\nstep_months = {step}\n\n[[claims]]\nname = "x"\n'
+                    f'variable = "open_share"\nthreshold = 0.5\nby = ["{by}"]\n', encoding="utf-8")
+    scenario = load_scenario(path)
+    assert scenario.step_months == step and scenario.claims[-1].by == (np.datetime64(by, "M"),)

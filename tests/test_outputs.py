@@ -194,3 +194,17 @@ def test_concurrent_runs_to_one_output_take_turns_and_leave_one_runs_pair(poster
         assert run.wait(timeout=600) == 0, run.stderr.read()
     assert png_seed(out.with_suffix(".png")) == nc_seed(out) in (11, 12, 13)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conc.nc", "conc.png"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_cache_on_a_full_disk_is_refused_before_any_fitting(tmp_path, monkeypatch, capsys):
+    def refuse(*args, **kwargs):
+        raise AssertionError("sampled although the posterior could not be saved")
+
+    monkeypatch.setattr("pymc.sample", refuse)
+    with tiny_filesystem(tmp_path / "full") as full:
+        code = main(["-q", "calibrate", "--posteriors", str(full), "--observations", str(OBSERVATIONS),
+                     "--priors", str(PRIORS)])
+        err = capsys.readouterr().err
+        assert code == 2 and f"--posteriors {full}: cannot save a posterior in this folder" in err, err
+        assert list(full.iterdir()) == []

@@ -1,8 +1,9 @@
 """Calibration: fit every model with NUTS, gate on convergence, cache the posterior by its id.
 
 The id is a hash of everything the posterior depends on: the fitted observations (as cut to a
-vintage), the priors, the model version, the sampler settings and the posterior file format. ``calibrate`` reuses the cached
-file whose name carries that id, and refits when anything changed: never silently stale.
+vintage), the priors, the model version, the sampler settings and the posterior file format.
+``calibrate`` reuses the cached file whose name carries that id once it has proved itself, and
+refits when anything changed: never silently stale, never silently edited.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import tempfile
 import time
 from dataclasses import asdict
@@ -28,6 +30,8 @@ from sim.data.priors import Priors
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
 MODEL_VERSION = "3"
+#: Free space a fit needs in the cache folder before it starts (a posterior file is about 6 MB).
+POSTERIOR_ROOM = 32 * 10**6
 
 
 def calibration_id(observations: ObservationSet, priors: Priors, settings: SamplerSettings,
@@ -108,14 +112,18 @@ def verified(path: Path, posterior_id: str, settings: SamplerSettings, fits: tup
 
 
 def _check_writable(cache: Path) -> None:
-    """Refuse, before any fitting, a cache folder the fitted posterior could not be saved in."""
+    """Refuse, before any fitting, a cache folder the fitted posterior could not be saved in (a few MB)."""
     try:
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=cache):
             pass
+        free = shutil.disk_usage(cache).free
     except OSError as exc:
         raise UserError(f"cannot save a posterior in this folder ({exc.strerror or exc}); choose another with "
                         "--posteriors", where=f"--posteriors {cache}") from None
+    if free < POSTERIOR_ROOM:
+        raise UserError(f"cannot save a posterior in this folder: {free / 1e6:.1f} MB are free on its disk and a "
+                        f"posterior needs up to {POSTERIOR_ROOM / 1e6:.0f} MB", where=f"--posteriors {cache}")
 
 
 def _fit(inputs: CalibrationInputs, posterior_id: str, fits: tuple[str, ...], log: logging.Logger) -> Posterior:

@@ -674,7 +674,8 @@ def flip_a_bit_of_the_draws(ctx) -> None:
 
     path = real_posterior(ctx)
     with h5py.File(path, "r") as handle:
-        offset = handle["gompertz/posterior/growth"].id.get_chunk_info(0).byte_offset
+        draws = handle["gompertz/posterior/growth"]
+        offset = draws.id.get_offset() if draws.chunks is None else draws.id.get_chunk_info(0).byte_offset
     data = bytearray(path.read_bytes())
     data[offset + 40] ^= 0x10
     path.write_bytes(bytes(data))

@@ -208,3 +208,20 @@ def test_a_cache_on_a_full_disk_is_refused_before_any_fitting(tmp_path, monkeypa
         err = capsys.readouterr().err
         assert code == 2 and f"--posteriors {full}: cannot save a posterior in this folder" in err, err
         assert list(full.iterdir()) == []
+
+
+def test_the_report_reuses_a_result_only_with_its_chart(posterior, tmp_path):
+    """A report killed between a run's two files used to leave a .nc without its .png, which the next report
+    reused; a result whose chart is missing is simulated again, and both are written as one set."""
+    from sim.data.observations import load_observations
+    from sim.report.gather import scenario_result
+    from sim.scenarios.scenario import load_scenario
+
+    scenario, registry = load_scenario(BASELINE), load_observations(OBSERVATIONS)
+    first = scenario_result(scenario, posterior, tmp_path, registry, draws=200)
+    assert first.origin.startswith("simulated now") and (tmp_path / "baseline.png").is_file()
+    assert scenario_result(scenario, posterior, tmp_path, registry, draws=200).origin.startswith("reused")
+    (tmp_path / "baseline.png").unlink()
+    again = scenario_result(scenario, posterior, tmp_path, registry, draws=200)
+    assert again.origin.endswith("(its fan chart was missing)") and (tmp_path / "baseline.png").is_file()
+    assert png_seed(tmp_path / "baseline.png") == nc_seed(tmp_path / "baseline.nc")

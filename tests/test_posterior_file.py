@@ -54,6 +54,7 @@ def test_each_fit_opens_in_arviz_as_a_standard_tree_with_the_draws_tokensim_uses
     assert set(az.from_datatree(tree["logistic"]).groups()) >= {"posterior", *GROUPS, DIAGNOSTICS}
 
 
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")
 def test_the_stored_log_likelihood_is_the_fitted_likelihood(stored):
     """PSIS-LOO runs on a stored fit as it is, and the pointwise values are the model's: for the F&S
     reference figure (scale 1, no drift) the Normal log density of its log at the log of the exponential

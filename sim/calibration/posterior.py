@@ -18,9 +18,9 @@ opens in ArviZ as it is::
 
 ``content_sha256`` (a root attribute, JSON) holds one SHA-256 per fit, of every array, name, shape,
 type and attribute under ``/<fit>`` exactly as stored, and one (``"/"``) of the root attributes.
-:func:`load_posterior` reads the file with h5py (milliseconds, where decoding it through xarray took
-most of a cached run's second), recomputes every hash and refuses a file whose content differs, whose
-draws are not finite, or whose format is not :data:`FORMAT`. Whether the fits are what the current
+:func:`load_posterior` reads the file once with h5py (a tenth of a second or two; decoding it through
+xarray took most of a cached run's second), recomputes every hash and refuses a file whose content
+differs, whose draws are not finite, or whose format is not :data:`FORMAT`. Whether the fits are what the current
 settings ask for and still pass the convergence gate is checked by the caller
 (:func:`sim.calibration.calibrate.calibrate`).
 """
@@ -60,7 +60,9 @@ class Posterior:
     """Every fit of one calibration, keyed by fit name, with the id they share.
 
     ``fits`` holds each fit's draws (ArviZ's ``posterior`` group), ``diagnostics`` its R-hat and ESS per
-    parameter, ``groups`` its other ArviZ groups (``sample_stats``, ``observed_data``, ``log_likelihood``).
+    parameter, ``groups`` its other ArviZ groups (``sample_stats``, ``observed_data``, ``log_likelihood``)
+    when fitted; a loaded posterior keeps of those only the divergences (``sample_stats.diverging``), which
+    is all tokensim reads (ArviZ opens the rest).
     """
 
     id: str

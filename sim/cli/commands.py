@@ -237,8 +237,8 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     from sim.calibration.fits import fit_names
     from sim.calibration.sbc.ranks import format_summary
     from sim.calibration.sbc.run import run_sbc
-    from sim.core.files import netcdf_bytes, write_outputs
     from sim.calibration.sbc.settings import preset
+    from sim.core.files import netcdf_bytes, write_outputs
     from sim.data.observations import load_observations
     from sim.data.priors import load_priors
     from sim.plots.render import png_bytes

@@ -85,12 +85,13 @@ def scenario_result(scenario: Scenario, posterior: Posterior, results_dir: Path,
     path = results_dir / f"{scenario.name}.nc"
     settle(results_dir)  # a set a killed tokensim committed there is completed before it is judged
     seed, draws = scenario.seed if seed is None else seed, scenario.draws if draws is None else draws
-    if _matches(path, scenario, posterior.id, seed, draws) and path.with_suffix(".png").is_file():
+    matches = _matches(path, scenario, posterior.id, seed, draws)
+    if matches and path.with_suffix(".png").is_file():
         dataset = open_results(path)
         origin = f"reused {path} (same scenario text, calibration {posterior.id[:12]}, seed and paths)"
     else:
-        why = ("none existed" if not path.is_file() else "its fan chart was missing"
-               if _matches(path, scenario, posterior.id, seed, draws) else "the existing one was made from other inputs")
+        why = ("none existed" if not path.is_file() else "its fan chart was missing" if matches
+               else "the existing one was made from other inputs")
         dataset = simulate(posterior, scenario, draws=draws, seed=seed)
         write_run(dataset, path, registry)
         origin = f"simulated now and written to {path} and its fan chart ({why})"

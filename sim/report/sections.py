@@ -13,7 +13,13 @@ import xarray as xr
 from sim.core.provenance import SOURCE
 from sim.core.variables import VARIABLES
 from sim.report.gather import ReportInputs
-from sim.report.html import figure_html, lang_attribute, link_html, paragraph, table_html
+from sim.report.html import (
+    figure_html,
+    lang_attribute,
+    link_html,
+    paragraph,
+    table_html,
+)
 
 TOP_FACTORS = 5
 

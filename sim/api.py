@@ -17,9 +17,10 @@ from pathlib import Path
 
 import xarray as xr
 
-from sim.calibration.calibrate import calibrate
+from sim.calibration.calibrate import calibrate, last_data_month
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
 from sim.calibration.posterior import Posterior
+from sim.calibration.prior_draws import prior_posterior
 from sim.core.errors import UserError
 from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
 from sim.engine.results import open_results, to_dataset, write_dataset
@@ -46,6 +47,7 @@ def run(
     settings: SamplerSettings = SamplerSettings(),
     log: logging.Logger | None = None,
     inputs: CalibrationInputs | None = None,
+    prior_only: bool = False,
 ) -> xr.Dataset:
     """Calibrate if needed, simulate ``scenario`` and return the results Dataset.
 
@@ -73,13 +75,17 @@ def run(
     inputs
         The calibration inputs already loaded; when given, ``observations``, ``priors``,
         ``posteriors``, ``as_of``, ``cut`` and ``settings`` are not read.
+    prior_only
+        Simulate from the priors alone (no data touch them): the same paths, on prior draws of every fit
+        (:func:`sim.calibration.prior_draws.prior_posterior`) instead of the posterior.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     _check_overrides(draws, seed)
     if inputs is None:
         inputs = CalibrationInputs.load(observations, priors, posteriors, as_of=as_of, cut=cut, settings=settings)
-    posterior, _ = calibrate(inputs, log=log)
+    scenario.check_months(last_data_month(inputs.observations))
+    posterior = prior_posterior(inputs) if prior_only else calibrate(inputs, log=log)[0]
     return simulate(posterior, scenario, draws=draws, seed=seed, out=out, chunk_size=chunk_size,
                     keep_paths=keep_paths, workers=workers, scheduler=scheduler, progress=progress)
 
@@ -91,6 +97,7 @@ def simulate(posterior: Posterior, scenario: Scenario, *, draws: int | None = No
     """Simulate ``scenario`` on a fitted posterior and return the results Dataset (the options are
     :func:`run`'s)."""
     _check_overrides(draws, seed)
+    scenario.check_months(posterior.attrs["last_data_month"])
     seed = scenario.seed if seed is None else seed
     output = run_paths(posterior, scenario, draws=scenario.draws if draws is None else draws, seed=seed,
                        chunk_size=chunk_size, keep_paths=keep_paths, workers=workers, scheduler=scheduler,

@@ -41,7 +41,7 @@ from sim.cli import main
 from sim.core.errors import UserError
 from sim.data.distributions import Distribution, parse_distribution
 from sim.scenarios.scenario import Scenario, load_scenario
-from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
+from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
 
 # --------------------------------------------------------------------------------------------------
 # Valid inputs that each case breaks in exactly one place
@@ -109,6 +109,7 @@ quote = "开源模型…调用占比已提升至44.4%"
 '''
 
 PRIORS_TEXT = PRIORS.read_text(encoding="utf-8")
+ANALOGS, COMPUTE = ROOT / "calibration" / "analogs.toml", ROOT / "calibration" / "compute.toml"
 HUGE = "1" + "0" * 400  # a valid TOML integer (tomllib has no 64-bit limit) that no float can hold
 
 
@@ -179,32 +180,25 @@ def truncate(path: Path) -> Path:
 def cache_path(folder: Path) -> Path:
     """The exact file ``calibrate`` looks for with the repository's observations and priors."""
     from sim.calibration.calibrate import calibration_id
-    from sim.calibration.fits import fit_names
-    from sim.calibration.inputs import SamplerSettings
-    from sim.data.observations import load_observations
-    from sim.data.priors import load_priors
+    from sim.calibration.inputs import CalibrationInputs
 
-    posterior_id = calibration_id(load_observations(OBSERVATIONS), load_priors(PRIORS), SamplerSettings(), fit_names())
+    posterior_id = calibration_id(CalibrationInputs.load(OBSERVATIONS, PRIORS))
     return folder / f"posterior-{posterior_id[:16]}.nc"
 
 
 def fake_posterior(folder: Path, posterior_id: str | None, *, fits: bool) -> Path:
     """A structurally valid posterior file at the cache path, with any id (default: the right one)."""
     from sim.calibration.calibrate import calibration_id
-    from sim.calibration.fits import fit_names
-    from sim.calibration.inputs import SamplerSettings
+    from sim.calibration.inputs import CalibrationInputs
     from sim.calibration.posterior import Posterior
-    from sim.data.observations import load_observations
-    from sim.data.priors import load_priors
 
     path = cache_path(folder)
     if posterior_id is None:
-        posterior_id = calibration_id(load_observations(OBSERVATIONS), load_priors(PRIORS), SamplerSettings(),
-                                      fit_names())
+        posterior_id = calibration_id(CalibrationInputs.load(OBSERVATIONS, PRIORS))
     draws, reports = {}, {}
     if fits:
-        draws["open"] = xr.Dataset({"m": (("chain", "draw"), np.full((2, 5), 0.8))})
-        reports["open"] = xr.Dataset({"rhat": ("parameter", [1.0])}, coords={"parameter": ["m"]})
+        draws["open_call_weighted"] = xr.Dataset({"m": (("chain", "draw"), np.full((2, 5), 0.8))})
+        reports["open_call_weighted"] = xr.Dataset({"rhat": ("parameter", [1.0])}, coords={"parameter": ["m"]})
     Posterior(posterior_id, draws, reports, {"model_version": "2"}).save(path)
     return path
 
@@ -297,7 +291,8 @@ class Case:
 def run(scenario_path: str = "{in}/scenario.toml", *extra: str, posteriors: str = "{posteriors}") -> tuple[str, ...]:
     """``tokensim run`` with every path explicit and an earlier result at ``--out``."""
     return ("run", scenario_path, "--out", "{out}", "--draws", "50", "--observations", "{obs}",
-            "--priors", "{priors}", "--posteriors", posteriors, *extra)
+            "--priors", "{priors}", "--analogs", "{analogs}", "--compute", "{compute}", "--posteriors", posteriors,
+            *extra)
 
 
 def run_baseline(*extra: str) -> tuple[str, ...]:
@@ -351,8 +346,8 @@ SCENARIO_CASES = [
          scenario("draws = 100", f"draws = {HUGE}")),
     Case("scenario-weight-overflow-float", run(), ("key 'families.logistic'", "must be in [0, 1]"),
          scenario("logistic = 0.5", f"logistic = {HUGE}")),
-    Case("scenario-horizon-in-the-past", run(), ("key 'horizon'", "must be after the last data month 2025-06"),
-         scenario('horizon = "2027-12"', 'horizon = "2024-12"')),
+    Case("scenario-horizon-in-the-past", run(), ("key 'horizon'", "must be after 2024-07"),
+         scenario('horizon = "2027-12"', 'horizon = "2024-06"')),
     Case("scenario-horizon-not-a-month", run(), ("key 'horizon'", "month must be 01..12"),
          scenario('horizon = "2027-12"', 'horizon = "2027-13"')),
     Case("scenario-claim-after-horizon", run(),
@@ -456,10 +451,10 @@ PRIORS_CASES = [
          priors("p5 = 0.3, p95 = 8.0", "p5 = 8.0, p95 = 0.3")),
     Case("priors-unknown-dist", run_baseline("--priors", "{in}/priors.toml"),
          ("key 'volume.growth'", "'dist' must be one of lognormal, normal, beta, uniform, fixed (got 'cauchy')"),
-         priors('growth = { dist = "lognormal"', 'growth = { dist = "cauchy"')),
+         priors('{ dist = "lognormal", p5 = 0.3, p95 = 8.0, why', '{ dist = "cauchy", p5 = 0.3, p95 = 8.0, why')),
     Case("priors-dist-not-a-string", run_baseline("--priors", "{in}/priors.toml"),
          ("key 'volume.growth'", "'dist' must be one of lognormal, normal, beta, uniform, fixed"),
-         priors('growth = { dist = "lognormal"', 'growth = { dist = ["lognormal"]')),
+         priors('{ dist = "lognormal", p5 = 0.3, p95 = 8.0, why', '{ dist = ["lognormal"], p5 = 0.3, p95 = 8.0, why')),
     Case("priors-quantile-nan", run_baseline("--priors", "{in}/priors.toml"),
          ("key 'volume.growth'", "'p5' must be a finite number (got nan)"),
          priors("p5 = 0.3, p95 = 8.0", "p5 = nan, p95 = 8.0")),
@@ -467,8 +462,8 @@ PRIORS_CASES = [
          ("key 'volume.growth'", "'p95' must be a finite number"),
          priors("p5 = 0.3, p95 = 8.0", f"p5 = 0.3, p95 = {HUGE}")),
     Case("priors-beta-outside-0-1", run_baseline("--priors", "{in}/priors.toml"),
-         ("key 'open.m'", "beta quantiles must lie strictly between 0 and 1"),
-         priors('m = { dist = "beta", p5 = 0.5, p95 = 0.97', 'm = { dist = "beta", p5 = 0.5, p95 = 1.5')),
+         ("key 'open.call_weight'", "beta quantiles must lie strictly between 0 and 1"),
+         priors('call_weight = { dist = "beta", p5 = 0.3, p95 = 0.98', 'call_weight = { dist = "beta", p5 = 0.3, p95 = 1.5')),
     Case("priors-unknown-key", run_baseline("--priors", "{in}/priors.toml"),
          ("key 'volume.colour'", "unknown key; allowed here: v_ref, growth, ceiling_headroom"),
          priors("[volume]\n", '[volume]\ncolour = { dist = "fixed", value = 1 }\n')),
@@ -631,6 +626,10 @@ INPUT_CASES = [
          ("key 'observation[0].url'", "a source link must be an http or https address", "javascript:"),
          observations('quote = "较', 'url = "javascript:alert(document.cookie)"\nquote = "较')),
     Case("priors-is-dev-zero", run_baseline("--priors", "/dev/zero"), ("/dev/zero", "not a regular file")),
+    Case("analogs-is-dev-zero", run_baseline("--analogs", "/dev/zero"),
+         ("/dev/zero", "cannot read this analogs file", "not a regular file")),
+    Case("compute-figures-is-a-fifo", run_baseline("--compute", "{in}/compute.toml"),
+         ("compute.toml", "cannot read this compute figures file", "not a regular file"), setup=fifo("compute.toml")),
     Case("posteriors-is-a-file", run_baseline("--posteriors", "{in}/posteriors.txt"),
          ("--posteriors", "posteriors.txt", "must be a folder"), setup=regular_file("posteriors.txt")),
     Case("posteriors-cannot-be-created", run_baseline("--posteriors", "/proc/tokensim-posteriors"),
@@ -778,7 +777,8 @@ RESULT_TAMPERINGS = {
     "paths-simulated-zero": (lambda d: _attrs(d, paths_simulated=0), "attribute 'paths_simulated' is 0"),
     "missing-quantiles": (lambda d: d.drop_vars("daily_tokens_quantiles"),
                           "variable 'daily_tokens_quantiles' is missing"),
-    "missing-claim-crossed": (lambda d: d.drop_vars("claim_crossed"), "variable 'claim_crossed' is missing"),
+    "missing-claim-probability": (lambda d: d.drop_vars("claim_probability"),
+                                  "variable 'claim_probability' is missing"),
     "integer-time": (lambda d: d.assign_coords(time=np.arange(d.sizes["time"])),
                      "variable 'time' holds int64 values, expected dates"),
     "string-quantiles": (lambda d: d.assign_coords(quantile=[str(q) for q in d["quantile"].values]),
@@ -789,8 +789,8 @@ RESULT_TAMPERINGS = {
     "transposed-paths": (lambda d: d.assign(daily_tokens=d["daily_tokens"].transpose("time", "draw")),
                          "variable 'daily_tokens' has dimensions ('time', 'draw')"),
     "text-paths": (lambda d: d.assign(open_share=d["open_share"].astype(str)), "variable 'open_share' holds"),
-    "crossed-above-one": (lambda d: d.assign(claim_crossed=d["claim_crossed"] * 3),
-                          "claim_crossed must hold shares between 0 and 1"),
+    "probability-above-one": (lambda d: d.assign(claim_probability=d["claim_probability"] * 3),
+                              "claim_probability must hold shares between 0 and 1"),
     "time-backwards": (lambda d: d.isel(time=slice(None, None, -1)), "the time axis must hold at least one month"),
     "integer-scenario": (lambda d: _attrs(d, scenario=7), "attribute 'scenario' is 7"),
 }
@@ -888,7 +888,8 @@ def test_bad_input_exits_2_names_the_fault_and_writes_nothing(case: Case, tmp_pa
     before = _tree(tmp_path)
     real_before = _tree(real) if real else None
     argv = [arg.format(**{"in": ctx.inputs, "out": ctx.out, "posteriors": ctx.posteriors, "real": real,
-                          "obs": OBSERVATIONS, "priors": PRIORS, "baseline": BASELINE}) for arg in case.argv]
+                          "obs": OBSERVATIONS, "priors": PRIORS, "analogs": ANALOGS, "compute": COMPUTE,
+                          "baseline": BASELINE}) for arg in case.argv]
 
     monkeypatch.chdir(tmp_path / "cwd")  # anything written to a default relative path lands in the tree
     monkeypatch.setattr("pymc.sample", _refuse_sampling)

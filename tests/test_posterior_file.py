@@ -22,11 +22,10 @@ import xarray as xr
 from sim.calibration import calibrate as calibrate_module
 from sim.calibration.calibrate import calibrate, calibration_id
 from sim.calibration.fits import fit_names
-from sim.calibration.inputs import CalibrationInputs, SamplerSettings
+from sim.calibration.inputs import CalibrationInputs
 from sim.calibration.posterior import DIAGNOSTICS, FORMAT, GROUPS, load_posterior
 from sim.core.errors import UserError
 from sim.data.observations import load_observations
-from sim.data.priors import load_priors
 from tests.conftest import OBSERVATIONS, PRIORS
 
 
@@ -38,7 +37,7 @@ def stored(posterior_dir) -> Path:
 def test_each_fit_opens_in_arviz_as_a_standard_tree_with_the_draws_tokensim_uses(stored, posterior):
     import arviz as az
 
-    for fit in fit_names():
+    for fit in posterior.fits:
         idata = az.InferenceData.from_netcdf(stored, base_group=fit)  # the documented one-liner
         assert {"posterior", *GROUPS} <= set(idata.groups()), fit
         for name, values in posterior.fits[fit].data_vars.items():
@@ -56,27 +55,36 @@ def test_each_fit_opens_in_arviz_as_a_standard_tree_with_the_draws_tokensim_uses
 
 @pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")
 def test_the_stored_log_likelihood_is_the_fitted_likelihood(stored):
-    """PSIS-LOO runs on a stored fit as it is, and the pointwise values are the model's: for the F&S
-    reference figure (scale 1, no drift) the Normal log density of its log at the log of the exponential
-    curve's window mean, computed here from the draws with the numpy curves."""
+    """PSIS-LOO runs on a stored fit as it is, and the pointwise values are the model's: for an F&S figure
+    alone in its release (reference series: scale 1, no drift, not a bound) the Normal log density of its
+    log at the log of the exponential curve's window mean, with its own and its release's noise combined,
+    computed here from the stored draws with the numpy curves."""
     import arviz as az
     from scipy import stats
 
+    from sim.calibration.models import release_of, series_parameter, volume_observations
     from sim.curves.families import FAMILIES
 
     idata = az.InferenceData.from_netcdf(stored, base_group="exponential")
     assert np.isfinite(float(az.loo(idata).elpd_loo))
-    figure = next(o for o in load_observations(OBSERVATIONS).observations if o.id == "fs_daily_2025h1")
-    family = FAMILIES["exponential"]
-    draws = {name: idata.posterior[name].values[..., None] for name in family.parameters}
-    a, b = figure.window
-    mean = family.window_mean(np.array([a]), np.array([b]), draws)[..., 0]
-    expected = stats.norm.logpdf(np.log(figure.comparable_value), np.log(mean),
-                                 idata.posterior["fs_enterprise_sigma"].values)
-    stored_values = idata.log_likelihood["log_observed"].sel(obs=figure.id).values
-    np.testing.assert_allclose(stored_values, expected, rtol=1e-8)
-    assert float(idata.observed_data["log_observed"].sel(obs=figure.id)) == pytest.approx(
-        np.log(figure.comparable_value))
+    observations = CalibrationInputs.load(OBSERVATIONS, PRIORS).observations
+    fitted = volume_observations(observations)
+    releases = [release_of(o) for o in fitted]
+    alone = [o for o, release in zip(fitted, releases) if releases.count(release) == 1 and not o.bound
+             and o.kind != "at_date" and observations.series[o.series].role == "reference"]
+    assert alone, "no F&S figure alone in its release to check against"
+    family, draws = FAMILIES["exponential"], idata.posterior
+    for figure in alone:
+        a, b = figure.window
+        mean = family.window_mean(np.array([a]), np.array([b]),
+                                  {name: draws[name].values[..., None] for name in family.parameters})[..., 0]
+        sigma = np.hypot(draws[series_parameter(figure.series, "sigma")].values,
+                         draws[series_parameter(figure.series, "release_sigma")].values)
+        expected = stats.norm.logpdf(np.log(figure.comparable_value), np.log(mean), sigma)
+        stored_values = idata.log_likelihood["log_observed"].sel(obs=figure.id).values
+        np.testing.assert_allclose(stored_values, expected, rtol=1e-8)
+        assert float(idata.observed_data["log_observed"].sel(obs=figure.id)) == pytest.approx(
+            np.log(figure.comparable_value))
 
 
 GROUP_EDITS = {
@@ -121,10 +129,10 @@ def test_a_copy_loads_identically_and_the_format_is_part_of_the_id(stored, tmp_p
     assert copied.id == original.id
     for fit in original.fits:
         xr.testing.assert_identical(copied.fits[fit], original.fits[fit])
-    args = (load_observations(OBSERVATIONS), load_priors(PRIORS), SamplerSettings(), fit_names())
-    before = calibration_id(*args)
+    inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS)
+    before = calibration_id(inputs)
     monkeypatch.setattr(calibrate_module, "FORMAT", FORMAT + "-next")
-    assert calibration_id(*args) != before  # a file of another format is never looked for, so never misread
+    assert calibration_id(inputs) != before  # a file of another format is never looked for, so never misread
 
 
 def test_calibrate_force_refits_a_tampered_file_and_the_new_file_proves_itself(stored, tmp_path, monkeypatch):
@@ -144,14 +152,14 @@ def test_calibrate_force_refits_a_tampered_file_and_the_new_file_proves_itself(s
     tree = xr.open_datatree(stored, engine="h5netcdf")
     replayed = []
 
-    def replay(fit, observations, priors, settings):
+    def replay(fit, observations, priors, settings, **options):
         replayed.append(fit)
         groups = {name: tree[fit][name].to_dataset().load() for name in ("posterior", *GROUPS)}
         return groups, tree[fit][DIAGNOSTICS].to_dataset().load()
 
     monkeypatch.setattr(calibrate_module, "fit_one", replay)
     refitted, written = calibrate(inputs, force=True, log=logging.getLogger("tokensim.tests"))
-    assert written == path and replayed == list(fit_names())
+    assert written == path and replayed == list(fit_names(inputs.compute))
     assert float(load_posterior(path).fits["open"]["m"].max()) < 1.0
     reused, _ = calibrate(inputs)
     xr.testing.assert_identical(reused.fits["open"], refitted.fits["open"])

@@ -11,7 +11,7 @@ import xarray as xr
 from sim.cli import main
 from sim.data.observations import load_observations
 from sim.report.html import link_html
-from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
+from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
 
 DOLLARS = "a $x^$ b"  # matplotlib's mathtext fails to parse this
 
@@ -19,7 +19,8 @@ DOLLARS = "a $x^$ b"  # matplotlib's mathtext fails to parse this
 def scenario_with_claim(folder: Path, claim: str) -> Path:
     path = folder / "dollars.toml"
     path.write_text(f'extends = "{BASELINE}"\nname = "dollars"\n\n[[claims]]\nname = "{claim}"\n'
-                    'variable = "open_adoption"\nthreshold = 0.5\nby = ["2028-12"]\n', encoding="utf-8")
+                    'variable = "open_adoption"\nthreshold = 0.5\nby = ["2028-12"]\n\n[compute]\n'
+                    f'series = "{ROOT / "calibration" / "compute.toml"}"\n', encoding="utf-8")
     return path
 
 

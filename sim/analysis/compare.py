@@ -1,4 +1,5 @@
-"""Several scenarios side by side in one table: medians, 80% bands and claim probabilities (the chart is
+"""Several scenarios side by side in one table: medians, 80% bands and claim probabilities with their Monte
+Carlo standard errors, saying which differences Monte Carlo noise alone could make (the chart is
 :mod:`sim.plots.compare`)."""
 
 from __future__ import annotations
@@ -40,8 +41,36 @@ def compare_table(datasets: Sequence[xr.Dataset]) -> str:
     labels = list(dict.fromkeys(label for p in probabilities for label in p["claim"].values))
     if labels:
         label_width = max(len(label) for label in labels) + 2
-        lines.append(f"{'claim':<{label_width}}" + "".join(f"{n:>{width}}" for n in names))
+        column = max(width, 18)
+        lines.append("Claims: probability +- Monte Carlo standard error")
+        lines.append(f"{'claim':<{label_width}}" + "".join(f"{n:>{column}}" for n in names))
         for label in labels:
-            cells = [f"{float(p.sel(claim=label)):.1%}" if label in p["claim"].values else "-" for p in probabilities]
-            lines.append(f"{label:<{label_width}}" + "".join(f"{c:>{width}}" for c in cells))
+            cells = [f"{float(p['probability'].sel(claim=label)):.1%} +- {float(p['mc_se'].sel(claim=label)):.1%}"
+                     if label in p["claim"].values else "-" for p in probabilities]
+            lines.append(f"{label:<{label_width}}" + "".join(f"{c:>{column}}" for c in cells))
+        lines += [""] + indistinct_claims(names, probabilities, labels)
     return "\n".join(lines)
+
+
+#: Two probabilities differ by less than Monte Carlo noise when their gap is under this many standard
+#: errors of the difference.
+NOISE_MULTIPLE = 2.0
+
+
+def indistinct_claims(names: Sequence[str], probabilities: Sequence[xr.Dataset], labels: Sequence[str]) -> list[str]:
+    """Sentences naming each claim on which two scenarios differ by less than :data:`NOISE_MULTIPLE` standard
+    errors of their difference: the runs cannot tell them apart, whatever their assumptions."""
+    sentences = []
+    for label in labels:
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                first, second = probabilities[i], probabilities[j]
+                if label not in first["claim"].values or label not in second["claim"].values:
+                    continue
+                gap = abs(float(first["probability"].sel(claim=label)) - float(second["probability"].sel(claim=label)))
+                noise = float(np.hypot(first["mc_se"].sel(claim=label), second["mc_se"].sel(claim=label)))
+                if gap < NOISE_MULTIPLE * noise:
+                    sentences.append(f"'{label}': {names[i]} and {names[j]} differ by {gap:.1%}, less than "
+                                     f"{NOISE_MULTIPLE:g} Monte Carlo standard errors ({NOISE_MULTIPLE * noise:.1%}): "
+                                     "run more paths to tell them apart.")
+    return sentences

@@ -1,9 +1,10 @@
 """Calibration: fit every model with NUTS, gate on convergence, cache the posterior by its id.
 
 The id is a hash of everything the posterior depends on: the fitted observations (as cut to a
-vintage), the priors, the model version, the sampler settings and the posterior file format.
-``calibrate`` reuses the cached file whose name carries that id once it has proved itself, and
-refits when anything changed: never silently stale, never silently edited.
+vintage), the priors chosen for that vintage (a pooled prior by its analogs file and vintage), the
+compute figures the compute-logistic family is fitted with, the model version, the sampler settings and
+the posterior file format. ``calibrate`` reuses the cached file whose name carries that id once it has
+proved itself, and refits when anything changed: never silently stale, never silently edited.
 """
 
 from __future__ import annotations
@@ -25,29 +26,40 @@ from sim.core.errors import UserError
 from sim.core.locks import folder_lock
 from sim.core.provenance import utc_now
 from sim.core.version import __version__
-from sim.data.observations import ObservationSet
-from sim.data.priors import Priors
+from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, ObservationSet
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"
 #: Free space a fit needs in the cache folder before it starts (a posterior file is about 6 MB).
 POSTERIOR_ROOM = 32 * 10**6
 
 
-def calibration_id(observations: ObservationSet, priors: Priors, settings: SamplerSettings,
-                   fits: tuple[str, ...]) -> str:
-    """The hash that names a posterior: observations, vintage, priors, model, sampler, fits."""
+def calibration_id(inputs: CalibrationInputs) -> str:
+    """The hash that names a posterior: the fitted observations and their vintage, the priors chosen for it,
+    the compute trend (when the fits use it), the model version, the sampler settings, the fits and the
+    posterior file format."""
+    compute = inputs.compute
     payload = {
         "model_version": MODEL_VERSION,
-        "observations": observations.digest(),
-        "as_of": str(observations.as_of),
-        "cut": observations.cut,
-        "priors": priors.digest(),
-        "settings": asdict(settings),
-        "fits": list(fits),
+        "observations": inputs.observations.digest(),
+        "as_of": str(inputs.observations.as_of),
+        "cut": inputs.observations.cut,
+        "priors": inputs.priors.digest(),
+        "compute": None if compute is None else [compute.sha256, str(compute.as_of)],
+        "settings": asdict(inputs.settings),
+        "fits": list(fit_names(compute)),
         "posterior_format": FORMAT,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def last_data_month(observations: ObservationSet) -> str:
+    """The last month any fitted figure describes (``YYYY-MM``): process noise, events and claims start after it."""
+    fitted = observations.fitted((*VOLUME_QUANTITIES, *SHARE_QUANTITIES))
+    if not observations.fitted(VOLUME_QUANTITIES):
+        raise UserError("no volume observation is left to calibrate on (check the vintage)",
+                        where=str(observations.path))
+    return str(max(o.last_day for o in fitted))[:7]
 
 
 def calibrate(inputs: CalibrationInputs, *, force: bool = False,
@@ -60,9 +72,9 @@ def calibrate(inputs: CalibrationInputs, *, force: bool = False,
     the others wait for it and then reuse its file.
     """
     log = log or logging.getLogger("tokensim")
-    observations, priors, settings = inputs.observations, inputs.priors, inputs.settings
-    fits = fit_names()
-    posterior_id = calibration_id(observations, priors, settings, fits)
+    fits = fit_names(inputs.compute)
+    posterior_id = calibration_id(inputs)
+    settings = inputs.settings
     cache = inputs.cache
     if cache.exists() and not cache.is_dir():
         raise UserError("the posterior cache must be a folder, and this is a file", where=f"--posteriors {cache}")
@@ -128,12 +140,12 @@ def _check_writable(cache: Path) -> None:
 
 def _fit(inputs: CalibrationInputs, posterior_id: str, fits: tuple[str, ...], log: logging.Logger) -> Posterior:
     """Sample every fit (each must pass the convergence gate) into a new Posterior."""
-    observations, priors, settings = inputs.observations, inputs.priors, inputs.settings
+    observations, priors, settings, compute = inputs.observations, inputs.priors, inputs.settings, inputs.compute
     groups, reports = {}, {}
     for fit in fits:
         started = time.perf_counter()
         with quiet_pymc():
-            groups[fit], reports[fit] = fit_one(fit, observations, priors, settings)
+            groups[fit], reports[fit] = fit_one(fit, observations, priors, settings, compute=compute)
         log.info("fitted %-12s in %5.1f s (max R-hat %.4f, min ESS %.0f)", fit, time.perf_counter() - started,
                  float(reports[fit]["rhat"].max()),
                  float(min(reports[fit]["ess_bulk"].min(), reports[fit]["ess_tail"].min())))
@@ -145,8 +157,12 @@ def _fit(inputs: CalibrationInputs, posterior_id: str, fits: tuple[str, ...], lo
         "observation_ids": " ".join(o.id for o in observations.observations),
         "priors_file": str(priors.path),
         "priors_sha256": priors.digest(),
-        "priors_json": priors.as_json(),
+        "priors_json": priors.as_json(resolve=True),
+        "priors_evidence": json.dumps(dict(priors.evidence)),
+        "compute_file": "" if compute is None else str(compute.source),
+        "compute_sha256": "" if compute is None else compute.sha256,
         "as_of": str(observations.as_of or ""),
+        "last_data_month": last_data_month(observations),
         "cut": observations.cut,
         "sampler": json.dumps(asdict(settings)),
         "created": utc_now(),

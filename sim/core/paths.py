@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: The observation registry, the priors and the compute figures.
+#: The observation registry, the priors, the reference class of analogs and the compute figures.
 OBSERVATIONS = Path("calibration/observations.toml")
 PRIORS = Path("calibration/priors.toml")
+ANALOGS = Path("calibration/analogs.toml")
+COMPUTE = Path("calibration/compute.toml")
 #: Fitted posteriors, cached by their calibration id.
 POSTERIORS = Path("calibration/posteriors")
 #: Outputs of ``calibrate --report`` and ``tokensim sbc`` (the latter without its suffix).

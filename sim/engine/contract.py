@@ -44,12 +44,17 @@ class Expected:
 PER_VARIABLE: dict[str, Expected] = {
     "": Expected(("draw", "time")),
     "_quantiles": Expected(("quantile", "time")),
+    "_quantiles_mc_se": Expected(("quantile", "time")),
 }
+#: Variables holding a share of paths per claim and month, each between 0 and 1.
+CLAIM_SHARES = ("claim_probability", "claim_first_passage")
 #: Every variable of the contract, by name.
 EXPECTED: dict[str, Expected] = {
     **{name + suffix: expected for name in VARIABLES for suffix, expected in PER_VARIABLE.items()},
-    "claim_crossed": Expected(("claim", "time")),
+    **{name: Expected(("claim", "time")) for name in (*CLAIM_SHARES, "claim_probability_mc_se")},
+    "compute_bound": Expected(("draw", "time"), required=False),
     "family": Expected(("draw",), "text", required=False),
+    "open_model": Expected(("draw",), "text", required=False),
     "time": Expected(("time",), "time"),
     "draw": Expected(("draw",), "integer"),
     "quantile": Expected(("quantile",), "number"),
@@ -102,9 +107,10 @@ def _check_variables(dataset: xr.Dataset, path: str) -> None:
         raise _fail(path, f"the quantile levels {missing} are missing (every file holds {list(SUMMARY_QUANTILES)})")
     if dataset.sizes["time"] < 1 or not np.all(np.diff(dataset["time"].values) > np.timedelta64(0)):
         raise _fail(path, "the time axis must hold at least one month, in increasing order")
-    crossed = dataset["claim_crossed"].values
-    if not np.all((crossed >= 0) & (crossed <= 1)):
-        raise _fail(path, "claim_crossed must hold shares between 0 and 1")
+    for name in CLAIM_SHARES:
+        shares = dataset[name].values
+        if not np.all((shares >= 0) & (shares <= 1)):
+            raise _fail(path, f"{name} must hold shares between 0 and 1")
 
 
 def _check_attributes(dataset: xr.Dataset, path: str) -> None:

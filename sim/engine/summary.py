@@ -1,10 +1,12 @@
 """Summaries of all simulated paths, accumulated block by block in bounded memory.
 
-A :class:`Summary` holds, for each variable, a histogram over fixed bins at every time step,
-and for each claim the number of paths that had crossed by each time step. Summaries of
-disjoint sets of paths add up exactly (integer counts), so the result does not depend on how
-paths were grouped into chunks or spread over workers. Quantiles read off the histograms are
-exact to within one bin: 0.23% of the value for volume (log bins), 0.0001 for shares.
+A :class:`Summary` holds, for each variable, a histogram over fixed bins at every time step; for
+each claim the number of paths in which it holds and the number that have crossed its threshold by
+each time step; and, per variable, how many paths rest on each posterior draw (for the Monte Carlo
+errors, :mod:`sim.engine.mc_error`). Summaries of disjoint sets of paths add up exactly (integer
+counts), so the result does not depend on how paths were grouped into chunks or spread over workers.
+Quantiles read off the histograms are exact to within one bin: 0.23% of the value for volume (log
+bins), 0.0001 for shares.
 
 The dense bins cover each variable's usual range (:class:`~sim.core.variables.Bins`); a value
 outside it is not clipped but counted in a bin of the same width beyond the range (kept sparsely,
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.core.variables import VARIABLES
+from sim.engine.mc_error import cluster_sizes, effective_paths
 from sim.scenarios.scenario import Claim
 
 #: Quantiles kept for every variable: the 50/80/90/95% bands and the quartiles.
@@ -30,13 +33,7 @@ NEG_INF, POS_INF, NAN = -(2**62), 2**62, 2**62 + 1
 FAR = 2**60
 
 
-def has_crossed(values: np.ndarray, claim: Claim) -> np.ndarray:
-    """Per path and time: has ``values`` gone past the claim's threshold at or before this time?"""
-    beyond = values > claim.threshold if claim.direction == "above" else values < claim.threshold
-    return np.logical_or.accumulate(beyond, axis=1)
-
-
-def _merge(rows: np.ndarray) -> np.ndarray:
+def _merge_rows(rows: np.ndarray) -> np.ndarray:
     """Rows ``(step, bin, count)`` with equal ``(step, bin)`` summed into one, sorted by step and bin."""
     if len(rows) == 0:
         return np.zeros((0, 3), dtype=np.int64)
@@ -51,23 +48,40 @@ def _outside_rows(position: np.ndarray, outside: np.ndarray) -> np.ndarray:
     where = position[outside]
     bins = np.where(np.isnan(where), NAN, np.where(where == np.inf, POS_INF, np.where(
         where == -np.inf, NEG_INF, np.floor(np.clip(where, -FAR, FAR)).astype(np.int64))))
-    return _merge(np.column_stack([steps, bins, np.ones_like(steps)]).astype(np.int64))
+    return _merge_rows(np.column_stack([steps, bins, np.ones_like(steps)]).astype(np.int64))
+
+
+def _no_outside() -> dict[str, np.ndarray]:
+    return {name: np.zeros((0, 3), dtype=np.int64) for name in VARIABLES}
 
 
 @dataclass
 class Summary:
-    """Histogram counts per variable ``(time, bin)``, crossing counts per claim ``(claim, time)``, and the
-    values beyond each variable's dense bins as rows ``(time, bin, count)``."""
+    """Histogram counts per variable ``(time, bin)``, counts per claim ``(claim, time)`` of paths in which it
+    holds and of paths that have crossed its threshold, per variable the paths on each posterior draw, and
+    the values beyond each variable's dense bins as rows ``(time, bin, count)``."""
 
     counts: dict[str, np.ndarray]
     crossed: np.ndarray
+    passed: np.ndarray
     paths: int
-    outside: dict[str, np.ndarray] = field(default_factory=dict)
+    clusters: dict[str, dict[int, int]]
+    outside: dict[str, np.ndarray] = field(default_factory=_no_outside)
 
     @classmethod
     def empty(cls, steps: int, claims: int) -> "Summary":
         counts = {name: np.zeros((steps, variable.bins.count), dtype=np.int64) for name, variable in VARIABLES.items()}
-        return cls(counts, np.zeros((claims, steps), dtype=np.int64), 0, _no_outside())
+        return cls(counts, np.zeros((claims, steps), dtype=np.int64), np.zeros((claims, steps), dtype=np.int64), 0,
+                   {name: {} for name in VARIABLES}, _no_outside())
+
+    def add_clusters(self, clusters: dict[str, np.ndarray]) -> None:
+        """Count which posterior draw each path of a block rests on, per variable."""
+        for name, labels in clusters.items():
+            _merge(self.clusters[name], cluster_sizes(labels))
+
+    def effective(self, variable: str) -> float:
+        """The effective number of independent paths of one variable (:func:`sim.engine.mc_error.effective_paths`)."""
+        return effective_paths(self.clusters[variable])
 
     def add_paths(self, series: dict[str, np.ndarray], claims: tuple[Claim, ...]) -> None:
         """Count a block of paths (arrays ``(paths, time)`` by variable name)."""
@@ -84,27 +98,29 @@ class Summary:
             else:
                 index = np.minimum(np.where(inside, position, 0).astype(np.int64), bins - 1)
                 flat = (np.arange(steps) * bins + index)[inside]
-                self.outside[name] = _merge(np.concatenate([self.outside[name], _outside_rows(position, ~inside)]))
+                self.outside[name] = _merge_rows(np.concatenate([self.outside[name],
+                                                                 _outside_rows(position, ~inside)]))
             self.counts[name] += np.bincount(flat, minlength=steps * bins).reshape(steps, bins)
         for row, claim in enumerate(claims):
-            self.crossed[row] += has_crossed(series[claim.variable], claim).sum(axis=0)
+            values = series[claim.variable]
+            self.crossed[row] += claim.holds(values).sum(axis=0)
+            self.passed[row] += claim.passed(values).sum(axis=0)
         self.paths += next(iter(series.values())).shape[0]
-
-    def __add__(self, other: "Summary") -> "Summary":
-        return Summary({k: self.counts[k] + other.counts[k] for k in self.counts},
-                       self.crossed + other.crossed, self.paths + other.paths,
-                       {k: _merge(np.concatenate([self.outside[k], other.outside[k]])) for k in self.outside})
 
     def __iadd__(self, other: "Summary") -> "Summary":
         for name, counts in self.counts.items():
             counts += other.counts[name]
-            self.outside[name] = _merge(np.concatenate([self.outside[name], other.outside[name]]))
+            self.outside[name] = _merge_rows(np.concatenate([self.outside[name], other.outside[name]]))
         self.crossed += other.crossed
+        self.passed += other.passed
         self.paths += other.paths
+        for name, sizes in other.clusters.items():
+            _merge(self.clusters[name], sizes)
         return self
 
     def quantiles(self, variable: str, quantiles: tuple[float, ...] = SUMMARY_QUANTILES) -> np.ndarray:
-        """Quantiles ``(quantile, time)`` read off the histogram, interpolating inside a bin."""
+        """Quantiles ``(quantile, time)`` read off the histogram (values beyond its range included), interpolating
+        inside a bin."""
         axis = VARIABLES[variable].bins
         low, high, bins = axis.low, axis.high, axis.count
         width = (high - low) / bins
@@ -130,13 +146,18 @@ class Summary:
         return axis.from_axis(out)
 
     def crossed_share(self) -> np.ndarray:
-        """Share of all paths that had crossed each claim's threshold by each time ``(claim, time)``."""
+        """Share of all paths in which each claim holds at each time ``(claim, time)``."""
         return self.crossed / max(self.paths, 1)
+
+    def passed_share(self) -> np.ndarray:
+        """Share of all paths that have crossed each claim's threshold by each time ``(claim, time)``."""
+        return self.passed / max(self.paths, 1)
 
     def beyond_range(self, variable: str) -> int:
         """How many path-steps of ``variable`` fell outside its dense bins (kept exactly, not clipped)."""
         return int(self.outside[variable][:, 2].sum())
 
 
-def _no_outside() -> dict[str, np.ndarray]:
-    return {name: np.zeros((0, 3), dtype=np.int64) for name in VARIABLES}
+def _merge(into: dict[int, int], sizes: dict[int, int]) -> None:
+    for label, count in sizes.items():
+        into[label] = into.get(label, 0) + count

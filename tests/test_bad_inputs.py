@@ -541,11 +541,11 @@ ARGUMENT_CASES = [
 OUTPUT_CASES = [
     Case("output-folder-under-proc",
          ("run", "{baseline}", "--out", "/proc/tokensim/out.nc", "--draws", "50", "--observations", "{obs}",
-          "--priors", "{priors}", "--posteriors", "{real}"),
+          "--priors", "{priors}", "--analogs", "{analogs}", "--compute", "{compute}", "--posteriors", "{real}"),
          ("/proc/tokensim/out.nc", "cannot write here"), posterior=True),
     Case("output-parent-is-a-file",
          ("run", "{baseline}", "--out", "{in}/afile/out.nc", "--draws", "50", "--observations", "{obs}",
-          "--priors", "{priors}", "--posteriors", "{real}"),
+          "--priors", "{priors}", "--analogs", "{analogs}", "--compute", "{compute}", "--posteriors", "{real}"),
          ("afile/out.nc", "cannot write here"), setup=regular_file("afile"), posterior=True),
     # The results file is writable but the chart next to it is not: nothing may be written at all
     # (in particular the earlier result.nc must survive), and the error must say why.
@@ -657,11 +657,11 @@ def h5_edit(change: Callable) -> Callable:
 
 
 def _one_draw(handle) -> None:
-    handle["open/posterior/m"][0, 0] = 0.999  # m: the eventual share of adopting enterprises
+    handle["open_call_weighted/posterior/adoption_headroom"][0, 0] = 0.999  # how far adoption may go
 
 
 def _every_adoption_draw(handle) -> None:
-    handle["open/posterior/m"][...] = 1.0  # every path adopts: P(adoption > 80% by 2030) would read 100%
+    handle["open_call_weighted/posterior/adoption_headroom"][...] = 1.0  # every path adopts as far as it can
 
 
 def _stored_divergences(handle) -> None:
@@ -693,8 +693,8 @@ def forged(change: Callable) -> Callable:
 
 
 def _rhat_5(fits, diagnostics) -> None:
-    diagnostics["open"] = diagnostics["open"].copy(deep=True)
-    diagnostics["open"]["rhat"][0] = 5.0
+    diagnostics["open_call_weighted"] = diagnostics["open_call_weighted"].copy(deep=True)
+    diagnostics["open_call_weighted"]["rhat"][0] = 5.0
 
 
 def _divergent(fits, diagnostics) -> None:
@@ -713,16 +713,18 @@ def _two_draws(fits, diagnostics) -> None:
 
 TAMPERED_POSTERIOR_CASES = [
     Case("posterior-one-draw-edited", run_baseline(),
-         ("posterior-", "changed since it was written", "fit 'open'", "calibrate --force"),
+         ("posterior-", "changed since it was written", "fit 'open_call_weighted'", "calibrate --force"),
          setup=h5_edit(_one_draw), posterior=True),
-    Case("posterior-adoption-draws-edited", run_baseline(), ("posterior-", "fit 'open' no longer matches"),
+    Case("posterior-adoption-draws-edited", run_baseline(),
+         ("posterior-", "fit 'open_call_weighted' no longer matches"),
          setup=h5_edit(_every_adoption_draw), posterior=True),
     Case("posterior-stored-diagnostics-edited", run_baseline(), ("posterior-", "fit 'logistic' no longer matches"),
          setup=h5_edit(_stored_divergences), posterior=True),
     Case("posterior-bit-flipped", run_baseline(), ("posterior-", "calibrate --force"),
          setup=flip_a_bit_of_the_draws, posterior=True),
     Case("posterior-forged-rhat-5", run_baseline(),
-         ("posterior-", "fit 'open' does not pass the convergence gate", "R-hat 5.0000 >= 1.01", "calibrate --force"),
+         ("posterior-", "fit 'open_call_weighted' does not pass the convergence gate", "R-hat 5.0000 >= 1.01",
+          "calibrate --force"),
          setup=forged(_rhat_5), posterior=True),
     Case("posterior-forged-999-divergences", run_baseline(),
          ("posterior-", "fit 'richards' does not pass the convergence gate", "999 divergent transitions"),

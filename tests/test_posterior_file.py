@@ -91,7 +91,7 @@ GROUP_EDITS = {
     "posterior": ("logistic/posterior/growth", "fit 'logistic'"),
     "sample_stats": ("gompertz/sample_stats/diverging", "fit 'gompertz'"),
     "observed_data": ("richards/observed_data/log_observed", "fit 'richards'"),
-    "log_likelihood": ("open/log_likelihood/logit_observed", "fit 'open'"),
+    "log_likelihood": ("open_call_weighted/log_likelihood/logit_observed", "fit 'open_call_weighted'"),
     "diagnostics": ("product/diagnostics/rhat", "fit 'product'"),
 }
 
@@ -145,7 +145,7 @@ def test_calibrate_force_refits_a_tampered_file_and_the_new_file_proves_itself(s
     path = cache / stored.name
     shutil.copyfile(stored, path)
     with h5py.File(path, "r+") as handle:
-        handle["open/posterior/m"][...] = 1.0
+        handle["open_call_weighted/posterior/adoption_headroom"][...] = 1.0
     inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS, cache)
     with pytest.raises(UserError, match="changed since it was written"):
         calibrate(inputs)
@@ -160,9 +160,9 @@ def test_calibrate_force_refits_a_tampered_file_and_the_new_file_proves_itself(s
     monkeypatch.setattr(calibrate_module, "fit_one", replay)
     refitted, written = calibrate(inputs, force=True, log=logging.getLogger("tokensim.tests"))
     assert written == path and replayed == list(fit_names(inputs.compute))
-    assert float(load_posterior(path).fits["open"]["m"].max()) < 1.0
+    assert float(load_posterior(path).fits["open_call_weighted"]["adoption_headroom"].max()) < 1.0
     reused, _ = calibrate(inputs)
-    xr.testing.assert_identical(reused.fits["open"], refitted.fits["open"])
+    xr.testing.assert_identical(reused.fits["open_call_weighted"], refitted.fits["open_call_weighted"])
 
 
 def test_a_second_process_waits_for_the_cache_folder_and_then_reuses(posterior_dir, caplog):

@@ -10,19 +10,20 @@ Layout (netCDF4/HDF5 groups)::
     /<fit>/log_likelihood    pointwise log-likelihood of each figure per draw
     /<fit>/diagnostics       R-hat, bulk and tail ESS per parameter; divergences and draws (attributes)
 
-``<fit>`` is each volume family and ``open`` (:data:`sim.calibration.fits.FITS`); a fit that saw no
-figure (an early vintage's open-source model) has no ``observed_data`` or ``log_likelihood``. Each fit
-opens in ArviZ as it is::
+``<fit>`` is each volume family and each open-source variant (:func:`sim.calibration.fits.fit_names`); a
+fit that saw no figure (an early vintage's open-source model) has no ``observed_data`` or
+``log_likelihood``. Each fit opens in ArviZ as it is::
 
     az.InferenceData.from_netcdf("calibration/posteriors/posterior-<id>.nc", base_group="logistic")
 
-``content_sha256`` (a root attribute, JSON) holds one SHA-256 per fit, of every array, name, shape,
-type and attribute under ``/<fit>`` exactly as stored, and one (``"/"``) of the root attributes.
-:func:`load_posterior` reads the file once with h5py (a tenth of a second or two; decoding it through
-xarray took most of a cached run's second), recomputes every hash and refuses a file whose content
-differs, whose draws are not finite, or whose format is not :data:`FORMAT`. Whether the fits are what the current
-settings ask for and still pass the convergence gate is checked by the caller
-(:func:`sim.calibration.calibrate.calibrate`).
+``content_sha256`` (a root attribute, ``sha256:<hex>``) is the SHA-256 of the whole file as written, with
+those 64 hex digits read as zeros: a file is written with that placeholder, hashed, and the digest put in
+its place (the same bytes of the same string, so the file stays what it was). :func:`load_posterior`
+reads the file once, recomputes the hash (any changed byte, an edited draw or attribute, a flipped bit, a
+file cut short or partly copied, fails it), then reads the draws and diagnostics with h5py (a fraction of
+a second; decoding through xarray took most of a cached run's second), and refuses draws that are not
+finite. Whether the fits are what the current settings ask for and still pass the convergence gate is
+checked by the caller (:func:`sim.calibration.calibrate.verified`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import json
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,10 +50,10 @@ GROUPS = ("sample_stats", "observed_data", "log_likelihood")
 DIAGNOSTICS = "diagnostics"
 #: A posterior file is a few MB; anything far larger is not one.
 MAX_BYTES = 2**30
-#: HDF5 bookkeeping attributes (dimension scales and their references), not content.
-_BOOKKEEPING = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid", "_Netcdf4Coordinates",
-                "_nc3_strict"}
-_HASHES = "content_sha256"
+#: The root attribute holding the file's hash, the value it holds while the file is hashed, and its form.
+HASH_ATTRIBUTE = "content_sha256"
+_PLACEHOLDER = b"sha256:" + b"0" * 64
+_STORED_HASH = re.compile(rb"sha256:([0-9a-f]{64})")
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,9 @@ class Posterior:
             for group, dataset in self.groups.get(name, {}).items():
                 tree[f"/{name}/{group}"] = dataset
             tree[f"/{name}/{DIAGNOSTICS}"] = self.diagnostics[name]
+        tree["/"].attrs[HASH_ATTRIBUTE] = _PLACEHOLDER.decode()
         # Uncompressed: draws barely compress, and reading them back is 40% faster without zlib.
-        return _with_hashes(netcdf_bytes(xr.DataTree.from_dict(tree), compress=False))
+        return _sealed(netcdf_bytes(xr.DataTree.from_dict(tree), compress=False))
 
     def save(self, path: str | Path) -> Path:
         """Write to ``path``, replacing an earlier file only once the new one is complete."""
@@ -129,74 +131,24 @@ def arviz_groups(idata, model) -> dict[str, xr.Dataset]:
     return groups
 
 
-def _canonical(value: Any) -> bytes:
-    """The bytes an array or attribute value is hashed by: its type, shape and content."""
-    array = np.asarray(value)
-    if array.dtype.kind in "OSU":  # strings (h5py reads variable-length ones as objects of bytes)
-        items = [item.decode() if isinstance(item, bytes) else str(item) for item in array.ravel()]
-        return b"str" + repr(array.shape).encode() + json.dumps(items, ensure_ascii=False).encode()
-    array = np.ascontiguousarray(array)
-    return array.dtype.str.encode() + repr(array.shape).encode() + array.tobytes()
+def _sealed(data: bytes) -> bytes:
+    """A posterior file's bytes with their SHA-256 put in place of the placeholder they were hashed with."""
+    if data.count(_PLACEHOLDER) != 1:
+        raise RuntimeError("the hash placeholder must occur exactly once in a posterior file")
+    return data.replace(_PLACEHOLDER, b"sha256:" + hashlib.sha256(data).hexdigest().encode())
 
 
-def _attributes(node, skip: set[str] = _BOOKKEEPING) -> tuple[bytes, dict[str, Any]]:
-    """The bytes a node's attributes are hashed by, and the attributes (HDF5's own bookkeeping, whose object
-    references are slow to read and not content, left out)."""
-    attrs = {key: node.attrs[key] for key in sorted(node.attrs) if key not in skip}
-    return b"".join(key.encode() + b"=" + _canonical(value) + b"\0" for key, value in attrs.items()), attrs
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """One group of a fit as stored: raw arrays and attributes by name."""
-
-    arrays: dict[str, np.ndarray]
-    attrs: dict[str, Any]
-    scales: frozenset[str]  # the arrays that are netCDF dimensions (coordinates)
-
-
-def _walk(fit, where: str) -> tuple[str, dict[str, _Stored]]:
-    """Read one fit group (a group of groups of arrays, nothing else) once: its SHA-256, of every name, type,
-    shape, value and attribute in name order, and its arrays."""
-    import h5py
-
-    digest, groups = hashlib.sha256(_attributes(fit)[0]), {}
-    for name in sorted(fit):
-        group = fit[name]
-        if not isinstance(group, h5py.Group):
-            raise UserError(f"not a tokensim posterior: '{fit.name}/{name}' is not a group", where=where)
-        hashed, group_attrs = _attributes(group)
-        digest.update(name.encode() + b"\0" + hashed)
-        arrays, scales = {}, set()
-        for key in sorted(group):
-            node = group[key]
-            if not isinstance(node, h5py.Dataset):
-                raise UserError(f"not a tokensim posterior: '{node.name}' is not an array", where=where)
-            hashed, attrs = _attributes(node)
-            arrays[key] = node[()]
-            digest.update(key.encode() + b"\0" + _canonical(arrays[key]) + hashed)
-            if h5py.h5ds.is_scale(node.id):
-                scales.add(key)
-            if _text(attrs.get("dtype", "")) == "bool":
-                arrays[key] = arrays[key].astype(bool)
-        groups[name] = _Stored(arrays, {k: _text(v) for k, v in group_attrs.items() if not k.startswith("_")},
-                               frozenset(scales))
-    return digest.hexdigest(), groups
-
-
-def _root_hash(handle) -> str:
-    return hashlib.sha256(_attributes(handle, _BOOKKEEPING | {_HASHES})[0]).hexdigest()
-
-
-def _with_hashes(data: bytes) -> bytes:
-    """A posterior file's bytes with its content hashes stored in it (root attribute ``content_sha256``)."""
-    import h5py
-
-    buffer = io.BytesIO(data)
-    with h5py.File(buffer, "r+") as handle:
-        hashes = {"/": _root_hash(handle), **{name: _walk(fit, "")[0] for name, fit in handle.items()}}
-        handle.attrs[_HASHES] = json.dumps(hashes, sort_keys=True)
-    return buffer.getvalue()
+def _verify(data: bytes, where: str) -> None:
+    """Refuse a posterior file whose bytes are not those its stored hash was computed from."""
+    stored = list(_STORED_HASH.finditer(data))
+    if len(stored) != 1:
+        raise UserError("damaged posterior: it does not hold exactly one content hash; refit it with "
+                        "'tokensim calibrate --force'", where=where)
+    start, end = stored[0].span()
+    if hashlib.sha256(data[:start] + _PLACEHOLDER + data[end:]).hexdigest() != stored[0].group(1).decode():
+        raise UserError("changed since it was written: its content no longer matches the SHA-256 stored in it "
+                        "(an edited draw or attribute, a damaged or partly copied file); it is not used. Refit "
+                        "with 'tokensim calibrate --force'", where=where)
 
 
 def _text(value: Any) -> Any:
@@ -213,64 +165,84 @@ def _labels(values: np.ndarray) -> np.ndarray:
     return np.array([_text(v) for v in values]) if values.dtype.kind in "OS" else values
 
 
-def _draws(stored: _Stored, name: str, where: str) -> xr.Dataset:
+def _arrays(group) -> tuple[dict[str, np.ndarray], set[str]]:
+    """Every array of an h5py group written by xarray (booleans, stored as int8, restored), and which of
+    them are netCDF dimensions (coordinates)."""
+    import h5py
+
+    arrays, scales = {}, set()
+    for key, node in group.items():
+        if not isinstance(node, h5py.Dataset):
+            raise UserError(f"not a tokensim posterior: '{node.name}' is not an array", where=str(group.file.filename))
+        arrays[key] = node[()]
+        if h5py.h5ds.is_scale(node.id):
+            scales.add(key)
+        elif node.dtype.kind == "i" and _text(node.attrs.get("dtype", "")) == "bool":
+            arrays[key] = arrays[key].astype(bool)
+    return arrays, scales
+
+
+def _attrs(node) -> dict[str, Any]:
+    return {key: _text(value) for key, value in node.attrs.items() if not key.startswith("_")}
+
+
+def _draws(group, name: str, where: str) -> xr.Dataset:
     """A fit's draws: every (chain, draw) array of its ``posterior`` group."""
-    chain, draw = stored.arrays.get("chain"), stored.arrays.get("draw")
+    arrays, scales = _arrays(group)
+    chain, draw = arrays.get("chain"), arrays.get("draw")
     if chain is None or draw is None:
         raise UserError(f"damaged posterior: fit '{name}' has no chain and draw axes", where=where)
     shape = (len(chain), len(draw))
     variables = {}
-    for key, values in stored.arrays.items():
-        if key in stored.scales:
+    for key, values in arrays.items():
+        if key in scales:
             continue
         if values.shape != shape:
             raise UserError(f"damaged posterior: {name}.{key} has shape {values.shape}, not (chain, draw) = {shape}",
                             where=where)
         variables[key] = (("chain", "draw"), values)
-    return xr.Dataset(variables, coords={"chain": chain, "draw": draw}, attrs=stored.attrs)
+    return xr.Dataset(variables, coords={"chain": chain, "draw": draw}, attrs=_attrs(group))
 
 
-def _diagnostics(stored: _Stored, name: str, where: str) -> xr.Dataset:
+def _diagnostics(group, name: str, where: str) -> xr.Dataset:
     """A fit's convergence diagnostics: R-hat and ESS per parameter, divergences and draws as attributes."""
-    parameters = stored.arrays.get("parameter")
+    arrays, scales = _arrays(group)
+    parameters = arrays.get("parameter")
     if parameters is None:
         raise UserError(f"damaged posterior: fit '{name}' has no diagnostics per parameter", where=where)
-    variables = {key: ("parameter", values) for key, values in stored.arrays.items()
-                 if key not in stored.scales and values.shape == parameters.shape}
-    return xr.Dataset(variables, coords={"parameter": _labels(parameters)}, attrs=stored.attrs)
+    variables = {key: ("parameter", values) for key, values in arrays.items()
+                 if key not in scales and values.shape == parameters.shape}
+    return xr.Dataset(variables, coords={"parameter": _labels(parameters)}, attrs=_attrs(group))
 
 
-def _read(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, _Stored]]]:
-    """Root attributes and every fit's groups as stored, read with h5py and checked against the stored hashes."""
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, xr.Dataset], dict[str, xr.Dataset], dict[str, Any]]:
+    """Root attributes, every fit's draws and diagnostics, and its divergences per draw, from a file whose
+    bytes match their stored hash."""
     import h5py
 
     data = read_input(path, "posterior file", limit=MAX_BYTES)
     with h5py.File(io.BytesIO(data), "r") as handle:
-        attrs = {k: _text(v) for k, v in handle.attrs.items() if not k.startswith("_")}
+        attrs = _attrs(handle)
         if attrs.get("format") != FORMAT:
-            return attrs, {}
-        try:
-            stored = json.loads(attrs.pop(_HASHES))
-        except (KeyError, TypeError, ValueError):
-            raise UserError("damaged posterior: it has no readable content hash; refit it with "
-                            "'tokensim calibrate --force'", where=str(path)) from None
-        actual, fits = {"/": _root_hash(handle)}, {}
+            return attrs, {}, {}, {}
+        _verify(data, str(path))
+        attrs.pop(HASH_ATTRIBUTE, None)
+        fits, diagnostics, diverging = {}, {}, {}
         for name, fit in handle.items():
-            if not isinstance(fit, h5py.Group):
-                raise UserError(f"not a tokensim posterior: '{name}' is not a fit's group", where=str(path))
-            actual[name], fits[name] = _walk(fit, str(path))
-    changed = sorted(name for name in {*stored, *actual} if stored.get(name) != actual.get(name))
-    if changed:
-        what = ", ".join("its attributes" if name == "/" else f"fit '{name}'" for name in changed)
-        raise UserError(f"changed since it was written: the content of {what} no longer matches the hash "
-                        "stored with it (an edited, damaged or partly copied file); it is not used. Refit with "
-                        "'tokensim calibrate --force'", where=str(path))
-    return attrs, fits
+            for group in ("posterior", DIAGNOSTICS):
+                if group not in fit:
+                    raise UserError(f"damaged posterior: fit '{name}' has no {group} group; refit with "
+                                    "'tokensim calibrate --force'", where=str(path))
+            fits[name] = _draws(fit["posterior"], name, str(path))
+            diagnostics[name] = _diagnostics(fit[DIAGNOSTICS], name, str(path))
+            if "sample_stats/diverging" in fit:
+                diverging[name] = fit["sample_stats/diverging"][()].astype(bool)
+    return attrs, fits, diagnostics, diverging
 
 
 def load_posterior(path: str | Path, expected_id: str | None = None) -> Posterior:
-    """Read a posterior file and prove it: the format, the content hash of every fit, finite draws, and
-    with ``expected_id`` the calibration id. Anything else is a UserError saying what and how to refit.
+    """Read a posterior file and prove it: the format, the content hash, finite draws, and with
+    ``expected_id`` the calibration id. Anything else is a UserError saying what and how to refit.
 
     The draws and diagnostics are read; of the other ArviZ groups only the NUTS divergences
     (``groups[fit]["sample_stats"]["diverging"]``), which the convergence gate counts afresh; ArviZ
@@ -278,7 +250,7 @@ def load_posterior(path: str | Path, expected_id: str | None = None) -> Posterio
     """
     path = Path(path)
     try:
-        attrs, groups = _read(path)
+        attrs, fits, diagnostics, diverging = _read(path)
     except UserError:
         raise
     except Exception as exc:  # h5py raises many types for a damaged or foreign file
@@ -292,19 +264,11 @@ def load_posterior(path: str | Path, expected_id: str | None = None) -> Posterio
     if expected_id is not None and found != expected_id:
         raise UserError(f"stale posterior: its calibration id is {found[:12]!r} but the current observations, "
                         f"priors and model give {expected_id[:12]!r}; run 'tokensim calibrate'", where=str(path))
-    fits, diagnostics, extra = {}, {}, {}
-    for name, fit in groups.items():
-        for group in ("posterior", DIAGNOSTICS):
-            if group not in fit:
-                raise UserError(f"damaged posterior: fit '{name}' has no {group} group; refit with "
-                                "'tokensim calibrate --force'", where=str(path))
-        fits[name] = _draws(fit["posterior"], name, str(path))
-        diagnostics[name] = _diagnostics(fit[DIAGNOSTICS], name, str(path))
-        for parameter, values in fits[name].data_vars.items():
+    for name, draws in fits.items():
+        for parameter, values in draws.data_vars.items():
             if values.dtype.kind != "f" or not np.isfinite(values.values).all():
                 raise UserError(f"damaged posterior: the draws of {name}.{parameter} are not all finite numbers; "
                                 "refit with 'tokensim calibrate --force'", where=str(path))
-        stats = fit.get("sample_stats")
-        if stats is not None and "diverging" in stats.arrays:
-            extra[name] = {"sample_stats": xr.Dataset({"diverging": (("chain", "draw"), stats.arrays["diverging"])})}
+    extra = {name: {"sample_stats": xr.Dataset({"diverging": (("chain", "draw"), values)})}
+             for name, values in diverging.items()}
     return Posterior(found, fits, diagnostics, attrs, extra)

@@ -140,15 +140,28 @@ def _sealed(data: bytes) -> bytes:
 
 def _verify(data: bytes, where: str) -> None:
     """Refuse a posterior file whose bytes are not those its stored hash was computed from."""
-    stored = list(_STORED_HASH.finditer(data))
-    if len(stored) != 1:
+    found = [at for at in _occurrences(data, b"sha256:") if _STORED_HASH.fullmatch(data[at:at + len(_PLACEHOLDER)])]
+    if len(found) != 1:
         raise UserError("damaged posterior: it does not hold exactly one content hash; refit it with "
                         "'tokensim calibrate --force'", where=where)
-    start, end = stored[0].span()
-    if hashlib.sha256(data[:start] + _PLACEHOLDER + data[end:]).hexdigest() != stored[0].group(1).decode():
+    start, end = found[0], found[0] + len(_PLACEHOLDER)
+    view = memoryview(data)
+    digest = hashlib.sha256(view[:start])
+    digest.update(_PLACEHOLDER)
+    digest.update(view[end:])
+    if digest.hexdigest().encode() != data[start + len(b"sha256:"):end]:
         raise UserError("changed since it was written: its content no longer matches the SHA-256 stored in it "
                         "(an edited draw or attribute, a damaged or partly copied file); it is not used. Refit "
                         "with 'tokensim calibrate --force'", where=where)
+
+
+def _occurrences(data: bytes, needle: bytes) -> list[int]:
+    """Every offset of ``needle`` in ``data``."""
+    found, at = [], data.find(needle)
+    while at >= 0:
+        found.append(at)
+        at = data.find(needle, at + 1)
+    return found
 
 
 def _text(value: Any) -> Any:

@@ -25,7 +25,6 @@ from sim.calibration.fits import fit_names
 from sim.calibration.inputs import CalibrationInputs
 from sim.calibration.posterior import DIAGNOSTICS, FORMAT, GROUPS, load_posterior
 from sim.core.errors import UserError
-from sim.data.observations import load_observations
 from tests.conftest import OBSERVATIONS, PRIORS
 
 

@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import string
@@ -40,7 +41,7 @@ from sim.cli import main
 from sim.core.errors import UserError
 from sim.data.distributions import Distribution, parse_distribution
 from sim.scenarios.scenario import Scenario, load_scenario
-from tests.conftest import BASELINE, OBSERVATIONS, PRIORS
+from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
 
 # --------------------------------------------------------------------------------------------------
 # Valid inputs that each case breaks in exactly one place
@@ -108,6 +109,7 @@ quote = "开源模型…调用占比已提升至44.4%"
 '''
 
 PRIORS_TEXT = PRIORS.read_text(encoding="utf-8")
+ANALOGS, COMPUTE = ROOT / "calibration" / "analogs.toml", ROOT / "calibration" / "compute.toml"
 HUGE = "1" + "0" * 400  # a valid TOML integer (tomllib has no 64-bit limit) that no float can hold
 
 
@@ -289,7 +291,8 @@ class Case:
 def run(scenario_path: str = "{in}/scenario.toml", *extra: str, posteriors: str = "{posteriors}") -> tuple[str, ...]:
     """``tokensim run`` with every path explicit and an earlier result at ``--out``."""
     return ("run", scenario_path, "--out", "{out}", "--draws", "50", "--observations", "{obs}",
-            "--priors", "{priors}", "--posteriors", posteriors, *extra)
+            "--priors", "{priors}", "--analogs", "{analogs}", "--compute", "{compute}", "--posteriors", posteriors,
+            *extra)
 
 
 def run_baseline(*extra: str) -> tuple[str, ...]:
@@ -479,7 +482,7 @@ CACHE_CASES = [
     Case("posterior-cache-truncated", run_baseline(), ("posterior-", "not a readable posterior file"),
          setup=plant_truncated),
     Case("posterior-cache-foreign-netcdf", run_baseline(),
-         ("posterior-", "not a tokensim posterior (format None, expected 'tokensim-posterior-1')"), setup=plant_foreign),
+         ("posterior-", "not a tokensim posterior of this version (format None, expected 'tokensim-posterior-2')"), setup=plant_foreign),
     Case("posterior-cache-stale-id", run_baseline(), ("posterior-", "stale posterior", "run 'tokensim calibrate'"),
          setup=plant_stale),
     # Right id and format, but the fits are not there (damaged or hand-edited): refuse, do not crash.
@@ -538,11 +541,11 @@ ARGUMENT_CASES = [
 OUTPUT_CASES = [
     Case("output-folder-under-proc",
          ("run", "{baseline}", "--out", "/proc/tokensim/out.nc", "--draws", "50", "--observations", "{obs}",
-          "--priors", "{priors}", "--posteriors", "{real}"),
+          "--priors", "{priors}", "--analogs", "{analogs}", "--compute", "{compute}", "--posteriors", "{real}"),
          ("/proc/tokensim/out.nc", "cannot write here"), posterior=True),
     Case("output-parent-is-a-file",
          ("run", "{baseline}", "--out", "{in}/afile/out.nc", "--draws", "50", "--observations", "{obs}",
-          "--priors", "{priors}", "--posteriors", "{real}"),
+          "--priors", "{priors}", "--analogs", "{analogs}", "--compute", "{compute}", "--posteriors", "{real}"),
          ("afile/out.nc", "cannot write here"), setup=regular_file("afile"), posterior=True),
     # The results file is writable but the chart next to it is not: nothing may be written at all
     # (in particular the earlier result.nc must survive), and the error must say why.
@@ -550,14 +553,277 @@ OUTPUT_CASES = [
          ("result.png", "folder"), setup=png_path_is_a_folder, posterior=True),
 ]
 
+# --------------------------------------------------------------------------------------------------
+# Issue 14: configs that passed validation and crashed later, files that are not files, duplicates
+# --------------------------------------------------------------------------------------------------
+
+def fifo(name: str) -> Callable:
+    def make(ctx) -> None:
+        os.mkfifo(ctx.inputs / name)
+    return make
+
+
+NESTED = "name = " + "[" * 500 + "]" * 500 + "\n"
+EVENT = """
+[[events]]
+name = "shock"
+target = "volume"
+probability = 1
+start = "2026-01"
+size = { dist = "fixed", value = 1000 }
+"""
+ANOTHER_OBSERVATION = OBSERVATIONS_TEXT[OBSERVATIONS_TEXT.index('[[observation]]\nid = "fs_daily_2024h2"'):
+                                        OBSERVATIONS_TEXT.index('[[observation]]\nid = "fs_open_share')]
+
+
+def another_observation(ident: str, value: str = "21999", base: str = "2.1999e12") -> dict[str, str]:
+    """The registry with its first observation repeated under ``ident`` (with another value, if given)."""
+    copy = (ANOTHER_OBSERVATION.replace('id = "fs_daily_2024h2"', f'id = "{ident}"')
+            .replace("value = 21999", f"value = {value}").replace("value_base = 2.1999e12", f"value_base = {base}"))
+    return {"observations.toml": OBSERVATIONS_TEXT + "\n" + copy}
+
+
+INPUT_CASES = [
+    Case("scenario-claim-off-a-12-month-grid", run(),
+         ("key 'claims[0].by'", "2027-12 is not a simulated month", "step_months = 12", "2027-07"),
+         scenario("step_months = 1", "step_months = 12")),
+    Case("scenario-claim-off-a-5-month-grid", run(),
+         ("key 'claims[0].by'", "not a simulated month: with step_months = 5", "the nearest are 2027-11"),
+         scenario("step_months = 1", "step_months = 5")),
+    Case("scenario-claim-off-a-7-month-grid", run(),
+         ("key 'claims[0].by'", "not a simulated month: with step_months = 7"),
+         scenario("step_months = 1", "step_months = 7")),
+    Case("scenario-claim-repeated-month", run(), ("key 'claims[0].by'", "2027-12 is given more than once"),
+         scenario('by = ["2027-12"]', 'by = ["2027-12", "2026-12", "2027-12"]')),
+    Case("scenario-event-size-unbounded", run(),
+         ("key 'events[0].size'", "by at most 10", "this size reaches 1000"), {"scenario.toml": SCENARIO + EVENT}),
+    Case("scenario-event-size-heavy-tail", run(), ("key 'events[0].size'", "by at most 10"),
+         {"scenario.toml": SCENARIO + EVENT.replace('{ dist = "fixed", value = 1000 }',
+                                                    '{ dist = "lognormal", p5 = 0.1, p95 = 5 }')}),
+    Case("scenario-too-many-events", run(), ("key 'events'", "at most 20 events, got 21"),
+         {"scenario.toml": SCENARIO + EVENT.replace("value = 1000", "value = 0.1") * 21}),
+    Case("scenario-is-a-fifo", run(), ("scenario.toml", "not a regular file"), setup=fifo("scenario.toml")),
+    Case("scenario-is-dev-zero", run("/dev/zero"), ("/dev/zero", "cannot read this scenario file", "not a regular file")),
+    Case("scenario-too-large", run(), ("scenario.toml", "at most 4,194,304 are allowed"),
+         {"scenario.toml": SCENARIO + "# padding\n" * 500_000}),
+    Case("scenario-nested-500-deep", run(), ("scenario.toml", "nested more than 16 levels deep"),
+         {"scenario.toml": NESTED}),
+    Case("scenario-nested-20-deep", run(), ("scenario.toml", "nested more than 16 levels deep"),
+         {"scenario.toml": SCENARIO + "deep = " + "[" * 20 + "]" * 20 + "\n"}),
+    Case("scenario-extends-dev-zero", run(), ("key 'extends'", "/dev/zero, is not a regular file"),
+         {"scenario.toml": 'extends = "/dev/zero"\n' + SCENARIO}),
+    Case("observations-is-dev-zero", run_baseline("--observations", "/dev/zero"),
+         ("/dev/zero", "cannot read this observation registry", "not a regular file")),
+    Case("observations-is-a-fifo", run_baseline("--observations", "{in}/observations.toml"),
+         ("observations.toml", "not a regular file"), setup=fifo("observations.toml")),
+    Case("observations-conflicting-duplicate", run_baseline("--observations", "{in}/observations.toml"),
+         ("key 'observation[2].id'", "'fs_daily_again' observes what 'fs_daily_2024h2' already does"),
+         another_observation("fs_daily_again", "30000", "3.0e12")),
+    Case("observations-copy-under-a-new-id", run_baseline("--observations", "{in}/observations.toml"),
+         ("key 'observation[2].id'", "observes what 'fs_daily_2024h2' already does", "subject"),
+         another_observation("fs_daily_copy")),
+    Case("observations-javascript-url", run_baseline("--observations", "{in}/observations.toml"),
+         ("key 'observation[0].url'", "a source link must be an http or https address", "javascript:"),
+         observations('quote = "较', 'url = "javascript:alert(document.cookie)"\nquote = "较')),
+    Case("priors-is-dev-zero", run_baseline("--priors", "/dev/zero"), ("/dev/zero", "not a regular file")),
+    Case("analogs-is-dev-zero", run_baseline("--analogs", "/dev/zero"),
+         ("/dev/zero", "cannot read this analogs file", "not a regular file")),
+    Case("compute-figures-is-a-fifo", run_baseline("--compute", "{in}/compute.toml"),
+         ("compute.toml", "cannot read this compute figures file", "not a regular file"), setup=fifo("compute.toml")),
+    Case("posteriors-is-a-file", run_baseline("--posteriors", "{in}/posteriors.txt"),
+         ("--posteriors", "posteriors.txt", "must be a folder"), setup=regular_file("posteriors.txt")),
+    Case("posteriors-cannot-be-created", run_baseline("--posteriors", "/proc/tokensim-posteriors"),
+         ("--posteriors /proc/tokensim-posteriors", "cannot save a posterior in this folder")),
+]
+
+
+# A real posterior, changed after it was written: with its content hash left as it was (an edit, a flipped
+# bit) or recomputed through the public API (a careful forgery), it must be refused, never reused.
+
+def real_posterior(ctx) -> Path:
+    target = cache_path(ctx.posteriors)
+    shutil.copyfile(next(ctx.real.glob("posterior-*.nc")), target)
+    return target
+
+
+def h5_edit(change: Callable) -> Callable:
+    """Copy the real posterior into the case's cache and change it in place with h5py (hashes untouched)."""
+    def make(ctx) -> None:
+        import h5py
+
+        with h5py.File(real_posterior(ctx), "r+") as handle:
+            change(handle)
+    return make
+
+
+def _one_draw(handle) -> None:
+    handle["open_call_weighted/posterior/adoption_headroom"][0, 0] = 0.999  # how far adoption may go
+
+
+def _every_adoption_draw(handle) -> None:
+    handle["open_call_weighted/posterior/adoption_headroom"][...] = 1.0  # every path adopts as far as it can
+
+
+def _stored_divergences(handle) -> None:
+    handle["logistic/diagnostics"].attrs["divergences"] = 999
+
+
+def flip_a_bit_of_the_draws(ctx) -> None:
+    import h5py
+
+    path = real_posterior(ctx)
+    with h5py.File(path, "r") as handle:
+        draws = handle["gompertz/posterior/growth"]
+        offset = draws.id.get_offset() if draws.chunks is None else draws.id.get_chunk_info(0).byte_offset
+    data = bytearray(path.read_bytes())
+    data[offset + 40] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def forged(change: Callable) -> Callable:
+    """Load the real posterior, change it, save it with fresh content hashes (a forgery the hash cannot see)."""
+    def make(ctx) -> None:
+        from sim.calibration.posterior import Posterior, load_posterior
+
+        posterior = load_posterior(real_posterior(ctx))
+        fits, diagnostics = dict(posterior.fits), dict(posterior.diagnostics)
+        change(fits, diagnostics)
+        Posterior(posterior.id, fits, diagnostics, posterior.attrs, posterior.groups).save(cache_path(ctx.posteriors))
+    return make
+
+
+def _rhat_5(fits, diagnostics) -> None:
+    diagnostics["open_call_weighted"] = diagnostics["open_call_weighted"].copy(deep=True)
+    diagnostics["open_call_weighted"]["rhat"][0] = 5.0
+
+
+def _divergent(fits, diagnostics) -> None:
+    diagnostics["richards"] = diagnostics["richards"].assign_attrs(divergences=999)
+
+
+def _nan_draw(fits, diagnostics) -> None:
+    fits["logistic"] = fits["logistic"].copy(deep=True)
+    fits["logistic"]["growth"][1, 7] = np.nan
+
+
+def _two_draws(fits, diagnostics) -> None:
+    for fit in fits:
+        fits[fit] = fits[fit].isel(chain=[0], draw=[0, 1])
+
+
+TAMPERED_POSTERIOR_CASES = [
+    Case("posterior-one-draw-edited", run_baseline(),
+         ("posterior-", "changed since it was written", "no longer matches the SHA-256", "calibrate --force"),
+         setup=h5_edit(_one_draw), posterior=True),
+    Case("posterior-adoption-draws-edited", run_baseline(),
+         ("posterior-", "changed since it was written"),
+         setup=h5_edit(_every_adoption_draw), posterior=True),
+    Case("posterior-stored-diagnostics-edited", run_baseline(), ("posterior-", "changed since it was written"),
+         setup=h5_edit(_stored_divergences), posterior=True),
+    Case("posterior-bit-flipped", run_baseline(), ("posterior-", "calibrate --force"),
+         setup=flip_a_bit_of_the_draws, posterior=True),
+    Case("posterior-forged-rhat-5", run_baseline(),
+         ("posterior-", "fit 'open_call_weighted' does not pass the convergence gate", "R-hat 5.0000 >= 1.01",
+          "calibrate --force"),
+         setup=forged(_rhat_5), posterior=True),
+    Case("posterior-forged-999-divergences", run_baseline(),
+         ("posterior-", "fit 'richards' does not pass the convergence gate", "999 divergent transitions"),
+         setup=forged(_divergent), posterior=True),
+    Case("posterior-forged-nan-draw", run_baseline(),
+         ("posterior-", "the draws of logistic.growth are not all finite numbers"),
+         setup=forged(_nan_draw), posterior=True),
+    Case("posterior-forged-two-draws", run_baseline(),
+         ("posterior-", "holds 1 chains of 2 draws, where its settings ask for 4 of 1000"),
+         setup=forged(_two_draws), posterior=True),
+]
+
+
+# Results files tampered with or cut short: summarize, plot and compare refuse each, naming what is wrong.
+
+def tampered_result(change: Callable) -> Callable:
+    def make(ctx) -> None:
+        with xr.open_dataset(ctx.real_result) as opened:
+            dataset = opened.load()
+        change(dataset).to_netcdf(ctx.inputs / "result.nc", engine="h5netcdf")
+    return make
+
+
+def _attrs(dataset: xr.Dataset, **changes) -> xr.Dataset:
+    """``dataset`` with attributes changed (``None`` removes one)."""
+    attrs = {key: value for key, value in {**dataset.attrs, **changes}.items() if value is not None}
+    changed = dataset.copy()
+    changed.attrs = attrs
+    return changed
+
+
+def _claims(dataset: xr.Dataset, change: Callable) -> xr.Dataset:
+    entries = json.loads(dataset.attrs["claims"])
+    change(entries)
+    return _attrs(dataset, claims=json.dumps(entries))
+
+
+RESULT_TAMPERINGS = {
+    "claims-not-json": (lambda d: _attrs(d, claims="[{'name': 'x'"), "attribute 'claims' is not JSON"),
+    "claims-not-a-list": (lambda d: _attrs(d, claims='{"name": "x"}'), "must be a list of claims"),
+    "claims-unknown-claim": (lambda d: _claims(d, lambda e: e[0].update(name="invented")),
+                             "attribute 'claims' names ['invented'"),
+    "claims-date-outside-run": (lambda d: _claims(d, lambda e: e[0].update(by=["2040-12"])),
+                                "is judged by '2040-12', which is not a month"),
+    "claims-date-not-a-month": (lambda d: _claims(d, lambda e: e[0].update(by=[2030])), "is judged by 2030"),
+    "claims-missing-key": (lambda d: _claims(d, lambda e: e[0].pop("threshold")), "each with the keys"),
+    "claims-unknown-variable": (lambda d: _claims(d, lambda e: e[0].update(variable="happiness")),
+                                "has variable 'happiness'"),
+    "claims-threshold-text": (lambda d: _claims(d, lambda e: e[0].update(threshold="high")),
+                              "has threshold 'high', expected a number"),
+    "missing-paths-simulated": (lambda d: _attrs(d, paths_simulated=None), "attribute 'paths_simulated' is missing"),
+    "paths-simulated-zero": (lambda d: _attrs(d, paths_simulated=0), "attribute 'paths_simulated' is 0"),
+    "missing-quantiles": (lambda d: d.drop_vars("daily_tokens_quantiles"),
+                          "variable 'daily_tokens_quantiles' is missing"),
+    "missing-claim-probability": (lambda d: d.drop_vars("claim_probability"),
+                                  "variable 'claim_probability' is missing"),
+    "integer-time": (lambda d: d.assign_coords(time=np.arange(d.sizes["time"])),
+                     "variable 'time' holds int64 values, expected dates"),
+    "string-quantiles": (lambda d: d.assign_coords(quantile=[str(q) for q in d["quantile"].values]),
+                         "variable 'quantile' holds"),
+    "quantile-levels-missing": (lambda d: d.isel(quantile=slice(0, 3)), "the quantile levels [0.25, 0.5"),
+    "integer-calibration-id": (lambda d: _attrs(d, calibration_id=12345), "attribute 'calibration_id' is 12345"),
+    "text-seed": (lambda d: _attrs(d, seed="seven"), "attribute 'seed' is 'seven'"),
+    "transposed-paths": (lambda d: d.assign(daily_tokens=d["daily_tokens"].transpose("time", "draw")),
+                         "variable 'daily_tokens' has dimensions ('time', 'draw')"),
+    "text-paths": (lambda d: d.assign(open_share=d["open_share"].astype(str)), "variable 'open_share' holds"),
+    "probability-above-one": (lambda d: d.assign(claim_probability=d["claim_probability"] * 3),
+                              "claim_probability must hold shares between 0 and 1"),
+    "time-backwards": (lambda d: d.isel(time=slice(None, None, -1)), "the time axis must hold at least one month"),
+    "integer-scenario": (lambda d: _attrs(d, scenario=7), "attribute 'scenario' is 7"),
+}
+
+
+def _results_cases() -> list[Case]:
+    commands = {
+        "summarize": ("summarize", "{in}/result.nc"),
+        "plot": ("plot", "{in}/result.nc", "--out", "{in}/chart.png", "--observations", "{obs}"),
+        "compare": ("compare", "{in}/result.nc", "{in}/result.nc", "--out", "{in}/compare.png"),
+    }
+    return [Case(f"{command}-tampered-{name}", argv, ("result.nc", "not a valid tokensim results file", expected),
+                 setup=tampered_result(change), posterior=True)
+            for name, (change, expected) in RESULT_TAMPERINGS.items() for command, argv in commands.items()]
+
+
+TAMPERED_RESULTS_CASES = [
+    *_results_cases(),
+    Case("summarize-dev-zero", ("summarize", "/dev/zero"), ("/dev/zero", "not a regular file")),
+    Case("summarize-a-fifo", ("summarize", "{in}/result.nc"), ("result.nc", "not a regular file"),
+         setup=fifo("result.nc")),
+]
+
 CASES = [*SCENARIO_CASES, *OBSERVATION_CASES, *PRIORS_CASES, *CACHE_CASES, *RESULTS_CASES, *ARGUMENT_CASES,
-         *OUTPUT_CASES]
+         *OUTPUT_CASES, *INPUT_CASES, *TAMPERED_POSTERIOR_CASES, *TAMPERED_RESULTS_CASES]
 EARLIER_PNG = b"\x89PNG\r\n\x1a\n an earlier chart, kept as it was"
 
 
 def _tree(root: Path) -> dict[str, bytes | str]:
     """Every file (with its bytes) and folder under ``root``, hidden ones included."""
-    return {str(p.relative_to(root)): ("<folder>" if p.is_dir() else p.read_bytes())
+    return {str(p.relative_to(root)): ("<folder>" if p.is_dir() else p.read_bytes() if p.is_file() else "<special>")
             for p in sorted(root.rglob("*"))}
 
 
@@ -624,7 +890,8 @@ def test_bad_input_exits_2_names_the_fault_and_writes_nothing(case: Case, tmp_pa
     before = _tree(tmp_path)
     real_before = _tree(real) if real else None
     argv = [arg.format(**{"in": ctx.inputs, "out": ctx.out, "posteriors": ctx.posteriors, "real": real,
-                          "obs": OBSERVATIONS, "priors": PRIORS, "baseline": BASELINE}) for arg in case.argv]
+                          "obs": OBSERVATIONS, "priors": PRIORS, "analogs": ANALOGS, "compute": COMPUTE,
+                          "baseline": BASELINE}) for arg in case.argv]
 
     monkeypatch.chdir(tmp_path / "cwd")  # anything written to a default relative path lands in the tree
     monkeypatch.setattr("pymc.sample", _refuse_sampling)

@@ -51,8 +51,9 @@ def synthetic_registry(family: str):
 @pytest.mark.slow
 def test_volume_fit_recovers_known_parameters_from_synthetic_data():
     registry = synthetic_registry("gompertz")
-    posterior, report = fit_one("gompertz", registry, CalibrationInputs.load(OBSERVATIONS, PRIORS).priors,
-                                SamplerSettings())
+    groups, report = fit_one("gompertz", registry, CalibrationInputs.load(OBSERVATIONS, PRIORS).priors,
+                             SamplerSettings())
+    posterior = groups["posterior"]
     assert report.attrs["divergences"] == 0
     for name, truth in (("v_ref", TRUTH["v_ref"]), ("growth", TRUTH["growth"]),
                         ("idc_public_cloud_scale", 0.4), ("idc_public_cloud_drift", 0.2)):

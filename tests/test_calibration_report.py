@@ -147,8 +147,7 @@ def test_a_failed_figure_write_leaves_the_earlier_file_and_no_temporary(report, 
     assert written.startswith(PNG_SIGNATURE)
 
     def broken_savefig(self, fname, **kwargs):
-        with open(fname, "wb") as handle:
-            handle.write(PNG_SIGNATURE + b"half a picture")
+        fname.write(PNG_SIGNATURE + b"half a picture")  # figures render into memory before any file is touched
         raise RuntimeError("renderer crashed")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)

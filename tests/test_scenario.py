@@ -113,6 +113,24 @@ def test_extends_cycle_and_missing_parent_are_errors(tmp_path):
         load_scenario(write(tmp_path, 'extends = "nowhere.toml"\n' + MINIMAL, "c.toml"))
 
 
+def test_a_byte_order_mark_is_accepted_and_lines_still_count_from_the_first(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes("\ufeff".encode() + MINIMAL.encode())
+    assert load_scenario(path).name == "mini"
+    path.write_bytes("\ufeff".encode() + MINIMAL.replace("seed = 1", "seed = 1\ncolour = 1").encode())
+    line = MINIMAL.replace("seed = 1", "seed = 1\ncolour = 1").splitlines().index("colour = 1") + 1
+    with pytest.raises(UserError, match=f"bom.toml, line {line}, key 'colour'"):
+        load_scenario(path)
+
+
+@pytest.mark.parametrize("step, by", [(12, "2027-07"), (5, "2027-11"), (7, "2027-06"), (3, "2027-10")])
+def test_claim_months_on_the_step_grid_are_accepted(tmp_path, step, by):
+    text = MINIMAL.replace('draws = 100', f'draws = 100\nstep_months = {step}').replace('by = ["2027-12"]',
+                                                                                        f'by = ["{by}"]')
+    scenario = load_scenario(write(tmp_path, text))
+    assert scenario.step_months == step and scenario.claims[-1].by == (np.datetime64(by, "M"),)
+
+
 def test_a_horizon_or_event_within_the_data_is_refused_against_the_calibrations_last_month(tmp_path):
     early = load_scenario(write(tmp_path, MINIMAL.replace('horizon = "2027-12"', 'horizon = "2025-10"')
                                 .replace('by = ["2027-12"]', 'by = ["2025-10"]')))

@@ -2,14 +2,16 @@
 
 The id is a hash of everything the posterior depends on: the fitted observations (as cut to a
 vintage), the priors chosen for that vintage (a pooled prior by its analogs file and vintage), the
-compute figures the compute-logistic family is fitted with, the model version, the sampler
-settings and the versions of the libraries that compile and sample the fits. ``calibrate`` reuses the
-cached file whose name carries that id, and refits when anything changed: never silently stale.
-Computing the id reads only the TOML files (numpy, no PyMC), so a cached posterior is found quickly.
+compute figures the compute-logistic family is fitted with, the model version, the sampler settings, the
+posterior file format and the versions of the libraries that compile and sample the fits. ``calibrate``
+reuses the cached file whose name carries that id once it has proved itself, and refits when anything
+changed: never silently stale, never silently edited. Computing the id reads only the TOML files (numpy, no
+PyMC), so a cached posterior is found quickly.
 
 Fits run in parallel worker processes (:mod:`sim.calibration.workers`); ``calibrate_all`` fits several
 vintages at once (a backtest's origins), each fit's vintages in one process so that a structure they
-share is compiled once.
+share is compiled once. Processes sharing a cache folder take turns on its lock: one fits, the others
+wait for it and then reuse its file.
 """
 
 from __future__ import annotations
@@ -17,27 +19,33 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 from sim.calibration.fits import FITS, fit_names
-from sim.calibration.inputs import CalibrationInputs
-from sim.calibration.posterior import Posterior, load_posterior
+from sim.calibration.inputs import CalibrationInputs, SamplerSettings
+from sim.calibration.posterior import FORMAT, Posterior, load_posterior
+from sim.calibration.sampling import ConvergenceGate, gate_failures
 from sim.calibration.toolchain import library_versions
 from sim.core.errors import UserError
+from sim.core.locks import folder_lock, folder_locks
 from sim.core.provenance import utc_now
 from sim.core.version import __version__
 from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, ObservationSet
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
 MODEL_VERSION = "5"
+#: Free space a fit needs in the cache folder before it starts (a posterior file is about 6 MB).
+POSTERIOR_ROOM = 32 * 10**6
 
 
 def calibration_id(inputs: CalibrationInputs) -> str:
     """The hash that names a posterior: the fitted observations and their vintage, the priors chosen for it,
-    the compute trend (when the fits use it), the model version, the sampler settings, the fits and the
-    library versions."""
+    the compute trend (when the fits use it), the model version, the sampler settings, the fits, the
+    posterior file format and the library versions."""
     compute = inputs.compute
     payload = {
         "model_version": MODEL_VERSION,
@@ -49,6 +57,7 @@ def calibration_id(inputs: CalibrationInputs) -> str:
         "settings": asdict(inputs.settings),
         "fits": list(fit_names(compute)),
         "libraries": library_versions(),
+        "posterior_format": FORMAT,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -64,26 +73,30 @@ def posterior_path(inputs: CalibrationInputs, posterior_id: str | None = None) -
     return inputs.cache / f"posterior-{(posterior_id or calibration_id(inputs))[:16]}.nc"
 
 
-def cached_posterior(inputs: CalibrationInputs, posterior_id: str | None = None) -> Posterior | None:
-    """The cached posterior of these inputs, checked whole, or None when there is none."""
+def cached_posterior(inputs: CalibrationInputs, posterior_id: str | None = None,
+                     log: logging.Logger | None = None) -> Posterior | None:
+    """The cached posterior of these inputs once it has proved itself (:func:`verified`), or None when there
+    is none."""
     posterior_id = posterior_id or calibration_id(inputs)
     path = posterior_path(inputs, posterior_id)
-    if not path.exists():
+    cache = inputs.cache
+    if cache.exists() and not cache.is_dir():
+        raise UserError("the posterior cache must be a folder, and this is a file", where=f"--posteriors {cache}")
+    if not cache.is_dir():
         return None
-    posterior = load_posterior(path, expected_id=posterior_id)
-    missing = [f"{fit}.{name}" for fit in fit_names(inputs.compute) for name in FITS[fit].parameters
-               if fit not in posterior.fits or name not in posterior.fits[fit]]
-    if missing:
-        raise UserError(f"damaged posterior: {', '.join(missing)} missing; delete it or run "
-                        "'tokensim calibrate --force'", where=str(path))
-    return posterior
+    with folder_lock(cache, shared=True, why="calibrating there"):
+        if not path.exists():
+            return None
+        return verified(path, posterior_id, inputs.settings, fit_names(inputs.compute),
+                        log or logging.getLogger("tokensim"))
 
 
 def calibrate(inputs: CalibrationInputs, *, force: bool = False, log: logging.Logger | None = None,
               processes: int | None = None) -> tuple[Posterior, Path]:
     """Fit (or reuse from ``inputs.cache``) the posterior for the inputs' observations (as of their
     vintage), priors and sampler settings; returns it and its file. A fit that fails the convergence gate
-    raises :class:`~sim.calibration.sampling.ConvergenceError`."""
+    raises :class:`~sim.calibration.sampling.ConvergenceError`; a cached file that does not prove itself
+    is refused with the reason, never reused."""
     outcome = calibrate_all([inputs], force=force, log=log, processes=processes)[0]
     if isinstance(outcome, BaseException):
         raise outcome
@@ -94,20 +107,47 @@ def calibrate_all(vintages: Sequence[CalibrationInputs], *, force: bool = False,
                   processes: int | None = None) -> list[tuple[Posterior, Path] | BaseException]:
     """Calibrate several inputs (vintages) at once, each cached by its id; returns, in order, each one's
     (posterior, file) or the error that stopped it (a fit failing the convergence gate). Fits of every
-    vintage not cached yet run in ``processes`` worker processes (default: one per CPU)."""
-    from sim.calibration.workers import run_jobs
-
+    vintage not cached yet run in ``processes`` worker processes (default: one per CPU), holding the
+    cache folders' locks."""
     log = log or logging.getLogger("tokensim")
     results: list[tuple[Posterior, Path] | BaseException | None] = [None] * len(vintages)
     ids = [calibration_id(inputs) for inputs in vintages]
+    pending = _not_cached(vintages, ids, results, force, log)
+    if pending:
+        for cache in {vintages[index].cache for index in pending.values()}:
+            _check_writable(cache)
+        with folder_locks([vintages[index].cache for index in pending.values()], why="calibrating there"):
+            if not force:  # fitted by another process while this one waited
+                pending = _not_cached([vintages[i] for i in pending.values()], list(pending), results, False, log,
+                                      indices=list(pending.values()))
+            _fit_pending(vintages, pending, results, log, processes)
+    first: dict[str, int] = {}
+    for index, posterior_id in enumerate(ids):
+        if results[index] is not None:
+            first.setdefault(posterior_id, index)
+    for index, posterior_id in enumerate(ids):  # a vintage asked for twice shares the first one's result
+        if results[index] is None:
+            results[index] = results[first[posterior_id]]
+    return results  # type: ignore[return-value]
+
+
+def _not_cached(vintages, ids, results, force, log, indices=None) -> dict[str, int]:
+    """Fill ``results`` with the verified cached posteriors; return the ids still to fit, each with the
+    index of its first vintage."""
     pending: dict[str, int] = {}
-    for index, (inputs, posterior_id) in enumerate(zip(vintages, ids)):
-        posterior = None if force else cached_posterior(inputs, posterior_id)
+    for index, inputs, posterior_id in zip(indices or range(len(vintages)), vintages, ids):
+        posterior = None if force else cached_posterior(inputs, posterior_id, log)
         if posterior is not None:
-            log.info("reusing posterior %s", posterior_path(inputs, posterior_id))
             results[index] = posterior, posterior_path(inputs, posterior_id)
         elif posterior_id not in pending:
             pending[posterior_id] = index
+    return pending
+
+
+def _fit_pending(vintages, pending: dict[str, int], results, log, processes) -> None:
+    """Fit every fit of each pending vintage in worker processes and save each vintage's posterior."""
+    from sim.calibration.workers import run_jobs
+
     jobs = [((index, fit), fit, vintages[index]) for fit in fit_names() for index in pending.values()
             if fit in fit_names(vintages[index].compute)]
 
@@ -126,17 +166,74 @@ def calibrate_all(vintages: Sequence[CalibrationInputs], *, force: bool = False,
         if failed:
             results[index] = failed[0]
             continue
-        draws = {fit: outcomes[(index, fit)][0] for fit in fits}
+        groups = {fit: dict(outcomes[(index, fit)][0]) for fit in fits}
+        draws = {fit: groups[fit].pop("posterior") for fit in fits}
         reports = {fit: outcomes[(index, fit)][1] for fit in fits}
-        posterior = Posterior(posterior_id, draws, reports, _attributes(inputs))
+        posterior = Posterior(posterior_id, draws, reports, _attributes(inputs), groups)
         path = posterior_path(inputs, posterior_id)
         posterior.save(path)
         log.info("saved posterior %s", path)
         results[index] = posterior, path
-    for index, posterior_id in enumerate(ids):  # a vintage asked for twice shares the first one's result
-        if results[index] is None:
-            results[index] = results[pending[posterior_id]]
-    return results  # type: ignore[return-value]
+
+
+def verified(path: Path, posterior_id: str, settings: SamplerSettings, fits: tuple[str, ...],
+             log: logging.Logger) -> Posterior:
+    """The cached posterior at ``path``, once it has proved itself: its content hashes, its id, every fit and
+    parameter present with the draws the settings ask for, and every fit through the convergence gate again
+    (divergences counted afresh from its NUTS statistics). Otherwise a UserError saying why."""
+    posterior = load_posterior(path, expected_id=posterior_id)
+    refit = "; it is not used. Refit with 'tokensim calibrate --force'"
+    missing = [f"{fit}.{name}" for fit in fits for name in FITS[fit].parameters
+               if fit not in posterior.fits or name not in posterior.fits[fit]]
+    if missing:
+        raise UserError(f"damaged posterior: {', '.join(missing)} missing" + refit, where=str(path))
+    for fit in fits:
+        shape = (posterior.fits[fit].sizes.get("chain"), posterior.fits[fit].sizes.get("draw"))
+        if shape != (settings.chains, settings.draws):
+            raise UserError(f"damaged posterior: fit '{fit}' holds {shape[0]} chains of {shape[1]} draws, where "
+                            f"its settings ask for {settings.chains} of {settings.draws}" + refit, where=str(path))
+        report = posterior.diagnostics[fit]
+        if any(name not in report for name in ("rhat", "ess_bulk", "ess_tail")) or "parameter" not in report.coords:
+            raise UserError(f"damaged posterior: fit '{fit}' has no convergence diagnostics" + refit, where=str(path))
+        stats = posterior.groups.get(fit, {}).get("sample_stats")
+        divergences = int(stats["diverging"].sum()) if stats is not None and "diverging" in stats else None
+        report = report.assign_attrs(divergences=max(divergences or 0, int(report.attrs.get("divergences", 0))))
+        failures = gate_failures(report, ConvergenceGate())
+        if failures:
+            raise UserError(f"fit '{fit}' does not pass the convergence gate ({'; '.join(failures)})" + refit,
+                            where=str(path))
+    log.info("reusing posterior %s (content hash, draws and convergence gate verified)", path)
+    return posterior
+
+
+def _check_writable(cache: Path) -> None:
+    """Refuse, before any fitting, a cache folder the fitted posterior could not be saved in (a few MB)."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache):
+            pass
+        free = shutil.disk_usage(cache).free
+    except OSError as exc:
+        raise UserError(f"cannot save a posterior in this folder ({exc.strerror or exc}); choose another with "
+                        "--posteriors", where=f"--posteriors {cache}") from None
+    if free < POSTERIOR_ROOM:
+        raise UserError(f"cannot save a posterior in this folder: {free / 1e6:.1f} MB are free on its disk and a "
+                        f"posterior needs up to {POSTERIOR_ROOM / 1e6:.0f} MB", where=f"--posteriors {cache}")
+
+
+def _check_writable(cache: Path) -> None:
+    """Refuse, before any fitting, a cache folder the fitted posterior could not be saved in (a few MB)."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache):
+            pass
+        free = shutil.disk_usage(cache).free
+    except OSError as exc:
+        raise UserError(f"cannot save a posterior in this folder ({exc.strerror or exc}); choose another with "
+                        "--posteriors", where=f"--posteriors {cache}") from None
+    if free < POSTERIOR_ROOM:
+        raise UserError(f"cannot save a posterior in this folder: {free / 1e6:.1f} MB are free on its disk and a "
+                        f"posterior needs up to {POSTERIOR_ROOM / 1e6:.0f} MB", where=f"--posteriors {cache}")
 
 
 def _attributes(inputs: CalibrationInputs) -> dict:

@@ -22,8 +22,8 @@ import pandas as pd
 import xarray as xr
 
 from sim.calibration.fits import FITS, build_model
-from sim.calibration.posterior import Posterior
-from sim.calibration.sampling import quiet_pymc, restacked
+from sim.calibration.posterior import Posterior, restacked
+from sim.calibration.sampling import quiet_pymc
 from sim.curves.families import FAMILIES
 from sim.data.compute_trend import ComputeTrend
 from sim.data.observations import ObservationSet

@@ -13,6 +13,7 @@ import xarray as xr
 
 from sim.calibration.fits import build_model, fit_names
 from sim.calibration.inputs import SamplerSettings
+from sim.calibration.posterior import arviz_groups
 from sim.core.errors import UserError
 from sim.data.compute_trend import ComputeTrend
 from sim.data.observations import ObservationSet
@@ -89,8 +90,10 @@ def gate_failures(report: xr.Dataset, gate: ConvergenceGate) -> list[str]:
 
 def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: SamplerSettings,
             gate: ConvergenceGate = ConvergenceGate(), compute: ComputeTrend | None = None, *,
-            cores: int | None = None) -> tuple[xr.Dataset, xr.Dataset]:
-    """Sample one fit and enforce the convergence gate; returns (posterior, diagnostics).
+            cores: int | None = None) -> tuple[dict[str, xr.Dataset], xr.Dataset]:
+    """Sample one fit and enforce the convergence gate; returns its ArviZ groups (``posterior``,
+    ``sample_stats``, ``observed_data``, ``log_likelihood``: :func:`~sim.calibration.posterior.arviz_groups`)
+    and its diagnostics.
 
     With nutpie, the model's log density is compiled once per structure in this process
     (:mod:`sim.calibration.compiled`) and this fit's data handed to it; ``cores`` threads run its chains
@@ -116,33 +119,7 @@ def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: Sa
             "divergences): " + "; ".join(failures) + ". Diagnostics:\n" + report.to_dataframe().to_string(),
             where=f"calibration fit '{fit}'",
         )
-    return stored_draws(idata.posterior, model), report
-
-
-def stored_draws(draws: xr.Dataset, model) -> xr.Dataset:
-    """The model's own variables, one value per draw (nutpie also returns the unconstrained values); a
-    vector variable (the release offsets) is stored element by element, as ``name[label]``."""
-    named = set(_kept_names(model))
-    stored = draws[[name for name in draws.data_vars if name in named and draws[name].ndim == 2]].reset_coords(drop=True)
-    for name in (name for name in draws.data_vars if name in named and draws[name].ndim == 3):
-        dim = draws[name].dims[-1]
-        for label in draws[dim].values:
-            stored[f"{name}[{label}]"] = draws[name].sel({dim: label}).reset_coords(drop=True)
-    return stored
-
-
-def restacked(draws: xr.Dataset, model) -> xr.Dataset:
-    """The inverse of :func:`stored_draws` for ``model``: each vector variable stacked back along its dimension."""
-    for rv in model.free_RVs:
-        dims = model.named_vars_to_dims.get(rv.name)
-        if rv.ndim != 1 or not dims:
-            continue
-        labels = list(model.coords[dims[0]])
-        columns = [f"{rv.name}[{label}]" for label in labels]
-        if all(column in draws for column in columns):
-            vector = xr.concat([draws[column] for column in columns], dim=dims[0]).assign_coords({dims[0]: labels})
-            draws = draws.drop_vars(columns).assign({rv.name: vector.transpose("chain", "draw", dims[0])})
-    return draws
+    return arviz_groups(idata, model), report
 
 
 def _kept_names(model) -> list[str]:

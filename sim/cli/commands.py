@@ -126,9 +126,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.analysis.tables import format_text
     from sim.api import run
-    from sim.engine.results import write_dataset
-    from sim.plots.fan import fan_chart
-    from sim.plots.render import save_figure
+    from sim.plots.fan import write_run
     from sim.scenarios.scenario import load_scenario
 
     started = time.perf_counter()
@@ -136,16 +134,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or RESULTS / f"{scenario.name}{'-prior' if args.prior_only else ''}.nc"
     if out.suffix != ".nc":
         raise UserError("the results file must end in .nc", where="--out")
-    writable((out, *(() if args.no_plot else (out.with_suffix(".png"),))), "--out")
+    writable((out, out.with_suffix(".png")), "--out")
     inputs = _inputs(args)
     dataset = run(scenario, draws=args.draws, seed=args.seed, inputs=inputs, chunk_size=args.chunk_size,
                   keep_paths=args.keep_paths, workers=args.workers, scheduler=args.scheduler,
                   progress=None if args.quiet or not sys.stderr.isatty() else _progress, prior_only=args.prior_only)
-    write_dataset(dataset, out)
-    if not args.no_plot:
-        save_figure(fan_chart(dataset, inputs.registry), out.with_suffix(".png"))
+    had_chart = out.with_suffix(".png").is_file()
+    write_run(dataset, out, inputs.registry, chart=not args.no_plot)
     print(format_text(dataset))
-    written = f"{out}" + ("" if args.no_plot else f" and {out.with_suffix('.png')}")
+    written = f"{out}" + (f" and {out.with_suffix('.png')}" if not args.no_plot else
+                          f" (and removed the earlier {out.with_suffix('.png')}, a chart of other results)"
+                          if had_chart else "")
     print(f"\nwrote {written} in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -224,7 +223,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from sim.core.provenance import command_line
     from sim.report.gather import check_output, gather, load_scenarios
     from sim.report.page import write_report
-    from sim.report.screenshot import screenshot
 
     started = time.perf_counter()
     out = check_output(args.out)  # bad outputs fail before anything runs
@@ -235,10 +233,9 @@ def cmd_report(args: argparse.Namespace) -> int:
                     seed=args.seed, command=command_line())
     for item in report.results:
         print(f"{item.scenario.name}: {item.origin}")
-    write_report(report, out)
+    write_report(report, out, args.screenshot)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - started:.1f} s")
     if args.screenshot is not None:
-        screenshot(out, args.screenshot)
         print(f"wrote {args.screenshot} (headless Chromium)")
     return 0
 
@@ -278,9 +275,10 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     """Simulation-based calibration of the chosen fits; exit status 1 when a fit fails it."""
     from sim.calibration.fits import fit_names
     from sim.calibration.sbc.ranks import format_summary
-    from sim.calibration.sbc.run import run_sbc, write_sbc
+    from sim.calibration.sbc.run import run_sbc
     from sim.calibration.sbc.settings import preset
-    from sim.plots.render import save_figure
+    from sim.core.files import netcdf_bytes, write_outputs
+    from sim.plots.render import png_bytes
     from sim.plots.sbc import sbc_figure
 
     started = time.perf_counter()
@@ -295,9 +293,7 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     outputs = writable((args.out.with_suffix(".nc"), args.out.with_suffix(".png")), "--out")
     settings = preset(args.quick, simulations=args.simulations, seed=args.seed, backend=args.backend)
     dataset = run_sbc(fits, _inputs(args, vintage=False), settings)
-    figure = sbc_figure(dataset)
-    write_sbc(dataset, outputs[0])
-    save_figure(figure, outputs[1])
+    write_outputs(dict(zip(outputs, (netcdf_bytes(dataset), png_bytes(sbc_figure(dataset), dpi=120)))))
     print(f"Simulation-based calibration: {settings.simulations} prior simulations per fit, ranks among "
           f"L = {settings.ranks} thinned posterior draws, chi-square over {settings.rank_bins} bins and the "
           f"simultaneous ECDF band, each at alpha = {settings.alpha} / (parameters of the fit) (Bonferroni)")

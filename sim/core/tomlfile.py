@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from sim.core.errors import UserError
+from sim.core.files import read_input
+
+#: The largest TOML file read (the observation registry is about 30 kB), and the deepest nesting allowed.
+MAX_BYTES = 4 * 2**20
+MAX_DEPTH = 16
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"']+)\s*=")
@@ -28,6 +33,18 @@ def _describe(value: Any) -> str:
             list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
 
 
+def _depth(value: Any) -> int:
+    """How deeply tables and arrays nest in a parsed TOML value (a scalar is 0), without recursing."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level + 1)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 @dataclass(frozen=True)
 class TomlFile:
     """A parsed TOML file together with its text, for pointing at lines in errors."""
@@ -38,18 +55,25 @@ class TomlFile:
 
     @classmethod
     def read(cls, path: str | Path, what: str = "file") -> "TomlFile":
-        """Read and parse ``path``; a missing file or a syntax error is a :class:`UserError`."""
+        """Read and parse ``path``: a regular file of at most :data:`MAX_BYTES`, UTF-8 (a leading byte-order
+        mark is allowed), tables and arrays nested at most :data:`MAX_DEPTH` deep. Anything else is a
+        :class:`UserError` naming the file."""
         path = Path(path)
+        raw = read_input(path, what, limit=MAX_BYTES)
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UserError(f"{what} not found", where=str(path)) from None
-        except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read this {what}: {exc}", where=str(path)) from None
+            text = raw.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"cannot read this {what}: it is not UTF-8 text ({exc})", where=str(path)) from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"not valid TOML: {exc}", where=str(path)) from None
+        except RecursionError:
+            raise UserError(f"not a usable {what}: tables or arrays are nested more than {MAX_DEPTH} levels deep",
+                            where=str(path)) from None
+        if _depth(data) > MAX_DEPTH:
+            raise UserError(f"not a usable {what}: tables or arrays are nested more than {MAX_DEPTH} levels deep",
+                            where=str(path))
         return cls(path, text, data)
 
     def line_of(self, table: TablePath, key: str | None = None) -> int | None:

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -45,6 +46,11 @@ ROLES = ("reference", "scaled", "context")
 VOLUME_QUANTITIES = ("daily_tokens", "tokens_total")
 SHARE_QUANTITIES = ("open_share",)
 CUTS = ("published", "window")
+
+#: Two observations that agree on these say the same thing: a registry holds each figure once.
+IDENTITY = ("series", "quantity", "kind", "start", "end", "date", "subject")
+#: Link schemes a source URL may use (the report makes it a link).
+URL_SCHEMES = ("http", "https")
 
 _REQUIRED = ("id", "series", "quantity", "kind", "value", "unit", "value_base", "published", "source", "quote")
 _OPTIONAL = ("start", "end", "date", "url", "note", "bound", "subject", "licence")
@@ -176,6 +182,9 @@ def _observation(source: TomlFile, entry: Any, index: int, series: dict[str, Ser
         raise source.error(f"unknown kind {text['kind']!r}; allowed: {', '.join(KINDS)}", table, "kind")
     if text["unit"] not in UNITS:
         raise source.error(f"unknown unit {text['unit']!r}; allowed: {', '.join(UNITS)}", table, "unit")
+    if extra["url"] and (urllib.parse.urlsplit(extra["url"]).scheme.lower() not in URL_SCHEMES
+                         or not urllib.parse.urlsplit(extra["url"]).netloc):
+        raise source.error(f"a source link must be an http or https address, got {extra['url']!r}", table, "url")
     if extra["bound"] not in ("", "lower", "upper"):
         raise source.error("bound must be 'lower' or 'upper'", table, "bound")
     numbers = {k: source.typed(entry, k, float, table) for k in ("value", "value_base")}
@@ -232,8 +241,15 @@ def load_observations(path: str | Path) -> ObservationSet:
     entries = source.typed(source.data, "observation", list, ())
     observations = tuple(_observation(source, entry, i, series) for i, entry in enumerate(entries))
     seen: set[str] = set()
+    said: dict[tuple, str] = {}
     for index, observation in enumerate(observations):
         if observation.id in seen:
             raise source.error(f"duplicate id {observation.id!r}", ("observation", index), "id")
         seen.add(observation.id)
+        identity = tuple(getattr(observation, name) for name in IDENTITY)
+        if identity in said:
+            raise source.error(f"'{observation.id}' observes what '{said[identity]}' already does (the same "
+                               f"{', '.join(IDENTITY[:3])}, window or date, and subject); a figure is recorded once, and "
+                               "two that disagree cannot both be fitted", ("observation", index), "id")
+        said[identity] = observation.id
     return ObservationSet(Path(path), series, observations)

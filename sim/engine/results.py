@@ -26,6 +26,7 @@ from sim.core.files import load_netcdf, write_netcdf
 from sim.core.provenance import provenance
 from sim.core.variables import VARIABLES
 from sim.curves.parameters import PARAMETERS
+from sim.engine.contract import check_results
 from sim.engine.runner import RunOutput
 from sim.engine.mc_error import probability_se, quantile_se
 from sim.engine.summary import SUMMARY_QUANTILES
@@ -139,14 +140,14 @@ def write_dataset(dataset: xr.Dataset, path: str | Path) -> Path:
 
 
 def open_results(path: str | Path) -> xr.Dataset:
-    """Open a results file, or explain why it is not one."""
+    """Open a results file, or explain why it is not one: not a netCDF file, not written by tokensim, or
+    not following the results contract (:func:`sim.engine.contract.check_results`)."""
     path = Path(path)
     dataset = load_netcdf(path, "results file not found", "not a readable netCDF file")
-    missing = [name for name in ("daily_tokens", "open_share", "open_adoption", "claim_probability")
-               if name not in dataset]
-    if missing or dataset.attrs.get("title") != TITLE:
+    missing = [name for name in VARIABLES if name not in dataset]
+    if dataset.attrs.get("title") != TITLE:
         raise UserError(f"not a tokensim results file (missing {', '.join(missing) or 'its title'})", where=str(path))
-    return dataset
+    return check_results(dataset, str(path))
 
 
 def claims_to_attr(claims: tuple[Claim, ...]) -> str:

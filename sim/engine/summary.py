@@ -7,11 +7,17 @@ errors, :mod:`sim.engine.mc_error`). Summaries of disjoint sets of paths add up 
 counts), so the result does not depend on how paths were grouped into chunks or spread over workers.
 Quantiles read off the histograms are exact to within one bin: 0.23% of the value for volume (log
 bins), 0.0001 for shares.
+
+The dense bins cover each variable's usual range (:class:`~sim.core.variables.Bins`); a value
+outside it is not clipped but counted in a bin of the same width beyond the range (kept sparsely,
+since such values are rare), and an infinite or NaN value in a bin of its own. So quantiles stay
+exact to one bin whatever the values: a p95 of 6e20 tokens/day is reported as 6e20, an infinite
+one as infinite, and a step with a NaN path has NaN quantiles, as ``numpy.quantile`` would give.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,24 +28,52 @@ from sim.scenarios.scenario import Claim
 
 #: Quantiles kept for every variable: the 50/80/90/95% bands and the quartiles.
 SUMMARY_QUANTILES = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
+#: Bins of values beyond the dense range that stand for -inf, +inf and NaN; finite values further out
+#: than ``FAR`` bins (only on a linear axis, beyond 1e17 times its width) share the bin at ``FAR``.
+NEG_INF, POS_INF, NAN = -(2**62), 2**62, 2**62 + 1
+FAR = 2**60
+
+
+def _merge_rows(rows: np.ndarray) -> np.ndarray:
+    """Rows ``(step, bin, count)`` with equal ``(step, bin)`` summed into one, sorted by step and bin."""
+    if len(rows) == 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    keys, inverse = np.unique(rows[:, :2], axis=0, return_inverse=True)
+    counts = np.bincount(inverse.ravel(), weights=rows[:, 2], minlength=len(keys)).astype(np.int64)
+    return np.column_stack([keys, counts])
+
+
+def _outside_rows(position: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """``(step, bin, count)`` of the values whose bin ``position`` is outside the dense range."""
+    steps = np.broadcast_to(np.arange(position.shape[1]), position.shape)[outside]
+    where = position[outside]
+    bins = np.where(np.isnan(where), NAN, np.where(where == np.inf, POS_INF, np.where(
+        where == -np.inf, NEG_INF, np.floor(np.clip(where, -FAR, FAR)).astype(np.int64))))
+    return _merge_rows(np.column_stack([steps, bins, np.ones_like(steps)]).astype(np.int64))
+
+
+def _no_outside() -> dict[str, np.ndarray]:
+    return {name: np.zeros((0, 3), dtype=np.int64) for name in VARIABLES}
 
 
 @dataclass
 class Summary:
     """Histogram counts per variable ``(time, bin)``, counts per claim ``(claim, time)`` of paths in which it
-    holds and of paths that have crossed its threshold, and per variable the paths on each posterior draw."""
+    holds and of paths that have crossed its threshold, per variable the paths on each posterior draw, and
+    the values beyond each variable's dense bins as rows ``(time, bin, count)``."""
 
     counts: dict[str, np.ndarray]
     crossed: np.ndarray
     passed: np.ndarray
     paths: int
     clusters: dict[str, dict[int, int]]
+    outside: dict[str, np.ndarray] = field(default_factory=_no_outside)
 
     @classmethod
     def empty(cls, steps: int, claims: int) -> "Summary":
         counts = {name: np.zeros((steps, variable.bins.count), dtype=np.int64) for name, variable in VARIABLES.items()}
         return cls(counts, np.zeros((claims, steps), dtype=np.int64), np.zeros((claims, steps), dtype=np.int64), 0,
-                   {name: {} for name in VARIABLES})
+                   {name: {} for name in VARIABLES}, _no_outside())
 
     def add_clusters(self, clusters: dict[str, np.ndarray]) -> None:
         """Count which posterior draw each path of a block rests on, per variable."""
@@ -53,9 +87,21 @@ class Summary:
     def add_paths(self, series: dict[str, np.ndarray], claims: tuple[Claim, ...]) -> None:
         """Count a block of paths (arrays ``(paths, time)`` by variable name)."""
         for name, variable in VARIABLES.items():
-            axis = variable.bins
-            count_into(self.counts[name], np.ascontiguousarray(axis.to_axis(series[name]), dtype=float), axis.low,
-                       axis.high)
+            values, axis = series[name], variable.bins
+            low, high, bins = axis.low, axis.high, axis.count
+            on_axis = np.ascontiguousarray(axis.to_axis(values), dtype=float)
+            smallest, largest = on_axis.min(), on_axis.max()  # NaN if any value is NaN
+            if low <= smallest and largest <= high:  # the usual case: one compiled pass
+                count_into(self.counts[name], on_axis, low, high)
+                continue
+            with np.errstate(invalid="ignore"):
+                position = (on_axis - low) / (high - low) * bins
+            inside = (position >= 0) & (position <= bins)  # the top edge is in the last bin; NaN is outside
+            steps = values.shape[1]
+            index = np.minimum(np.where(inside, position, 0).astype(np.int64), bins - 1)
+            flat = (np.arange(steps) * bins + index)[inside]
+            self.outside[name] = _merge_rows(np.concatenate([self.outside[name], _outside_rows(position, ~inside)]))
+            self.counts[name] += np.bincount(flat, minlength=steps * bins).reshape(steps, bins)
         for row, claim in enumerate(claims):
             values = series[claim.variable]
             self.crossed[row] += claim.holds(values).sum(axis=0)
@@ -65,6 +111,7 @@ class Summary:
     def __iadd__(self, other: "Summary") -> "Summary":
         for name, counts in self.counts.items():
             counts += other.counts[name]
+            self.outside[name] = _merge_rows(np.concatenate([self.outside[name], other.outside[name]]))
         self.crossed += other.crossed
         self.passed += other.passed
         self.paths += other.paths
@@ -73,21 +120,30 @@ class Summary:
         return self
 
     def quantiles(self, variable: str, quantiles: tuple[float, ...] = SUMMARY_QUANTILES) -> np.ndarray:
-        """Quantiles ``(quantile, time)`` read off the histogram, interpolating inside a bin."""
+        """Quantiles ``(quantile, time)`` read off the histogram (values beyond its range included), interpolating
+        inside a bin."""
         axis = VARIABLES[variable].bins
         low, high, bins = axis.low, axis.high, axis.count
-        cumulative = np.cumsum(self.counts[variable], axis=1)
-        out = np.empty((len(quantiles), cumulative.shape[0]))
         width = (high - low) / bins
-        for row, q in enumerate(quantiles):
-            target = q * self.paths
-            for step, cdf in enumerate(cumulative):
-                index = int(np.searchsorted(cdf, target, side="left"))
-                index = min(index, bins - 1)
-                before = cdf[index - 1] if index > 0 else 0
-                inside = cdf[index] - before
+        dense = self.counts[variable]
+        outside = self.outside[variable]
+        out = np.empty((len(quantiles), dense.shape[0]))
+        for step in range(dense.shape[0]):
+            extra = outside[outside[:, 0] == step]
+            if extra.size and (extra[:, 1] == NAN).any():
+                out[:, step] = np.nan
+                continue
+            below, above = extra[extra[:, 1] < 0], extra[extra[:, 1] >= bins]
+            index = np.concatenate([below[:, 1], np.arange(bins), above[:, 1]])
+            cdf = np.cumsum(np.concatenate([below[:, 2], dense[step], above[:, 2]]))
+            for row, q in enumerate(quantiles):
+                target = q * self.paths
+                at = min(int(np.searchsorted(cdf, target, side="left")), len(cdf) - 1)
+                before = cdf[at - 1] if at > 0 else 0
+                inside = cdf[at] - before
                 fraction = (target - before) / inside if inside else 0.5
-                out[row, step] = low + (index + fraction) * width
+                out[row, step] = (-np.inf if index[at] == NEG_INF else np.inf if index[at] == POS_INF
+                                  else low + (index[at] + fraction) * width)
         return axis.from_axis(out)
 
     def crossed_share(self) -> np.ndarray:
@@ -97,6 +153,10 @@ class Summary:
     def passed_share(self) -> np.ndarray:
         """Share of all paths that have crossed each claim's threshold by each time ``(claim, time)``."""
         return self.passed / max(self.paths, 1)
+
+    def beyond_range(self, variable: str) -> int:
+        """How many path-steps of ``variable`` fell outside its dense bins (kept exactly, not clipped)."""
+        return int(self.outside[variable][:, 2].sum())
 
 
 def _merge(into: dict[int, int], sizes: dict[int, int]) -> None:

@@ -13,12 +13,14 @@ from sim.analysis.backtest.methods import METHODS
 from sim.analysis.backtest.metrics import INTERVALS
 from sim.analysis.backtest.tables import output_paths, score_csv
 from sim.calibration.fits import SCALES
-from sim.core.files import write_analysis
+from sim.core.files import netcdf_bytes, write_outputs
 from sim.core.variables import VARIABLES
 from sim.data.observations import Observation, ObservationSet
 from sim.plots.render import png_bytes
+from sim.plots.text import as_written
 
 
+@as_written
 def backtest_figure(dataset: xr.Dataset, observations: ObservationSet | None = None):
     """One panel per held-out figure: each origin's 50/80/95% bands per method, the published value
     as a dashed line; volumes in T/day on a log axis, shares in %. Returns the figure."""
@@ -80,10 +82,11 @@ def _panel(ax, hindcasts: xr.Dataset, observation: str, described: Observation |
 
 def write_backtest(dataset: xr.Dataset, out: str | Path, observations: ObservationSet | None = None
                    ) -> tuple[Path, Path, Path]:
-    """Write the Dataset (.nc), the scores (.csv) and the figure (.png), each atomically.
+    """Write the Dataset (.nc), the scores (.csv) and the figure (.png) as one set (all replaced, or none).
 
     Everything is rendered in memory first, so a failure while drawing or tabulating writes nothing.
     """
-    paths = output_paths(out)
-    table = score_csv(dataset).to_csv(index=False)
-    return write_analysis(dataset, paths, table, png_bytes(backtest_figure(dataset, observations), dpi=110))
+    nc, csv, png = output_paths(out)
+    contents = (netcdf_bytes(dataset), score_csv(dataset).to_csv(index=False).encode(),
+                png_bytes(backtest_figure(dataset, observations), dpi=110))
+    return write_outputs(dict(zip((nc, csv, png), contents)))

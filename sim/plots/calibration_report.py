@@ -26,6 +26,7 @@ from sim.curves.parameters import axis_unit
 from sim.data.distributions import Distribution
 from sim.plots.fan import observed_windows
 from sim.plots.render import save_figure
+from sim.plots.text import as_written
 
 FIT_COLOURS = {"exponential": "#7f7f7f", "logistic": "#1f77b4", "gompertz": "#d62728", "richards": "#9467bd",
                "product": "#17becf", "decay": "#8c564b", "compute_logistic": "#bcbd22",
@@ -103,6 +104,7 @@ def _fan_panel(ax, fan: xr.Dataset, variable: str, label: str) -> None:
     ax.plot(times, band.sel(quantile=0.5), color=colour, linewidth=2, label=f"{label}: prior median, 50/90% bands")
 
 
+@as_written
 def report_figure(report: CalibrationReport):
     """The report as one figure: (a) prior vs posterior per parameter and fit, (b) posterior
     predictive intervals against the published values, (c) the prior predictive fan to 2030."""

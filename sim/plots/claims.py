@@ -10,8 +10,10 @@ import xarray as xr
 from sim.analysis.narrative import crossing_distribution
 from sim.engine.results import claims_from_attr
 from sim.plots.compare import COLOURS
+from sim.plots.text import as_written
 
 
+@as_written
 def crossing_chart(dataset: xr.Dataset, axes=None):
     """P(claim holds in each month) of every claim (top; dashed: P(crossed by then) for a claim read on the
     date) and its first-crossing distribution by year (bottom)."""
@@ -44,7 +46,7 @@ def crossing_chart(dataset: xr.Dataset, axes=None):
     top.set_ylabel("P(claim holds)")
     top.set_title(f"Scenario '{dataset.attrs.get('scenario', '?')}': share of all "
                   f"{dataset.attrs.get('paths_simulated', '?')} paths in which each claim holds in each month "
-                  "(dashed: has crossed by then)", fontsize=10)
+                  "(dashed: has crossed by then)", fontsize=10, parse_math=False)
     bottom.set_ylabel("share of paths")
     bottom.set_title("When paths first cross: already at the start, in each year, or not within the horizon",
                      fontsize=10)

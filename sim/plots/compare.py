@@ -10,11 +10,13 @@ import xarray as xr
 from sim.analysis.tables import SERIES
 from sim.core.variables import VARIABLES
 from sim.plots.fan import fan
+from sim.plots.text import as_written
 
 #: One colour per scenario (or claim), in order.
 COLOURS = ("#1f5f99", "#b3541e", "#2e7d32", "#7b1fa2", "#c62828", "#00838f", "#6d4c41", "#455a64")
 
 
+@as_written
 def compare_chart(datasets: Sequence[xr.Dataset], axes=None):
     """Median and 80% band of each scenario, one panel per variable; returns the figure."""
     if axes is None:

@@ -6,18 +6,24 @@ Every function takes an optional ``ax`` (or axes) and returns the figure, so cha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from sim.core.files import netcdf_bytes, write_outputs
+from sim.core.provenance import SOURCE
 from sim.core.variables import VARIABLES
 from sim.data.observations import ObservationSet
+from sim.plots.render import png_bytes
+from sim.plots.text import as_written
 
 BANDS = (0.95, 0.8, 0.5)
 
 
+@as_written
 def fan(dataset: xr.Dataset, variable: str, ax=None, *, colour: str | None = None, label: str | None = None,
         scale: float = 1.0, bands: tuple[float, ...] = BANDS, annotate: bool = True):
     """Draw the bands (50/80/95% by default) and the median of one variable over time; returns the figure."""
@@ -39,6 +45,7 @@ def fan(dataset: xr.Dataset, variable: str, ax=None, *, colour: str | None = Non
     return ax.figure
 
 
+@as_written
 def observed_windows(ax, observations: ObservationSet, quantities: Sequence[str], *, scale: float = 1.0,
                      series: Sequence[str] = ("fs_enterprise", "fs_open_share")) -> None:
     """Draw each observed window as a horizontal bar at its value (a dot for a value at a date)."""
@@ -55,6 +62,7 @@ def observed_windows(ax, observations: ObservationSet, quantities: Sequence[str]
                     xytext=(0, 6), textcoords="offset points", fontsize=7)
 
 
+@as_written
 def fan_chart(dataset: xr.Dataset, observations: ObservationSet | None = None, axes=None):
     """The standard two-panel forecast chart of a results Dataset; returns the figure."""
     if axes is None:
@@ -65,7 +73,7 @@ def fan_chart(dataset: xr.Dataset, observations: ObservationSet | None = None, a
     top.set_yscale("log")
     top.set_ylabel("tokens per day (T = 10^12), log scale")
     top.set_title(f"Scenario '{dataset.attrs.get('scenario', '?')}': daily enterprise tokens "
-                  "(median, 50/80/95% bands; black bars: published window averages)", fontsize=10)
+                  "(median, 50/80/95% bands; black bars: published window averages)", fontsize=10, parse_math=False)
     for variable in ("open_share", "open_adoption"):
         fan(dataset, variable, bottom)
     bottom.axhline(0.8, color="grey", linestyle="--", linewidth=1)
@@ -84,6 +92,24 @@ def fan_chart(dataset: xr.Dataset, observations: ObservationSet | None = None, a
     bottom.set_xlim(dataset["time"].values[0], dataset["time"].values[-1] + np.timedelta64(200, "D"))
     bottom.set_xlabel(f"calibration {dataset.attrs.get('calibration_id', '')[:12]}, seed "
                       f"{dataset.attrs.get('seed', '')}, {dataset.attrs.get('paths_simulated', '?')} paths, "
-                      f"{dataset.attrs.get('source', '')}", fontsize=7, color="grey", loc="left")
+                      f"{dataset.attrs.get('source', '')}", fontsize=7, color="grey", loc="left", parse_math=False)
     figure = top.figure
     return figure
+
+
+def write_run(dataset: xr.Dataset, out: str | Path, observations: ObservationSet | None, *,
+              chart: bool = True) -> tuple[Path, ...]:
+    """Write a run's results (``out``, .nc) and its fan chart (.png beside it) as one set: both replaced, or
+    neither. Without ``chart``, an earlier chart at that path is removed with the set, since it would
+    show other results than the file beside it."""
+    out = Path(out)
+    figure = png_bytes(fan_chart(dataset, observations), dpi=120, metadata=chart_metadata(dataset)) if chart else None
+    return write_outputs({out: netcdf_bytes(dataset), out.with_suffix(".png"): figure})
+
+
+def chart_metadata(dataset: xr.Dataset) -> dict[str, str]:
+    """PNG text fields naming the results a chart shows (so a chart can be matched to its .nc file)."""
+    attrs = dataset.attrs
+    return {"Title": f"tokensim fan chart of scenario '{attrs.get('scenario', '?')}'", "Software": SOURCE,
+            "Description": f"seed {attrs.get('seed', '?')}, {attrs.get('paths_simulated', '?')} paths, calibration "
+                           f"{attrs.get('calibration_id', '?')}, scenario sha256 {attrs.get('scenario_sha256', '?')}"}

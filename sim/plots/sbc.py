@@ -7,8 +7,10 @@ import numpy as np
 import xarray as xr
 
 from sim.calibration.sbc.ranks import ecdf_band, rank_ecdf
+from sim.plots.text import as_written
 
 
+@as_written
 def sbc_figure(dataset: xr.Dataset):
     """ECDF of ranks minus the uniform CDF, one panel per (fit, parameter), in its simultaneous band."""
     fits = list(dict.fromkeys(dataset["fit"].values))

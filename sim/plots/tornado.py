@@ -12,10 +12,12 @@ import xarray as xr
 
 from sim.analysis.sensitivity.outputs import output_paths
 from sim.analysis.sensitivity.ranking import ranking_frame
-from sim.core.files import write_analysis
+from sim.core.files import netcdf_bytes, write_outputs
 from sim.plots.render import png_bytes
+from sim.plots.text import as_written
 
 
+@as_written
 def tornado_figure(dataset: xr.Dataset, top: int = 8):
     """One tornado panel per target: the ``top`` factors by ST (bar, with its 95% interval) and S1 (tick)."""
     count = dataset.sizes["target"]
@@ -62,6 +64,8 @@ def _tornado_panel(ax, one: xr.Dataset, top: int) -> None:
 
 
 def write_sensitivity(dataset: xr.Dataset, out: str | Path) -> list[Path]:
-    """Write the Dataset (``out``, .nc), the ranked table (.csv) and the tornado chart (.png), each atomically."""
-    table = ranking_frame(dataset).to_csv(index=False)  # everything is rendered before the first file is written
-    return list(write_analysis(dataset, output_paths(out), table, png_bytes(tornado_figure(dataset), dpi=110)))
+    """Write the Dataset (``out``, .nc), the ranked table (.csv) and the tornado chart (.png) as one set (all
+    replaced, or none); everything is rendered before the first byte is written."""
+    contents = (netcdf_bytes(dataset), ranking_frame(dataset).to_csv(index=False).encode(),
+                png_bytes(tornado_figure(dataset), dpi=110))
+    return list(write_outputs(dict(zip(output_paths(out), contents))))

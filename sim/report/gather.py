@@ -18,7 +18,7 @@ from sim.calibration.calibrate import calibrate
 from sim.calibration.inputs import CalibrationInputs
 from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
-from sim.core.files import load_netcdf, writable
+from sim.core.files import load_netcdf, settle, writable
 from sim.core.paths import BACKTEST, RESULTS
 from sim.core.provenance import utc_now
 from sim.data.observations import ObservationSet
@@ -75,22 +75,25 @@ def _matches(path: Path, scenario: Scenario, calibration_id: str, seed: int, dra
 
 def scenario_result(scenario: Scenario, posterior: Posterior, results_dir: Path, registry: ObservationSet, *,
                     draws: int | None = None, seed: int | None = None) -> ScenarioResult:
-    """Reuse ``results_dir/<name>.nc`` if it matches the scenario, or simulate it now on ``posterior`` and
-    write it with its fan chart ``<name>.png``, as ``tokensim run`` does (so the pair never disagrees)."""
+    """Reuse ``results_dir/<name>.nc`` if it matches the scenario and its fan chart ``<name>.png`` is there, or
+    simulate it now on ``posterior`` and write both as one set, as ``tokensim run`` does (so the pair never
+    disagrees)."""
     from sim.api import simulate
     from sim.engine.results import open_results
-    from sim.plots.fan import fan_chart
-    from sim.plots.render import save_figure
+    from sim.plots.fan import write_run
 
     path = results_dir / f"{scenario.name}.nc"
+    settle(results_dir)  # a set a killed tokensim committed there is completed before it is judged
     seed, draws = scenario.seed if seed is None else seed, scenario.draws if draws is None else draws
-    if _matches(path, scenario, posterior.id, seed, draws):
+    matches = _matches(path, scenario, posterior.id, seed, draws)
+    if matches and path.with_suffix(".png").is_file():
         dataset = open_results(path)
         origin = f"reused {path} (same scenario text, calibration {posterior.id[:12]}, seed and paths)"
     else:
-        why = "none existed" if not path.is_file() else "the existing one was made from other inputs"
-        dataset = simulate(posterior, scenario, draws=draws, seed=seed, out=path)
-        save_figure(fan_chart(dataset, registry), path.with_suffix(".png"))
+        why = ("none existed" if not path.is_file() else "its fan chart was missing" if matches
+               else "the existing one was made from other inputs")
+        dataset = simulate(posterior, scenario, draws=draws, seed=seed)
+        write_run(dataset, path, registry)
         origin = f"simulated now and written to {path} and its fan chart ({why})"
     sensitivity_path = results_dir / f"{scenario.name}-sensitivity.nc"
     sensitivity = load_netcdf(sensitivity_path, "", "not a readable sensitivity results file") \

@@ -1,16 +1,21 @@
 """The pieces of the HTML page: its style sheet, embedded figures, escaped tables and paragraphs.
 
-Figures are embedded as base64 PNG; there is no external CSS, script or font, and every text is escaped.
+Figures are embedded as base64 PNG; there is no external CSS, script or font, every text is escaped, and only
+http and https addresses become links.
 """
 
 from __future__ import annotations
 
 import base64
+import urllib.parse
 from html import escape
 
 import numpy as np
 
 from sim.plots.render import png_bytes
+
+#: The only schemes a link in the report may use.
+LINK_SCHEMES = ("http", "https")
 
 STYLE = """
 body { font-family: sans-serif; max-width: 1200px; margin: 1em auto; padding: 0 1em; color: #222; line-height: 1.4; }
@@ -51,6 +56,17 @@ def table_html(frame) -> str:
 
 def paragraph(text: str, kind: str = "") -> str:
     return f'<p class="{kind}">{escape(text)}</p>' if kind else f"<p>{escape(text)}</p>"
+
+
+def link_html(url: str) -> str:
+    """A link to ``url`` if it is an http or https address; any other address (``javascript:``, ``data:``,
+    ``file:``) is shown as text, never made clickable."""
+    if not url:
+        return ""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() in LINK_SCHEMES and parts.netloc:
+        return f'<a href="{escape(url)}">{escape(url)}</a>'
+    return f"<span>{escape(url)}</span>"
 
 
 def lang_attribute(text: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from sim.core.files import atomic_write
+from sim.core.files import write_outputs
 from sim.core.provenance import SOURCE
 from sim.report.gather import ReportInputs, check_output
 from sim.report.html import STYLE, paragraph
@@ -34,7 +34,13 @@ def build_html(inputs: ReportInputs) -> str:
             + f"<nav><ul>{nav}</ul></nav>{body}</body></html>\n")
 
 
-def write_report(inputs: ReportInputs, out: str | Path) -> Path:
-    """Build the page and write it atomically to ``out``."""
+def write_report(inputs: ReportInputs, out: str | Path, screenshot: str | Path | None = None) -> Path:
+    """Build the page and write it to ``out``, with what a reader sees of it (``screenshot``, PNG, rendered
+    in headless Chromium before anything is written) as one set: both replaced, or neither."""
+    from sim.report.screenshot import render_png
+
     html = build_html(inputs)
-    return atomic_write(check_output(out), lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
+    files = {check_output(out): html.encode("utf-8")}
+    if screenshot is not None:
+        files[Path(screenshot)] = render_png(html)
+    return write_outputs(files)[0]

@@ -13,7 +13,13 @@ import xarray as xr
 from sim.core.provenance import SOURCE
 from sim.core.variables import VARIABLES
 from sim.report.gather import ReportInputs
-from sim.report.html import figure_html, lang_attribute, paragraph, table_html
+from sim.report.html import (
+    figure_html,
+    lang_attribute,
+    link_html,
+    paragraph,
+    table_html,
+)
 
 TOP_FACTORS = 5
 
@@ -156,7 +162,7 @@ def _sources_section(inputs: ReportInputs) -> str:
     for o in inputs.observations.observations:
         when = str(o.date) if o.kind == "at_date" else f"{o.start} .. {o.end}"
         bound = {"lower": "more than ", "upper": "at most "}.get(o.bound, "")
-        link = f'<a href="{escape(o.url)}">{escape(o.url)}</a>' if o.url else ""
+        link = link_html(o.url)
         rows.append(f"<tr><td>{escape(o.id)}</td><td>{escape(o.series)}</td>"
                     f"<td>{escape(f'{bound}{o.value:g} {o.unit}')}</td><td>{escape(when)}</td>"
                     f"<td>{escape(str(o.published))}</td><td>{escape(o.source)}<br />{link}</td>"

@@ -35,6 +35,11 @@ VOLATILITIES = ("volume", "share", "adoption")
 GROWTH_SHOCK = "growth"
 FIRST_MONTH = np.datetime64("2024-07", "M")
 MAX_DRAWS = 100_000_000
+#: The largest shift one event may apply (log or logit scale), judged at these tail quantiles of its size:
+#: together with the volatility bounds it keeps every path finite.
+MAX_EVENT_SHIFT = 10.0
+EVENT_TAIL = 0.0005
+MAX_EVENTS = 20
 #: What a claim's probability counts: paths beyond the threshold on the date (``at_date``, the default:
 #: what "above 80% by 2030" says), or paths that have crossed it at any time by then (``first_passage``).
 CLAIM_KINDS = ("at_date", "first_passage")
@@ -182,8 +187,10 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
         raise source.error(f"not a usable path: {exc}", (), "extends") from None
     if parent_path in (*seen, path.resolve()):
         raise source.error(f"'extends' makes a cycle through {parent_path.name}", (), "extends")
-    if not parent_path.is_file():
+    if not parent_path.exists():
         raise source.error(f"the scenario it extends, {parent_path}, does not exist", (), "extends")
+    if not parent_path.is_file():
+        raise source.error(f"the scenario it extends, {parent_path}, is not a regular file", (), "extends")
     base, base_text, chain = _read_chain(parent_path, (*seen, path.resolve()))
     return (_merge(base, data), base_text + "\n# --- extended by " + path.name + " ---\n" + source.text,
             _Chain(source.path, source.text, source.data, (source, *chain.files)))
@@ -206,7 +213,7 @@ def _number(source: TomlFile, mapping: dict, key: str, table: TablePath, low: fl
     return value
 
 
-def _claim(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> Claim:
+def _claim(source: TomlFile, entry: Any, index: int, horizon: np.datetime64, step: int) -> Claim:
     table = ("claims", index)
     if not isinstance(entry, dict):
         raise source.error("each [[claims]] entry must be a table", table)
@@ -226,9 +233,20 @@ def _claim(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> 
     if not by:
         raise source.error("give at least one month, e.g. by = [\"2030-12\"]", table, "by")
     months = tuple(_month(source, month, table, "by") for month in by)
+    last = FIRST_MONTH + (horizon - FIRST_MONTH).astype(int) // step * step
     for month in months:
         if not FIRST_MONTH <= month <= horizon:
             raise source.error(f"{month} is outside the simulated months {FIRST_MONTH}..{horizon}", table, "by")
+        offset = int((month - FIRST_MONTH).astype(int))
+        if offset % step:
+            before = FIRST_MONTH + offset // step * step
+            after = [m for m in (before + step,) if m <= last]
+            raise source.error(f"{month} is not a simulated month: with step_months = {step} they are "
+                               f"{FIRST_MONTH}, {FIRST_MONTH + step}, ... {last}; the nearest are "
+                               + " and ".join(str(m) for m in (before, *after)), table, "by")
+    if len(set(months)) != len(months):
+        repeated = sorted({str(m) for m in months if months.count(m) > 1})
+        raise source.error(f"{', '.join(repeated)} is given more than once; each month once", table, "by")
     kind = source.typed(entry, "kind", str, table, "at_date")
     if kind not in CLAIM_KINDS:
         raise source.error(f"unknown kind {kind!r}; allowed: at_date (beyond the threshold on the date) or "
@@ -254,6 +272,11 @@ def _event(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> 
         size = parse_distribution(entry["size"])
     except ValueError as exc:
         raise source.error(str(exc), table, "size") from None
+    extent = float(np.max(np.abs(size.quantile(np.array([EVENT_TAIL, 1 - EVENT_TAIL])))))
+    if not extent <= MAX_EVENT_SHIFT:
+        raise source.error(f"an event shifts its target on the log (volume) or logit (shares) scale, by at most "
+                           f"{MAX_EVENT_SHIFT:g} (a factor of {math.exp(MAX_EVENT_SHIFT):,.0f}); this size reaches "
+                           f"{extent:g} at its {EVENT_TAIL:.2%} or {1 - EVENT_TAIL:.2%} quantile", table, "size")
     half_life = (_number(source, entry, "half_life_months", table, 0.1, 1200.0)
                  if "half_life_months" in entry else math.inf)
     return Event(source.typed(entry, "name", str, table), target, probability, start, end, size, half_life,
@@ -338,14 +361,16 @@ def load_scenario(path: str | Path) -> Scenario:
         source.check_keys(entry, table, ("sd", "persistence"))
         volatility[kind] = Volatility(_number(source, entry, "sd", table, 0.0, 5.0),
                                       _number(source, entry, "persistence", table, 0.0, 1.0, closed_high=False))
-    claims = tuple(_claim(source, entry, i, horizon)
+    claims = tuple(_claim(source, entry, i, horizon, step)
                    for i, entry in enumerate(source.typed(data, "claims", list, (), [])))
     names = [claim.name for claim in claims]
     for index, claim in enumerate(claims):
         if names.index(claim.name) != index:
             raise source.error(f"duplicate claim name {claim.name!r}; each claim needs its own", ("claims", index), "name")
-    events = tuple(_event(source, entry, i, horizon)
-                   for i, entry in enumerate(source.typed(data, "events", list, (), [])))
+    raw_events = source.typed(data, "events", list, (), [])
+    if len(raw_events) > MAX_EVENTS:
+        raise source.error(f"at most {MAX_EVENTS} events, got {len(raw_events)}", (), "events")
+    events = tuple(_event(source, entry, i, horizon) for i, entry in enumerate(raw_events))
     compute = _compute(source, data, path)
     if compute is not None:  # the figures are part of what the results depend on
         text += f"\n# --- {compute.trend.source} ---\n" + compute.trend.source.read_text()

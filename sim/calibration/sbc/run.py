@@ -36,7 +36,6 @@ from sim.calibration.sampling import quiet_pymc
 from sim.calibration.sbc.compilers import COMPILERS, observed_names, ranked_parameters
 from sim.calibration.sbc.ranks import rank_statistic, thin, with_uniformity
 from sim.calibration.sbc.settings import SBCSettings
-from sim.core.files import write_netcdf
 from sim.core.provenance import provenance
 from sim.curves.families import GrowthFamily
 
@@ -160,8 +159,3 @@ def run_sbc(fits: Sequence[str], inputs: CalibrationInputs, settings: SBCSetting
         calibration_id=calibration_id(inputs),
     )
     return dataset
-
-
-def write_sbc(dataset: xr.Dataset, path) -> None:
-    """Write the ranks and verdicts to netCDF atomically (an earlier file is replaced only on success)."""
-    write_netcdf(dataset, path)

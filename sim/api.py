@@ -21,7 +21,6 @@ from sim.calibration.calibrate import calibrate
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
 from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
-from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
 from sim.engine.results import open_results, to_dataset, write_dataset
 from sim.engine.runner import DEFAULT_CHUNK, Progress, run_paths
 from sim.scenarios.scenario import MAX_DRAWS, Scenario, load_scenario
@@ -33,9 +32,9 @@ def run(
     draws: int | None = None,
     seed: int | None = None,
     out: str | Path | None = None,
-    observations: str | Path = OBSERVATIONS,
-    priors: str | Path = PRIORS,
-    posteriors: str | Path = POSTERIORS,
+    observations: str | Path | None = None,
+    priors: str | Path | None = None,
+    posteriors: str | Path | None = None,
     as_of: dt.date | None = None,
     cut: str = "published",
     chunk_size: int = DEFAULT_CHUNK,
@@ -58,7 +57,9 @@ def run(
     out
         If given, also write the Dataset there (atomically).
     observations, priors, posteriors
-        The observation registry, the priors file and the posterior cache folder.
+        The observation registry, the priors file and the posterior cache folder (default: as
+        :mod:`sim.core.paths` finds them: ``./calibration/`` when there is one, else the shipped copies
+        and the user's cache folder).
     as_of, cut
         Calibrate only on figures published by this date (``cut="published"``) or whose window
         ended by then (``cut="window"``).
@@ -79,26 +80,35 @@ def run(
     _check_overrides(draws, seed)
     if inputs is None:
         inputs = CalibrationInputs.load(observations, priors, posteriors, as_of=as_of, cut=cut, settings=settings)
-    posterior, _ = calibrate(inputs, log=log)
+    posterior, path = calibrate(inputs, log=log)
     return simulate(posterior, scenario, draws=draws, seed=seed, out=out, chunk_size=chunk_size,
-                    keep_paths=keep_paths, workers=workers, scheduler=scheduler, progress=progress)
+                    keep_paths=keep_paths, workers=workers, scheduler=scheduler, progress=progress,
+                    files=calibration_files(inputs, path))
 
 
 def simulate(posterior: Posterior, scenario: Scenario, *, draws: int | None = None, seed: int | None = None,
              out: str | Path | None = None, chunk_size: int = DEFAULT_CHUNK, keep_paths: int | None = None,
              workers: int | None = None, scheduler: str | None = None,
-             progress: Progress | None = None) -> xr.Dataset:
+             progress: Progress | None = None, files: dict[str, str] | None = None) -> xr.Dataset:
     """Simulate ``scenario`` on a fitted posterior and return the results Dataset (the options are
-    :func:`run`'s)."""
+    :func:`run`'s; ``files`` names the calibration files used, :func:`calibration_files`, for the provenance)."""
     _check_overrides(draws, seed)
     seed = scenario.seed if seed is None else seed
     output = run_paths(posterior, scenario, draws=scenario.draws if draws is None else draws, seed=seed,
                        chunk_size=chunk_size, keep_paths=keep_paths, workers=workers, scheduler=scheduler,
                        progress=progress)
     dataset = to_dataset(output, scenario, posterior, seed)
+    dataset.attrs.update(files or {})
     if out is not None:
         write_dataset(dataset, out)
     return dataset
+
+
+def calibration_files(inputs: CalibrationInputs, posterior: Path) -> dict[str, str]:
+    """Which observation registry, priors file and posterior file a run used (absolute paths), as attributes
+    of its results: ./calibration/'s files, or the copies shipped with tokensim (:mod:`sim.core.paths`)."""
+    return {"observations_file": str(Path(inputs.registry.path).resolve()),
+            "priors_file": str(Path(inputs.priors.path).resolve()), "posterior_file": str(Path(posterior).resolve())}
 
 
 def _check_overrides(draws: int | None, seed: int | None) -> None:

@@ -9,7 +9,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
+from sim.core import paths
 from sim.data.observations import ObservationSet, load_observations
 from sim.data.priors import Priors, load_priors
 
@@ -46,14 +46,16 @@ class CalibrationInputs:
     as_of: dt.date | None = None
     cut: str = "published"
     settings: SamplerSettings = SamplerSettings()
-    cache: Path = POSTERIORS
+    cache: Path = Path(paths.CALIBRATION, "posteriors")
 
     @classmethod
-    def load(cls, observations: str | Path = OBSERVATIONS, priors: str | Path = PRIORS,
-             cache: str | Path = POSTERIORS, *, as_of: dt.date | None = None, cut: str = "published",
+    def load(cls, observations: str | Path | None = None, priors: str | Path | None = None,
+             cache: str | Path | None = None, *, as_of: dt.date | None = None, cut: str = "published",
              settings: SamplerSettings = SamplerSettings()) -> CalibrationInputs:
-        """Read and validate the observation registry and the priors file; errors name the file, line and key."""
-        return cls(load_observations(observations), load_priors(priors), as_of, cut, settings, Path(cache))
+        """Read and validate the observation registry and the priors file; errors name the file, line and key.
+        Files not named are found by :mod:`sim.core.paths` (``./calibration/``, else the shipped copies)."""
+        return cls(load_observations(observations or paths.observations()), load_priors(priors or paths.priors()),
+                   as_of, cut, settings, Path(cache or paths.posteriors()))
 
     @functools.cached_property
     def observations(self) -> ObservationSet:

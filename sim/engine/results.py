@@ -71,6 +71,7 @@ def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed
     for name, variable in dataset.data_vars.items():
         units, long_name = ATTRIBUTES[name]
         variable.attrs.update({"long_name": long_name, **({"units": units} if units else {})})
+    _time_bounds(dataset, scenario.step_months)
     dataset["time"].attrs.update({"long_name": "start of the month (values are means over the month)",
                                   "standard_name": "time"})
     dataset["draw"].attrs.update({"long_name": "index of the simulated path among all paths of the run"})
@@ -85,9 +86,11 @@ def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed
         "scenario_description": scenario.description,
         "scenario_text": scenario.text,
         "scenario_sha256": scenario.sha256,
+        "scenario_file": str(Path(scenario.path).resolve()),
+        **({"compute_file": str(Path(scenario.compute.trend.source).resolve())} if scenario.compute else {}),
         "seed": int(seed),
         "calibration_id": posterior.id,
-        "calibration_as_of": posterior.attrs.get("as_of", ""),
+        "calibration_as_of": posterior.attrs.get("as_of") or "all data",
         "family_weights": ", ".join(f"{name}={weight:g}" for name, weight in scenario.family_weights),
         "paths_simulated": int(output.draws),
         "paths_kept": int(paths.daily_tokens.shape[0]),
@@ -95,6 +98,24 @@ def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed
         "claims": claims_to_attr(scenario.claims),
     })
     return dataset
+
+
+def _time_bounds(dataset: xr.Dataset, step_months: int) -> None:
+    """CF cell bounds: ``time_bnds`` (each step's first day and the next step's), ``cell_methods`` on every
+    variable that is a mean over its step, and no fill value on the coordinates (CF forbids one there)."""
+    starts = dataset["time"].values.astype("datetime64[M]")
+    bounds = np.stack([starts, starts + step_months], axis=1).astype("datetime64[ns]")
+    dataset["time_bnds"] = (("time", "nv"), bounds)
+    dataset["time"].attrs["bounds"] = "time_bnds"
+    for stored in ("time", "time_bnds"):  # one encoding for both, as CF asks of a coordinate and its bounds
+        dataset[stored].encoding.update({"units": "days since 2000-01-01", "calendar": "proleptic_gregorian"})
+    for name, variable in VARIABLES.items():
+        for stored in (name, f"{name}_quantiles"):
+            if stored in dataset:
+                dataset[stored].attrs["cell_methods"] = variable.cell_methods
+    for coordinate in dataset.coords.values():
+        coordinate.encoding["_FillValue"] = None
+    dataset["time_bnds"].encoding["_FillValue"] = None
 
 
 def write_dataset(dataset: xr.Dataset, path: str | Path) -> Path:

@@ -2,7 +2,8 @@
 
 A scenario says what to simulate (horizon, step, draws, seed), which growth families to mix and
 with what weights, how volatile the future is around the trend, and which claims to evaluate.
-``extends = "baseline.toml"`` starts from another scenario and overrides it table by table.
+``extends = "baseline.toml"`` starts from another scenario (a file next to it, or else one of the scenario
+library) and overrides it table by table.
 Every error names the file, the line and the key, and what is allowed.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.core import paths
 from sim.core.errors import UserError
 from sim.core.timeaxis import parse_month
 from sim.core.tomlfile import TablePath, TomlFile
@@ -33,9 +35,6 @@ MAX_DRAWS = 100_000_000
 
 _TOP = ("name", "description", "horizon", "step_months", "draws", "seed", "families", "volatility", "claims",
         "events", "assumptions", "compute")
-#: Where a scenario's [compute] table finds the compute figures unless it says ``series = ...``
-#: (relative to the scenario file).
-COMPUTE_SERIES = "../calibration/compute.toml"
 #: Parameters whose calibration prior a scenario may replace (by reweighting the posterior).
 ASSUMABLE = ("v_ref", "growth", "ceiling_headroom", "shape", "adopter_share_of_headroom", "adopter_share_of_growth",
              "bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half")
@@ -141,6 +140,10 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
         raise source.error(f"not a usable path: {exc}", (), "extends") from None
     if parent_path in (*seen, path.resolve()):
         raise source.error(f"'extends' makes a cycle through {parent_path.name}", (), "extends")
+    if not parent_path.is_file() and Path(parent).name == parent:  # a bare name: the scenario library's
+        parent_path = (paths.input_folder(paths.SCENARIOS) / parent).resolve()
+    if parent_path in (*seen, path.resolve()):
+        raise source.error(f"'extends' makes a cycle through {parent_path.name}", (), "extends")
     if not parent_path.is_file():
         raise source.error(f"the scenario it extends, {parent_path}, does not exist", (), "extends")
     base, base_text, chain = _read_chain(parent_path, (*seen, path.resolve()))
@@ -241,7 +244,10 @@ def _compute(source: TomlFile, data: dict, path: Path) -> ComputeBound | None:
         if not low > 0:
             raise source.error(f"{name} must be positive (use a lognormal, a beta or a positive range)",
                                ("compute",), name)
-    series = path.parent / source.typed(table, "series", str, ("compute",), COMPUTE_SERIES)
+    if "series" in table:  # relative to the scenario file
+        series = path.parent / source.typed(table, "series", str, ("compute",))
+    else:  # the compute figures beside the other calibration inputs (sim.core.paths)
+        series = paths.compute()
     if not series.is_file():
         raise source.error(f"compute figures file not found: {series}", ("compute",), "series")
     return ComputeBound(load_compute_trend(series), priors["utilisation"], priors["active_parameters"],

@@ -10,6 +10,7 @@ page in headless Chromium, so what a reader sees can be checked.
 
 from __future__ import annotations
 
+import tempfile
 from html import escape
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sim.core.files import atomic_write
 from sim.core.provenance import SOURCE
 from sim.report.gather import ReportInputs, check_output
 from sim.report.html import STYLE, paragraph
+from sim.report.screenshot import render_png
 from sim.report.sections import SECTIONS
 
 
@@ -34,7 +36,17 @@ def build_html(inputs: ReportInputs) -> str:
             + f"<nav><ul>{nav}</ul></nav>{body}</body></html>\n")
 
 
-def write_report(inputs: ReportInputs, out: str | Path) -> Path:
-    """Build the page and write it atomically to ``out``."""
+def write_report(inputs: ReportInputs, out: str | Path, *, screenshot: str | Path | None = None) -> list[Path]:
+    """Build the page and write it atomically to ``out``; with ``screenshot``, render the whole page in headless
+    Chromium first (from a temporary copy), so that a failed rendering writes neither file."""
     html = build_html(inputs)
-    return atomic_write(check_output(out), lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
+    image = None
+    if screenshot is not None:
+        with tempfile.TemporaryDirectory(prefix="tokensim-report-") as folder:
+            page = Path(folder) / "report.html"
+            page.write_text(html, encoding="utf-8")
+            image = render_png(page)
+    written = [atomic_write(check_output(out), lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))]
+    if image is not None:
+        written.append(atomic_write(screenshot, lambda tmp: Path(tmp).write_bytes(image)))
+    return written

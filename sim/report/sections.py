@@ -73,14 +73,18 @@ def _claims_section(inputs: ReportInputs) -> str:
 
 
 def _comparison_section(inputs: ReportInputs) -> str:
-    from sim.analysis.compare import compare_table
+    from sim.analysis.compare import band_frame, claim_frame
     from sim.plots.compare import compare_chart
 
     if len(inputs.results) < 2:
         return paragraph("Only one scenario in this report: pass several scenario files to compare them.")
     datasets = [item.dataset for item in inputs.results]
-    return (paragraph("Median and 10-90% band of each variable, and every claim's probability, per scenario.")
-            + f"<pre>{escape(compare_table(datasets))}</pre>"
+    claims = claim_frame(datasets).map(lambda p: "-" if p != p else f"{p:.1%}")
+    return (paragraph("Median and 10-90% band of each variable per scenario (T = 10^12 tokens per day; shares in %).",
+                      "note")
+            + table_html(band_frame(datasets))
+            + paragraph("Each claim's probability per scenario ('-': the scenario does not state it).", "note")
+            + table_html(claims)
             + figure_html(compare_chart(datasets), "comparison of scenarios"))
 
 

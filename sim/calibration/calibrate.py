@@ -26,6 +26,9 @@ from sim.data.priors import Priors
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
 MODEL_VERSION = "3"
+#: What a first calibration costs, said before it starts (README "Benchmarks": 126 s cold on an idle 2-core
+#: machine, most of it compiling each model; a busy machine takes several times longer).
+EXPECTED_TIME = "about 2 to 4 minutes on 2 idle cores, longer on a busy machine"
 
 
 def calibration_id(observations: ObservationSet, priors: Priors, settings: SamplerSettings,
@@ -61,9 +64,13 @@ def calibrate(inputs: CalibrationInputs, *, force: bool = False,
                             "'tokensim calibrate --force'", where=str(path))
         log.info("reusing posterior %s", path)
         return posterior, path
+    log.info("no fitted posterior for these inputs in %s: calibrating %d models (%s) with NUTS; %s. The "
+             "posterior is cached there, so later runs start in seconds.", inputs.cache, len(fits), ", ".join(fits),
+             EXPECTED_TIME)
     draws, reports = {}, {}
-    for fit in fits:
+    for number, fit in enumerate(fits, start=1):
         started = time.perf_counter()
+        log.info("fitting %d/%d: %s ...", number, len(fits), fit)
         with quiet_pymc():
             draws[fit], reports[fit] = fit_one(fit, observations, priors, settings)
         log.info("fitted %-12s in %5.1f s (max R-hat %.4f, min ESS %.0f)", fit, time.perf_counter() - started,

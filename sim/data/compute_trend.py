@@ -1,4 +1,4 @@
-"""China's intelligent compute (DATA.md section 5): the figures of ``calibration/compute.toml`` and their trend.
+"""China's intelligent compute: the figures of ``calibration/compute.toml`` and their trend.
 
 ``EFLOPS(t) = c0 exp(growth t)`` is fitted by least squares on log EFLOPS to the figures (t in
 years since 2025-01-01). A scenario's compute bound (:mod:`sim.scenarios.compute_bound`) turns it

@@ -6,7 +6,6 @@ import json
 import math
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,13 +17,11 @@ SKIPPED_IN_SMOKE = {("calibration_wall", "value"), ("nuts_ess_per_second", "valu
 
 def test_benchmark_suite_smoke(posterior_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--posteriors", str(posterior_dir),
          "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
-    elapsed = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert proc.stdout.strip() == "", "with --out, nothing but the JSON file is written; stdout stays empty"
     document = json.loads(out.read_text())
@@ -48,4 +45,3 @@ def test_benchmark_suite_smoke(posterior_dir: Path, tmp_path: Path) -> None:
     assert figures["dask_speedup"]["details"]["results_identical"] is True
     assert set(document["summary"]["met"] + document["summary"]["missed"] + document["summary"]["not_judged"]) == FIGURES
     assert "figure" in proc.stderr and "dask_speedup" in proc.stderr, "the table goes to stderr"
-    assert elapsed < 150, f"the smoke run took {elapsed:.0f} s"

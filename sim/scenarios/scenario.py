@@ -34,7 +34,9 @@ LAST_DATA_MONTH = np.datetime64("2025-06", "M")
 MAX_DRAWS = 100_000_000
 
 _TOP = ("name", "description", "horizon", "step_months", "draws", "seed", "families", "volatility", "claims",
-        "events", "assumptions", "compute")
+        "events", "assumptions", "compute", "intent")
+#: How a scenario states what it means against the baseline, per variable (:mod:`sim.analysis.intent` checks it).
+DIRECTIONS = ("higher", "lower")
 #: Parameters whose calibration prior a scenario may replace (by reweighting the posterior).
 ASSUMABLE = ("v_ref", "growth", "ceiling_headroom", "shape", "adopter_share_of_headroom", "adopter_share_of_growth",
              "bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half")
@@ -92,6 +94,7 @@ class Scenario:
     events: tuple[Event, ...] = ()
     assumptions: tuple[tuple[str, Distribution], ...] = ()
     compute: ComputeBound | None = None
+    intent: tuple[tuple[str, str], ...] = ()
 
     @property
     def sha256(self) -> str:
@@ -254,6 +257,16 @@ def _compute(source: TomlFile, data: dict, path: Path) -> ComputeBound | None:
                         where=f"{path}: [compute]")
 
 
+def _intent(source: TomlFile, data: dict) -> tuple[tuple[str, str], ...]:
+    table = source.typed(data, "intent", dict, (), {})
+    source.check_keys(table, ("intent",), (), VARIABLES)
+    for variable, direction in table.items():
+        if source.typed(table, variable, str, ("intent",)) not in DIRECTIONS:
+            raise source.error(f"expected one of {', '.join(DIRECTIONS)} (against the baseline), got {direction!r}",
+                               ("intent",), variable)
+    return tuple(table.items())
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read, merge (``extends``) and validate a scenario file."""
     path = Path(path)
@@ -298,4 +311,5 @@ def load_scenario(path: str | Path) -> Scenario:
     if compute is not None:  # the figures are part of what the results depend on
         text += f"\n# --- {compute.trend.source} ---\n" + compute.trend.source.read_text()
     return Scenario(name, source.typed(data, "description", str, (), ""), horizon, step, draws, seed,
-                    weights, volatility, claims, path, text, events, _assumptions(source, data), compute)
+                    weights, volatility, claims, path, text, events, _assumptions(source, data), compute,
+                    _intent(source, data))

@@ -201,6 +201,8 @@ def test_report_says_what_is_missing_and_whether_results_were_reused(report):
     assert html.count("reused ") == 2 and html.count("simulated now") == 2
     assert "moves this most is &#x27;eventual adopters m (prior)&#x27;" in html  # read from the sensitivity file
     assert "run &#x27;tokensim sensitivity" in html  # the surge scenario still has none
+    assert html.count("has not been computed for this scenario") == 1  # said once for it, not once per claim
+    assert first.count("has not been computed for this scenario") == 1
     assert "idc_total_2025h1" in html and "No backtest results" not in html
 
 

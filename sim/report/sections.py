@@ -48,7 +48,7 @@ def _scenarios_section(inputs: ReportInputs) -> str:
 
 
 def _claims_section(inputs: ReportInputs) -> str:
-    from sim.analysis.narrative import claim_paragraph, prior_distributions
+    from sim.analysis.narrative import claim_paragraph, missing_sensitivity_sentence, prior_distributions
     from sim.analysis.tables import claims_frame
     from sim.engine.results import claims_from_attr
     from sim.plots.claims import crossing_chart
@@ -65,8 +65,10 @@ def _claims_section(inputs: ReportInputs) -> str:
         if len(claims):
             claims["probability"] = claims["probability"].map(lambda p: f"{p:.1%}")
         parts += [f"<h3>{escape(scenario.name)}</h3>", table_html(claims)]
+        if item.sensitivity is None:  # once for the scenario, not in every claim's paragraph
+            parts.append(paragraph(missing_sensitivity_sentence(command), "note"))
         parts += [paragraph(claim_paragraph(ds, claim, sensitivity=item.sensitivity, priors=priors,
-                                            replaced=replaced, sensitivity_command=command), "claim")
+                                            replaced=replaced, sensitivity_command=None), "claim")
                   for claim in claims_from_attr(ds)]
         parts.append(figure_html(crossing_chart(ds), f"claim crossing dates of {scenario.name}"))
     return "".join(parts)

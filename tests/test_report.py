@@ -161,6 +161,7 @@ def report(posterior_dir, tmp_path_factory):
     and backtest files present) and a second scenario (simulated) in one report."""
     folder = tmp_path_factory.mktemp("report")
     results, out = folder / "results", folder / "report.html"
+    results.mkdir()  # only ./results/ is made on demand
     common = ["--results", str(results), "--backtest", str(folder / "backtest.nc"), "--draws", "1000",
               "--observations", str(OBSERVATIONS), "--priors", str(PRIORS), "--posteriors", str(posterior_dir)]
     first = main(["report", str(BASELINE), "-o", str(out), *common])
@@ -211,6 +212,7 @@ def test_report_says_what_is_missing_and_whether_results_were_reused(report):
     (["report", str(BASELINE), "-o", "{tmp}/report.txt"], "must be an .html file"),
     (["report", str(BASELINE), "-o", "{tmp}/folder.html"], "is a folder"),
     (["report", str(BASELINE), "-o", "{tmp}/r.html", "--screenshot", "{tmp}/shot.jpg"], "must be a .png"),
+    (["report", str(BASELINE), "-o", "{tmp}/r.html", "--results", "{tmp}/resluts"], "does not exist"),
     (["report"], "the following arguments are required"),
 ])
 def test_bad_report_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):

@@ -228,6 +228,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         check_outputs((args.screenshot,), "--screenshot")
         check_chromium()
     scenarios = load_scenarios(args.scenarios)  # every scenario's errors before anything runs
+    check_outputs([args.results / f"{s.name}{suffix}" for s in scenarios for suffix in (".nc", ".png")], "--results")
     report = gather(scenarios, _inputs(args), results_dir=args.results, backtest=args.backtest, draws=args.draws,
                     seed=args.seed, command=command_line())
     for item in report.results:

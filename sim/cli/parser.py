@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
     parser.add_argument("--version", action="version", version=f"tokensim {__version__}",
                         help="print the version and exit")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="command")
 
     def command(name: str, help: str):
         return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",

@@ -105,7 +105,7 @@ def _time_bounds(dataset: xr.Dataset, step_months: int) -> None:
     variable that is a mean over its step, and no fill value on the coordinates (CF forbids one there)."""
     starts = dataset["time"].values.astype("datetime64[M]")
     bounds = np.stack([starts, starts + step_months], axis=1).astype("datetime64[ns]")
-    dataset["time_bnds"] = (("time", "nv"), bounds)
+    dataset["time_bnds"] = (("time", "nv"), bounds, {"long_name": "first day of each time step and of the next"})
     dataset["time"].attrs["bounds"] = "time_bnds"
     for stored in ("time", "time_bnds"):  # one encoding for both, as CF asks of a coordinate and its bounds
         dataset[stored].encoding.update({"units": "days since 2000-01-01", "calendar": "proleptic_gregorian"})

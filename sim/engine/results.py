@@ -40,6 +40,7 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     "open_posterior_draw": ("1", "index of the open-source posterior draw used (chains flattened)"),
 }
 TITLE = "tokensim forecast of China's enterprise LLM token market"
+TIME_LONG_NAME = "start of the month (values are means over the month, bounded by time_bnds)"
 
 
 def _summaries(output: RunOutput, claims) -> tuple[dict[str, np.ndarray], np.ndarray, str]:
@@ -72,8 +73,7 @@ def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed
         units, long_name = ATTRIBUTES[name]
         variable.attrs.update({"long_name": long_name, **({"units": units} if units else {})})
     _time_bounds(dataset, scenario.step_months)
-    dataset["time"].attrs.update({"long_name": "start of the month (values are means over the month)",
-                                  "standard_name": "time"})
+    dataset["time"].attrs.update({"long_name": TIME_LONG_NAME, "standard_name": "time"})
     dataset["draw"].attrs.update({"long_name": "index of the simulated path among all paths of the run"})
     dataset["quantile"].attrs.update({"long_name": "quantile across all simulated paths"})
     dataset["claim"].attrs.update({"long_name": "claim name (see the 'claims' attribute)"})
@@ -105,7 +105,7 @@ def _time_bounds(dataset: xr.Dataset, step_months: int) -> None:
     variable that is a mean over its step, and no fill value on the coordinates (CF forbids one there)."""
     starts = dataset["time"].values.astype("datetime64[M]")
     bounds = np.stack([starts, starts + step_months], axis=1).astype("datetime64[ns]")
-    dataset["time_bnds"] = (("time", "nv"), bounds, {"long_name": "first day of each time step and of the next"})
+    dataset["time_bnds"] = (("time", "nv"), bounds, {"long_name": TIME_LONG_NAME})  # CF: as its coordinate's
     dataset["time"].attrs["bounds"] = "time_bnds"
     for stored in ("time", "time_bnds"):  # one encoding for both, as CF asks of a coordinate and its bounds
         dataset[stored].encoding.update({"units": "days since 2000-01-01", "calendar": "proleptic_gregorian"})

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import xarray as xr
 
-from sim.calibration.calibrate import calibrate
+from sim.calibration.calibrate import calibrate, last_data_month
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
 from sim.calibration.posterior import Posterior
+from sim.calibration.prior_draws import prior_posterior
 from sim.core.errors import UserError
 from sim.engine.results import open_results, to_dataset, write_dataset
 from sim.engine.runner import DEFAULT_CHUNK, Progress, run_paths
@@ -45,6 +46,7 @@ def run(
     settings: SamplerSettings = SamplerSettings(),
     log: logging.Logger | None = None,
     inputs: CalibrationInputs | None = None,
+    prior_only: bool = False,
 ) -> xr.Dataset:
     """Calibrate if needed, simulate ``scenario`` and return the results Dataset.
 
@@ -74,13 +76,20 @@ def run(
     inputs
         The calibration inputs already loaded; when given, ``observations``, ``priors``,
         ``posteriors``, ``as_of``, ``cut`` and ``settings`` are not read.
+    prior_only
+        Simulate from the priors alone (no data touch them): the same paths, on prior draws of every fit
+        (:func:`sim.calibration.prior_draws.prior_posterior`) instead of the posterior.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     _check_overrides(draws, seed)
     if inputs is None:
         inputs = CalibrationInputs.load(observations, priors, posteriors, as_of=as_of, cut=cut, settings=settings)
-    posterior, path = calibrate(inputs, log=log)
+    scenario.check_months(last_data_month(inputs.observations))
+    if prior_only:
+        posterior, path = prior_posterior(inputs), None
+    else:
+        posterior, path = calibrate(inputs, log=log)
     return simulate(posterior, scenario, draws=draws, seed=seed, out=out, chunk_size=chunk_size,
                     keep_paths=keep_paths, workers=workers, scheduler=scheduler, progress=progress,
                     files=calibration_files(inputs, path))
@@ -93,6 +102,7 @@ def simulate(posterior: Posterior, scenario: Scenario, *, draws: int | None = No
     """Simulate ``scenario`` on a fitted posterior and return the results Dataset (the options are
     :func:`run`'s; ``files`` names the calibration files used, :func:`calibration_files`, for the provenance)."""
     _check_overrides(draws, seed)
+    scenario.check_months(posterior.attrs["last_data_month"])
     seed = scenario.seed if seed is None else seed
     output = run_paths(posterior, scenario, draws=scenario.draws if draws is None else draws, seed=seed,
                        chunk_size=chunk_size, keep_paths=keep_paths, workers=workers, scheduler=scheduler,
@@ -104,11 +114,14 @@ def simulate(posterior: Posterior, scenario: Scenario, *, draws: int | None = No
     return dataset
 
 
-def calibration_files(inputs: CalibrationInputs, posterior: Path) -> dict[str, str]:
-    """Which observation registry, priors file and posterior file a run used (absolute paths), as attributes
-    of its results: ./calibration/'s files, or the copies shipped with tokensim (:mod:`sim.core.paths`)."""
-    return {"observations_file": str(Path(inputs.registry.path).resolve()),
-            "priors_file": str(Path(inputs.priors.path).resolve()), "posterior_file": str(Path(posterior).resolve())}
+def calibration_files(inputs: CalibrationInputs, posterior: Path | None) -> dict[str, str]:
+    """Which observation registry, priors, analogs, compute figures and posterior file a run used (absolute
+    paths; no posterior file for a run from the priors alone), as attributes of its results: ./calibration/'s
+    files, or the copies shipped with tokensim (:mod:`sim.core.paths`)."""
+    files = {"observations_file": inputs.registry.path, "priors_file": inputs.prior_book.path,
+             "analogs_file": inputs.analogs.path,
+             "compute_figures_file": inputs.compute_figures.path, "posterior_file": posterior}
+    return {name: str(Path(path).resolve()) for name, path in files.items() if path is not None}
 
 
 def _check_overrides(draws: int | None, seed: int | None) -> None:

@@ -178,32 +178,25 @@ def truncate(path: Path) -> Path:
 def cache_path(folder: Path) -> Path:
     """The exact file ``calibrate`` looks for with the repository's observations and priors."""
     from sim.calibration.calibrate import calibration_id
-    from sim.calibration.fits import fit_names
-    from sim.calibration.inputs import SamplerSettings
-    from sim.data.observations import load_observations
-    from sim.data.priors import load_priors
+    from sim.calibration.inputs import CalibrationInputs
 
-    posterior_id = calibration_id(load_observations(OBSERVATIONS), load_priors(PRIORS), SamplerSettings(), fit_names())
+    posterior_id = calibration_id(CalibrationInputs.load(OBSERVATIONS, PRIORS))
     return folder / f"posterior-{posterior_id[:16]}.nc"
 
 
 def fake_posterior(folder: Path, posterior_id: str | None, *, fits: bool) -> Path:
     """A structurally valid posterior file at the cache path, with any id (default: the right one)."""
     from sim.calibration.calibrate import calibration_id
-    from sim.calibration.fits import fit_names
-    from sim.calibration.inputs import SamplerSettings
+    from sim.calibration.inputs import CalibrationInputs
     from sim.calibration.posterior import Posterior
-    from sim.data.observations import load_observations
-    from sim.data.priors import load_priors
 
     path = cache_path(folder)
     if posterior_id is None:
-        posterior_id = calibration_id(load_observations(OBSERVATIONS), load_priors(PRIORS), SamplerSettings(),
-                                      fit_names())
+        posterior_id = calibration_id(CalibrationInputs.load(OBSERVATIONS, PRIORS))
     draws, reports = {}, {}
     if fits:
-        draws["open"] = xr.Dataset({"m": (("chain", "draw"), np.full((2, 5), 0.8))})
-        reports["open"] = xr.Dataset({"rhat": ("parameter", [1.0])}, coords={"parameter": ["m"]})
+        draws["open_call_weighted"] = xr.Dataset({"m": (("chain", "draw"), np.full((2, 5), 0.8))})
+        reports["open_call_weighted"] = xr.Dataset({"rhat": ("parameter", [1.0])}, coords={"parameter": ["m"]})
     Posterior(posterior_id, draws, reports, {"model_version": "2"}).save(path)
     return path
 
@@ -350,8 +343,8 @@ SCENARIO_CASES = [
          scenario("draws = 100", f"draws = {HUGE}")),
     Case("scenario-weight-overflow-float", run(), ("key 'families.logistic'", "must be in [0, 1]"),
          scenario("logistic = 0.5", f"logistic = {HUGE}")),
-    Case("scenario-horizon-in-the-past", run(), ("key 'horizon'", "must be after the last data month 2025-06"),
-         scenario('horizon = "2027-12"', 'horizon = "2024-12"')),
+    Case("scenario-horizon-in-the-past", run(), ("key 'horizon'", "must be after 2024-07"),
+         scenario('horizon = "2027-12"', 'horizon = "2024-06"')),
     Case("scenario-horizon-not-a-month", run(), ("key 'horizon'", "month must be 01..12"),
          scenario('horizon = "2027-12"', 'horizon = "2027-13"')),
     Case("scenario-claim-after-horizon", run(),
@@ -455,10 +448,10 @@ PRIORS_CASES = [
          priors("p5 = 0.3, p95 = 8.0", "p5 = 8.0, p95 = 0.3")),
     Case("priors-unknown-dist", run_baseline("--priors", "{in}/priors.toml"),
          ("key 'volume.growth'", "'dist' must be one of lognormal, normal, beta, uniform, fixed (got 'cauchy')"),
-         priors('growth = { dist = "lognormal"', 'growth = { dist = "cauchy"')),
+         priors('{ dist = "lognormal", p5 = 0.3, p95 = 8.0, why', '{ dist = "cauchy", p5 = 0.3, p95 = 8.0, why')),
     Case("priors-dist-not-a-string", run_baseline("--priors", "{in}/priors.toml"),
          ("key 'volume.growth'", "'dist' must be one of lognormal, normal, beta, uniform, fixed"),
-         priors('growth = { dist = "lognormal"', 'growth = { dist = ["lognormal"]')),
+         priors('{ dist = "lognormal", p5 = 0.3, p95 = 8.0, why', '{ dist = ["lognormal"], p5 = 0.3, p95 = 8.0, why')),
     Case("priors-quantile-nan", run_baseline("--priors", "{in}/priors.toml"),
          ("key 'volume.growth'", "'p5' must be a finite number (got nan)"),
          priors("p5 = 0.3, p95 = 8.0", "p5 = nan, p95 = 8.0")),
@@ -466,8 +459,8 @@ PRIORS_CASES = [
          ("key 'volume.growth'", "'p95' must be a finite number"),
          priors("p5 = 0.3, p95 = 8.0", f"p5 = 0.3, p95 = {HUGE}")),
     Case("priors-beta-outside-0-1", run_baseline("--priors", "{in}/priors.toml"),
-         ("key 'open.m'", "beta quantiles must lie strictly between 0 and 1"),
-         priors('m = { dist = "beta", p5 = 0.5, p95 = 0.97', 'm = { dist = "beta", p5 = 0.5, p95 = 1.5')),
+         ("key 'open.call_weight'", "beta quantiles must lie strictly between 0 and 1"),
+         priors('call_weight = { dist = "beta", p5 = 0.3, p95 = 0.98', 'call_weight = { dist = "beta", p5 = 0.3, p95 = 1.5')),
     Case("priors-unknown-key", run_baseline("--priors", "{in}/priors.toml"),
          ("key 'volume.colour'", "unknown key; allowed here: v_ref, growth, ceiling_headroom"),
          priors("[volume]\n", '[volume]\ncolour = { dist = "fixed", value = 1 }\n')),

@@ -12,14 +12,14 @@ import xarray as xr
 from sim.calibration import calibrate as calibrate_module
 from sim.calibration.calibrate import calibrate, calibration_id
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
+from sim.calibration.fits import build_model
 from sim.calibration.models import volume_observations
 from sim.calibration.posterior import load_posterior
 from sim.calibration.sampling import ConvergenceError, ConvergenceGate, fit_one, gate_failures
 from sim.core.errors import UserError
 from sim.core.timeaxis import window_days
-from sim.curves.families import FAMILIES
+from sim.curves.families import FAMILIES, drifted_window_mean
 from sim.data.observations import UNITS, load_observations
-from sim.data.priors import load_priors
 from tests.conftest import OBSERVATIONS, PRIORS
 
 TRUTH = {"v_ref": 2.0e12, "growth": 2.2, "ceiling": 6.0e13}
@@ -27,7 +27,8 @@ SERIES_TRUTH = {"idc_public_cloud": (0.4, 0.2), "doubao": (1.5, 0.8), "national"
 
 
 def synthetic_registry(family: str):
-    """The real registry's windows, with values generated exactly by the model from TRUTH."""
+    """The real registry's windows, with values generated exactly by the model from TRUTH: each series'
+    drift inside its windows, and a figure published as a bound set a fifth below the value it bounds."""
     registry = load_observations(OBSERVATIONS)
     curve = FAMILIES[family]
     volume_ids = {o.id for o in volume_observations(registry)}
@@ -35,9 +36,12 @@ def synthetic_registry(family: str):
     for o in registry.observations:
         if o.id in volume_ids:
             a, b = o.window
-            level = curve.level(a, TRUTH) if o.kind == "at_date" else curve.window_mean(a, b, TRUTH)
             scale, drift = SERIES_TRUTH.get(o.series, (1.0, 0.0))
-            daily = scale * level * np.exp(drift * o.midpoint)
+            if o.kind == "at_date":
+                level = curve.level(a, TRUTH) * np.exp(drift * a)
+            else:
+                level = float(drifted_window_mean(curve, np.array([a]), np.array([b]), TRUTH, np.array([drift]))[0])
+            daily = scale * level * (0.8 if o.bound == "lower" else 1.0)
             base = daily * window_days(o.start, o.end) if o.kind == "window_total" else daily
             o = dataclasses.replace(o, value_base=float(base), value=float(base / UNITS[o.unit][0]))
         replaced.append(o)
@@ -47,7 +51,8 @@ def synthetic_registry(family: str):
 @pytest.mark.slow
 def test_volume_fit_recovers_known_parameters_from_synthetic_data():
     registry = synthetic_registry("gompertz")
-    posterior, report = fit_one("gompertz", registry, load_priors(PRIORS), SamplerSettings())
+    posterior, report = fit_one("gompertz", registry, CalibrationInputs.load(OBSERVATIONS, PRIORS).priors,
+                                SamplerSettings())
     assert report.attrs["divergences"] == 0
     for name, truth in (("v_ref", TRUTH["v_ref"]), ("growth", TRUTH["growth"]),
                         ("idc_public_cloud_scale", 0.4), ("idc_public_cloud_drift", 0.2)):
@@ -59,9 +64,9 @@ def test_volume_fit_recovers_known_parameters_from_synthetic_data():
 
 @pytest.mark.slow
 def test_gate_rejects_a_short_chain_with_its_diagnostics():
-    registry = load_observations(OBSERVATIONS)
+    inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS)
     with pytest.raises(ConvergenceError) as error:
-        fit_one("exponential", registry, load_priors(PRIORS), SamplerSettings(draws=30, tune=30, chains=2))
+        fit_one("exponential", inputs.observations, inputs.priors, SamplerSettings(draws=30, tune=30, chains=2))
     message = str(error.value)
     assert "convergence gate" in message and "ess" in message.lower() and "rhat" in message
 
@@ -77,19 +82,25 @@ def test_gate_lists_every_failure():
     assert not any(f.startswith("a:") for f in failures)
 
 
-def test_calibration_id_depends_on_observations_priors_vintage_and_settings(tmp_path):
-    registry, priors = load_observations(OBSERVATIONS), load_priors(PRIORS)
-    fits = ("logistic",)
-    base = calibration_id(registry, priors, SamplerSettings(), fits)
-    assert base == calibration_id(registry, priors, SamplerSettings(), fits)
+def test_calibration_id_depends_on_observations_priors_vintage_compute_and_settings(tmp_path):
     import datetime as dt
 
-    assert base != calibration_id(registry.vintage(dt.date(2025, 8, 31)), priors, SamplerSettings(), fits)
-    assert base != calibration_id(registry, priors, SamplerSettings(seed=2), fits)
-    changed = tmp_path / "priors.toml"
-    changed.write_text(PRIORS.read_text(encoding="utf-8").replace("p5 = 0.3, p95 = 8.0", "p5 = 0.3, p95 = 9.0"),
+    inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS)
+    base = calibration_id(inputs)
+    assert base == calibration_id(CalibrationInputs.load(OBSERVATIONS, PRIORS))
+    assert base != calibration_id(inputs.vintage(dt.date(2025, 9, 30)))
+    assert base != calibration_id(dataclasses.replace(inputs, settings=SamplerSettings(seed=2)))
+    folder = tmp_path / "calibration"
+    shutil.copytree(PRIORS.parent, folder, ignore=shutil.ignore_patterns("posteriors", "*.nc", "*.png"))
+    changed = folder / "priors.toml"
+    changed.write_text(PRIORS.read_text(encoding="utf-8").replace("p5 = 0.05, p95 = 0.6, why", "p5 = 0.05, p95 = 0.7, why"),
                        encoding="utf-8")
-    assert base != calibration_id(registry, load_priors(changed), SamplerSettings(), fits)
+    assert base != calibration_id(CalibrationInputs.load(OBSERVATIONS, changed))
+    compute = folder / "compute.toml"
+    compute.write_text(compute.read_text(encoding="utf-8").replace("eflops = 725.3", "eflops = 700.0"),
+                       encoding="utf-8")
+    assert calibration_id(CalibrationInputs.load(OBSERVATIONS, changed, compute=compute)) != calibration_id(
+        CalibrationInputs.load(OBSERVATIONS, changed))
 
 
 def test_cached_posterior_is_reused_without_refitting(posterior_dir, monkeypatch):
@@ -127,22 +138,34 @@ def test_stale_truncated_or_foreign_posteriors_are_refused(posterior_dir, tmp_pa
 def test_figures_published_after_the_vintage_cannot_influence_it(tmp_path):
     import datetime as dt
 
-    from sim.calibration.fits import build_model
-
     vintage = dt.date(2025, 8, 31)
-    registry, priors = load_observations(OBSERVATIONS), load_priors(PRIORS)
+    inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS).vintage(vintage)
     changed = tmp_path / "observations.toml"
     changed.write_text(OBSERVATIONS.read_text(encoding="utf-8")
                        .replace("value = 101865", "value = 50000").replace("value_base = 1.01865e13", "value_base = 5.0e12"),
                        encoding="utf-8")
-    altered = load_observations(changed)
-    assert altered.digest() != registry.digest()
-    settings, fits = SamplerSettings(), ("logistic", "open")
-    assert (calibration_id(altered.vintage(vintage), priors, settings, fits)
-            == calibration_id(registry.vintage(vintage), priors, settings, fits))
-    model = build_model("logistic", registry.vintage(vintage), priors)
+    altered = CalibrationInputs.load(changed, PRIORS).vintage(vintage)
+    assert altered.registry.digest() != inputs.registry.digest()
+    assert calibration_id(altered) == calibration_id(inputs)
+    model = build_model("logistic", inputs.observations, inputs.priors, inputs.compute)
     fitted = set(model.coords["obs"])
-    assert fitted and all(o.published <= vintage for o in registry.observations if o.id in fitted)
+    assert fitted and all(o.published <= vintage for o in inputs.registry.observations if o.id in fitted)
     assert "fs_daily_2025h1" not in fitted
-    open_model = build_model("open", registry.vintage(vintage), priors)
+    open_model = build_model("open_call_weighted", inputs.observations, inputs.priors)
     assert not open_model.observed_RVs  # no share figure yet: the open fit is its prior
+
+
+def test_bounds_are_censored_and_releases_share_an_error():
+    inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS)
+    model = build_model("logistic", inputs.observations, inputs.priors, inputs.compute)
+    assert set(model.coords["release"]) == {"fs_enterprise 2025-09-01", "doubao 2025-06-01", "national 2025-08-01"}
+    point = model.initial_point()
+    logp = model.compile_logp(vars=[model["log_observed"]], sum=False)
+    observed = dict(zip(model.coords["obs"], logp(point)[0]))
+    values = dict(zip(model.coords["obs"], model["log_values"].get_value()))
+    # a bound's likelihood is a probability (at most 1), a figure's a density; raising a bound's
+    # value makes it less likely, while a figure published exactly is scored by its density
+    assert observed["doubao_2025_12"] <= 0.0 and observed["national_2025_06"] <= 0.0
+    model["log_values"].set_value(np.array([values[o] + (1.0 if o == "doubao_2025_12" else 0.0)
+                                            for o in model.coords["obs"]]))
+    assert dict(zip(model.coords["obs"], logp(point)[0]))["doubao_2025_12"] < observed["doubao_2025_12"]

@@ -8,29 +8,37 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
 
-from sim.curves.families import FAMILIES, T_ANCHOR
+from sim.curves.families import FAMILIES, T_ANCHOR, compute_ceiling, drifted_window_mean, growth_rate
 from sim.curves.open_source import (
     OPEN_PARAMETERS,
-    bass_adoption,
-    bass_adoption_window_mean,
+    T_OPEN,
+    eventual_adopters,
+    open_adoption,
+    open_adoption_window_mean,
     open_share,
     open_share_window_mean,
     usage_within_adopters,
 )
 
 _SPLITS = {"adopter_share_of_headroom": 0.3, "adopter_share_of_growth": 0.3}  # product family only
+_COMPUTE = {"tokens_per_eflops_day": 4e11, "compute_eflops": 667.0, "compute_growth": 0.38}  # compute-logistic only
 VOLUME_CASES = [
-    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 2e14, "shape": 0.5, **_SPLITS},
-    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 1.5e13, "shape": 2.0, **_SPLITS},  # ceiling just above the data
+    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 2e14, "shape": 0.5, **_SPLITS, "growth_decay": 0.5,
+     "long_run_growth": 0.2, "inference_share": 0.3, **_COMPUTE},
+    {"v_ref": 4.4e12, "growth": 3.3, "ceiling": 1.5e13, "shape": 2.0, **_SPLITS,  # ceiling just above the data
+     "growth_decay": 2.0, "long_run_growth": 0.05, "inference_share": 0.05, **_COMPUTE},
     {"v_ref": 1e11, "growth": 0.3, "ceiling": 5e15, "shape": 0.05,
-     "adopter_share_of_headroom": 0.05, "adopter_share_of_growth": 0.9},
+     "adopter_share_of_headroom": 0.05, "adopter_share_of_growth": 0.9, "growth_decay": 0.1,
+     "long_run_growth": 0.25, "inference_share": 0.01, **_COMPUTE},
     {"v_ref": 5e12, "growth": 6.0, "ceiling": 1e16, "shape": 1.0,
-     "adopter_share_of_headroom": 0.9, "adopter_share_of_growth": 0.05},
+     "adopter_share_of_headroom": 0.9, "adopter_share_of_growth": 0.05, "growth_decay": 1.0,
+     "long_run_growth": 0.6, "inference_share": 0.9, **_COMPUTE},
 ]
 # Half-years (24 Gauss-Legendre nodes) and months (8 nodes, see sim.curves.quadrature.SHORT_WINDOW), where
 # the curves are steepest and where they flatten.
 WINDOWS = [(-0.504, 0.0), (0.0, 0.496), (-1.0, 0.0), (-1 / 12, 0.0), (0.25, 1 / 3), (2.0, 2.0833), (5.0, 6.0)]
-OPEN_CASE = {"bass_p": 0.05, "bass_q": 0.9, "m": 0.85, "t_start": -2.0, "u_max": 0.9, "k": 1.2, "t_half": -0.5}
+OPEN_CASE = {"share_2025h1": 0.444, "adoption_2025h1": 0.6, "adoption_headroom": 0.5, "adoption_rate": 0.8,
+             "usage_headroom": 0.4, "k": 1.2, "call_weight": 0.7}
 
 
 def numerical_mean(level, a: float, b: float) -> float:
@@ -95,14 +103,70 @@ def test_product_splits_the_anchor_growth_and_headroom_between_adopters_and_usag
 
 @pytest.mark.parametrize("window", WINDOWS[:3])
 def test_open_share_window_means_equal_quadrature(window):
-    for curve, window_mean in ((open_share, open_share_window_mean), (bass_adoption, bass_adoption_window_mean)):
+    for curve, window_mean in ((open_share, open_share_window_mean), (open_adoption, open_adoption_window_mean)):
         exact = window_mean(np.float64(window[0]), np.float64(window[1]), OPEN_CASE)
         assert exact == pytest.approx(numerical_mean(lambda t: curve(t, OPEN_CASE), *window), rel=1e-10)
 
 
-def test_bass_adoption_is_zero_before_start_and_tends_to_m():
-    assert bass_adoption(-3.0, OPEN_CASE) == 0.0
-    assert bass_adoption(80.0, OPEN_CASE) == pytest.approx(OPEN_CASE["m"], rel=1e-9)
+def test_open_curves_pass_through_their_2025h1_anchors_and_tend_to_their_ceilings():
+    assert open_share(T_OPEN, OPEN_CASE) == pytest.approx(OPEN_CASE["share_2025h1"], rel=1e-12)
+    assert open_adoption(T_OPEN, OPEN_CASE) == pytest.approx(OPEN_CASE["adoption_2025h1"], rel=1e-12)
+    assert open_adoption(80.0, OPEN_CASE) == pytest.approx(eventual_adopters(OPEN_CASE), rel=1e-9)
+    assert eventual_adopters(OPEN_CASE) == pytest.approx(0.6 + 0.4 * 0.5)
+
+
+def test_a_negative_substitution_rate_makes_the_share_fall():
+    falling = {**OPEN_CASE, "k": -0.8}
+    t = np.linspace(T_OPEN, 8.0, 50)
+    assert np.all(np.diff(open_share(t, falling)) < 0) and open_share(40.0, falling) < 0.01
+
+
+def test_the_call_weighted_share_can_exceed_adoption_and_the_equal_weight_one_cannot():
+    heavy = {**OPEN_CASE, "share_2025h1": 0.5, "adoption_2025h1": 0.35, "call_weight": 0.5}
+    assert open_share(T_OPEN, heavy) > open_adoption(T_OPEN, heavy)
+    equal = {**heavy, "call_weight": 1.0, "adoption_2025h1": 0.7}
+    t = np.linspace(-2, 10, 60)
+    assert np.all(open_share(t, equal) <= open_adoption(t, equal))
+
+
+def test_decay_growth_fades_from_the_anchor_rate_to_the_long_run_rate():
+    params = VOLUME_CASES[0]
+    level = FAMILIES["decay"].level
+    assert np.log(level(T_ANCHOR, params) / level(-T_ANCHOR, params)) / (2 * T_ANCHOR) == pytest.approx(3.3)
+    assert growth_rate(40.0, params) == pytest.approx(params["long_run_growth"], rel=1e-6)
+    rates = growth_rate(np.array([0.0, 2.5, 4.5]), params)
+    assert rates[0] > rates[1] > rates[2] > params["long_run_growth"]
+    slope = (np.log(level(4.5 + 1e-5, params)) - np.log(level(4.5 - 1e-5, params))) / 2e-5
+    assert slope == pytest.approx(rates[2], rel=1e-6)
+
+
+def test_decay_without_a_long_run_rate_is_the_gompertz_curve():
+    params = {**VOLUME_CASES[0], "long_run_growth": 0.0}
+    rate = params["growth_decay"]
+    excess = params["growth"] * rate * T_ANCHOR / np.sinh(rate * T_ANCHOR)
+    ceiling = params["v_ref"] * np.exp(excess * np.cosh(rate * T_ANCHOR) / rate)
+    t = np.linspace(-1, 8, 40)
+    np.testing.assert_allclose(FAMILIES["decay"].level(t, params),
+                               FAMILIES["gompertz"].level(t, {**params, "ceiling": ceiling}), rtol=1e-9)
+
+
+def test_the_compute_ceiling_grows_with_compute_and_bounds_the_compute_logistic():
+    params = VOLUME_CASES[0]
+    t = np.linspace(-1, 12, 60)
+    level, ceiling = FAMILIES["compute_logistic"].level(t, params), compute_ceiling(t, params)
+    assert np.all(level < ceiling)
+    assert np.allclose(np.diff(np.log(ceiling)) / np.diff(t), params["compute_growth"])
+    late = np.log(FAMILIES["compute_logistic"].level(41.0, params) / FAMILIES["compute_logistic"].level(40.0, params))
+    assert late == pytest.approx(params["compute_growth"], rel=1e-4)
+
+
+@pytest.mark.parametrize("family", ["logistic", "decay", "compute_logistic"])
+def test_a_drifted_window_mean_equals_quadrature_of_the_drifted_level(family):
+    params, curve = VOLUME_CASES[0], FAMILIES[family]
+    for a, b, drift in ((-1.0, 0.0, 0.4), (0.0, 0.496, -1.2), (1.0, 2.0, 0.0)):
+        exact = drifted_window_mean(curve, np.array([a]), np.array([b]), params, np.array([drift]))[0]
+        assert exact == pytest.approx(numerical_mean(lambda t: curve.level(t, params) * np.exp(drift * t), a, b),
+                                      rel=1e-10)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -147,7 +211,10 @@ def test_window_mean_lies_between_the_levels_at_its_ends(raw, start, width):
     """Monotone curves: the mean over a window lies between the levels at its two ends."""
     params = {name: value for name, value in raw.items() if name != "headroom"}
     params["ceiling"] = raw["v_ref"] * np.exp(raw["growth"] * T_ANCHOR) * (1 + raw["headroom"])
-    for curve in FAMILIES.values():
+    params.update(growth_decay=raw["shape"], long_run_growth=min(raw["growth"], 0.3))  # growth stays positive
+    for name, curve in FAMILIES.items():
+        if name == "compute_logistic":  # its share of a growing ceiling may fall: not monotone in general
+            continue
         low, high = curve.level(start, params), curve.level(start + width, params)
         mean = curve.window_mean(np.float64(start), np.float64(start + width), params)
         assert low <= high
@@ -155,13 +222,15 @@ def test_window_mean_lies_between_the_levels_at_its_ends(raw, start, width):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.floats(0.001, 1.0), st.floats(0.01, 3.0), st.floats(0.05, 1.0), st.floats(0.05, 1.0),
-       st.floats(0.05, 5.0), st.floats(-5, 5), st.floats(-5, 20))
-def test_open_share_never_exceeds_adoption(p, q, m, u_max, k, t_half, t):
-    params = {"bass_p": p, "bass_q": q, "m": m, "t_start": -2.0, "u_max": u_max, "k": k, "t_half": t_half}
-    share, adoption = open_share(t, params), bass_adoption(t, params)
-    assert 0.0 <= share <= adoption <= m
-    assert 0.0 <= usage_within_adopters(t, params) <= u_max
+@given(st.floats(0.02, 0.9), st.floats(0.05, 0.95), st.floats(0.01, 0.99), st.floats(0.05, 3.0),
+       st.floats(0.01, 0.99), st.floats(-3.0, 5.0), st.floats(0.1, 1.0), st.floats(-5, 20))
+def test_shares_stay_shares_and_adoption_below_its_ceiling(share, adoption, headroom, rate, usage, k, gamma, t):
+    params = {"share_2025h1": min(share, adoption**gamma * 0.999), "adoption_2025h1": adoption,
+              "adoption_headroom": headroom, "adoption_rate": rate, "usage_headroom": usage, "k": k,
+              "call_weight": gamma}
+    opened, adopted = open_share(t, params), open_adoption(t, params)
+    assert 0.0 <= opened <= adopted**gamma * (1 + 1e-12) and 0.0 <= adopted <= eventual_adopters(params) + 1e-12
+    assert 0.0 <= usage_within_adopters(t, params) <= 1.0
 
 
 def test_short_windows_use_the_cheaper_rule_and_long_or_symbolic_ones_the_full_rule():

@@ -13,7 +13,7 @@ from sim.core.errors import UserError
 from sim.data.distributions import parse_distribution
 from sim.engine.paths import BLOCK, time_grid
 from sim.engine.runner import run_paths
-from sim.engine.simulate import ar1_deviations, event_effect
+from sim.engine.shocks import ar1_deviations, event_effect, growth_shocks
 from sim.scenarios.scenario import Event, Volatility, load_scenario
 from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
 
@@ -66,16 +66,20 @@ def test_streamed_summaries_match_exact_ones(posterior_dir):
                             ("open_adoption", {"atol": 1.01e-4})):
         reference = np.quantile(exact[name].values, quantiles, axis=0, method="inverted_cdf")
         np.testing.assert_allclose(streamed[f"{name}_quantiles"].values, reference, **tolerance)
-    np.testing.assert_array_equal(streamed["claim_crossed"], exact["claim_crossed"])
+    for name in ("claim_probability", "claim_first_passage", "claim_probability_mc_se"):
+        np.testing.assert_array_equal(streamed[name], exact[name])
     # the kept paths are every 50th path of the full run
     np.testing.assert_array_equal(streamed["daily_tokens"].values, exact["daily_tokens"].values[::50])
 
 
 def test_deviations_start_after_the_last_data_month(posterior):
     scenario = load_scenario(BASELINE)
-    calm = dataclasses.replace(scenario, volatility={k: Volatility(0.0, 0.0) for k in scenario.volatility})
+    calm = dataclasses.replace(scenario, volatility={k: Volatility(0.0, 0.0) for k in scenario.volatility},
+                               growth_shock=0.0)
     noisy, still = run_paths(posterior, scenario, draws=300, seed=3), run_paths(posterior, calm, draws=300, seed=3)
-    data_months = noisy.times <= np.datetime64("2025-06-01")
+    last = np.datetime64(posterior.attrs["last_data_month"], "M")
+    assert last == np.datetime64("2025-12")  # the vintage's last fitted window, F&S 2025H2
+    data_months = noisy.times.astype("datetime64[M]") <= last
     np.testing.assert_array_equal(noisy.paths.daily_tokens[:, data_months], still.paths.daily_tokens[:, data_months])
     assert not np.allclose(noisy.paths.daily_tokens[:, ~data_months], still.paths.daily_tokens[:, ~data_months])
 
@@ -86,6 +90,15 @@ def test_ar1_deviations_reach_the_stated_sd_and_persistence():
     late = deviations[:, 100]
     assert np.std(late) == pytest.approx(0.3, rel=0.03)
     assert np.corrcoef(deviations[:, 99], late)[0, 1] == pytest.approx(0.9, abs=0.01)
+
+
+def test_growth_shocks_are_a_random_walk_in_the_growth_rate():
+    step = 1 / 12
+    shocks = growth_shocks(np.random.default_rng(0), (20000, 73), 0.2, first=13, step_years=step)
+    assert np.all(shocks[:, :13] == 0)
+    rates = np.diff(shocks[:, 12:], axis=1) / step  # the growth rate each month
+    assert np.std(rates[:, 12] - rates[:, 0]) == pytest.approx(0.2, rel=0.03)  # sd 0.2 after one year
+    assert np.std(rates[:, 48]) == pytest.approx(0.2 * np.sqrt(49 / 12), rel=0.03)  # it keeps widening
 
 
 def test_an_event_fires_with_its_probability_inside_its_window_and_decays():
@@ -104,14 +117,17 @@ def test_an_event_fires_with_its_probability_inside_its_window_and_decays():
     assert row[start] == pytest.approx(-0.4) and row[start + 12] == pytest.approx(-0.2)
 
 
-def test_family_weights_are_honoured(posterior):
+def test_family_and_open_model_weights_are_honoured(posterior):
     scenario = load_scenario(BASELINE)
     paths = run_paths(posterior, scenario, draws=6000, seed=2).paths
     for name, weight in scenario.family_weights:
         assert np.mean(paths.family == name) == pytest.approx(weight, abs=0.025)
-    exponential = paths.family == "exponential"
-    assert np.all(np.isnan(paths.parameters["ceiling"][exponential]))
-    assert np.all(paths.parameters["ceiling"][~exponential] > paths.parameters["v_ref"][~exponential])
+    for name, weight in scenario.open_weights:
+        assert np.mean(paths.open_model == name) == pytest.approx(weight, abs=0.025)
+    fixed = np.isin(paths.family, ["logistic", "gompertz", "richards", "product"])
+    assert np.all(np.isnan(paths.parameters["ceiling"][~fixed]))
+    assert np.all(paths.parameters["ceiling"][fixed] > paths.parameters["v_ref"][fixed])
+    assert np.all(paths.parameters["call_weight"][paths.open_model == "open_equal_weight"] == 1.0)
 
 
 def test_assumptions_reweight_the_posterior(posterior_dir, tmp_path):
@@ -120,7 +136,8 @@ def test_assumptions_reweight_the_posterior(posterior_dir, tmp_path):
     assert float(surge["m"].median()) > float(base["m"].median()) + 0.03
     extreme = tmp_path / "extreme.toml"
     extreme.write_text(f'extends = "{BASELINE}"\nname = "extreme"\n[assumptions]\n'
-                       'm = {{ dist = "beta", p5 = 0.001, p95 = 0.01 }}\n'.replace("{{", "{").replace("}}", "}"))
+                       'adoption_headroom = {{ dist = "beta", p5 = 0.001, p95 = 0.01 }}\n'.replace("{{", "{")
+                       .replace("}}", "}"))
     with pytest.raises(UserError, match="effective posterior draws"):
         run(posterior_dir, extreme, draws=100)
 
@@ -130,7 +147,10 @@ def test_every_library_scenario_parses_and_runs(posterior_dir, path):
     results = run(posterior_dir, path, draws=1000)
     assert results.attrs["scenario"] == path.stem
     assert np.isfinite(results["daily_tokens"].values).all()
-    assert bool((results["open_adoption"] >= results["open_share"]).all())
+    equal = results["open_model"] == "open_equal_weight"  # only there can the share not exceed adoption
+    assert bool((results["open_adoption"] >= results["open_share"]).where(equal, True).all())
+    if "compute_bound" in results:
+        assert bool((results["daily_tokens"] <= results["compute_bound"]).all())
 
 
 def test_results_contract(baseline_results, tmp_path):
@@ -140,7 +160,8 @@ def test_results_contract(baseline_results, tmp_path):
     assert str(data["time"].values[0])[:10] == "2024-07-01" and str(data["time"].values[-1])[:7] == "2030-12"
     for name, variable in data.data_vars.items():
         assert "long_name" in variable.attrs, name
-        if name != "family" and not np.issubdtype(variable.dtype, np.datetime64):  # dates keep units in encoding
+        # names have no units; dates keep theirs in the encoding
+        if name not in ("family", "open_model") and not np.issubdtype(variable.dtype, np.datetime64):
             assert "units" in variable.attrs, name
     for attr in ("title", "source", "history", "scenario_text", "scenario_sha256", "seed", "calibration_id"):
         assert data.attrs[attr] != "", attr
@@ -160,3 +181,30 @@ def test_accessor_uses_the_same_summaries_as_the_cli(baseline_results):
     assert table["daily_tokens"].sel(quantile=0.5).dims == ("time",)
     assert baseline_results.tokensim.claims().equals(claims_frame(baseline_results))
     assert baseline_results.tokensim.fan() is not None
+
+
+def test_every_probability_and_quantile_carries_its_monte_carlo_error(baseline_results):
+    data = baseline_results
+    errors = data["claim_probability_mc_se"]
+    p = data["claim_probability"]
+    assert errors.dims == p.dims and bool((errors >= 0).all())
+    # paths on one posterior draw count once: never less error than independent paths would have
+    assert bool((errors >= np.sqrt(p * (1 - p) / data.attrs["paths_simulated"]) - 1e-12).all())
+    for name in ("daily_tokens", "open_share", "open_adoption"):
+        se = data[f"{name}_quantiles_mc_se"]
+        assert se.dims == ("quantile", "time") and bool((se >= 0).all())
+    assert "posterior draw" in data.attrs["mc_se_method"]
+
+
+def test_a_claim_on_a_date_is_never_more_likely_than_having_crossed_by_then(baseline_results):
+    data = baseline_results
+    assert bool((data["claim_probability"] <= data["claim_first_passage"] + 1e-12).all())
+    assert bool((data["claim_first_passage"].diff("time") >= 0).all())
+
+
+def test_the_monte_carlo_error_counts_paths_on_one_posterior_draw_as_one():
+    from sim.engine.mc_error import cluster_sizes, effective_paths, probability_se
+
+    assert effective_paths(cluster_sizes(np.arange(1000))) == pytest.approx(1000)
+    assert effective_paths(cluster_sizes(np.repeat(np.arange(10), 100))) == pytest.approx(10)
+    assert probability_se(np.array([0.5]), 100)[0] == pytest.approx(0.05)

@@ -137,3 +137,32 @@ def test_duplicate_ids_are_rejected(tmp_path):
     entry = VALID[VALID.index("[[observation]]"):]
     with pytest.raises(UserError, match="duplicate id"):
         load_observations(write(tmp_path, VALID + "\n" + entry))
+
+
+def test_the_current_vintage_holds_the_f_and_s_2025h2_report_and_the_new_bounds():
+    registry = {o.id: o for o in load_observations(OBSERVATIONS).observations}
+    h2 = registry["fs_daily_2025h2"]
+    assert (h2.kind, h2.series, h2.comparable_value) == ("window_average", "fs_enterprise", pytest.approx(3.7e13))
+    assert (h2.start, h2.end) == (dt.date(2025, 7, 1), dt.date(2025, 12, 31))
+    for ident in ("doubao_2025_09", "doubao_2025_12", "national_2025_06", "doubao_2024_09"):
+        assert registry[ident].bound == "lower", ident
+    shares = {o.subject: (o.value_base, o.licence) for o in registry.values()
+              if o.series == "fs_vendor_share" and o.window == h2.window and not o.bound}
+    assert shares == {"qwen": (0.321, "mixed"), "doubao": (0.213, "closed"), "deepseek": (0.184, "open")}
+
+
+def test_nothing_published_after_the_vintage_of_the_project_is_registered():
+    assert max(o.published for o in load_observations(OBSERVATIONS).observations) <= dt.date(2026, 2, 28)
+
+
+def test_the_may_2024_doubao_figure_counts_calls_and_is_not_fitted():
+    registry = load_observations(OBSERVATIONS)
+    may = {o.id: o for o in registry.observations}["doubao_2024_05"]
+    assert (may.quantity, may.unit, registry.series[may.series].role) == ("daily_calls", "亿 calls/day", "context")
+    assert "doubao_2024_05" not in {o.id for o in registry.fitted((*VOLUME_QUANTITIES, *SHARE_QUANTITIES))}
+
+
+def test_an_unknown_licence_is_refused(tmp_path):
+    text = VALID.replace('quote = "较', 'licence = "shareware"\nquote = "较')
+    with pytest.raises(UserError, match="unknown licence 'shareware'; allowed: open, closed, mixed"):
+        load_observations(write(tmp_path, text))

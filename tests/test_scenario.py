@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim.core.errors import UserError
-from sim.scenarios.scenario import load_scenario
+from sim.scenarios.scenario import Claim, load_scenario
 from tests.conftest import BASELINE
 
 MINIMAL = '''
@@ -23,6 +23,16 @@ name = "adoption"
 variable = "open_adoption"
 threshold = 0.8
 by = ["2027-12"]
+'''
+
+
+EVENT = '''
+[[events]]
+name = "shock"
+target = "volume"
+probability = 0.5
+start = "2026-01"
+size = { dist = "normal", p5 = -0.5, p95 = -0.1 }
 '''
 
 
@@ -51,7 +61,10 @@ BAD = [
     ('draws = 100', 'draws = "many"', "expected an integer", "draws"),
     ('draws = 100', "draws = 0", "must be in [1", "draws"),
     ('draws = 100', "draws = 1.5", "expected an integer", "draws"),
-    ('horizon = "2027-12"', 'horizon = "2024-12"', "after the last data month", "horizon"),
+    ('horizon = "2027-12"', 'horizon = "2024-06"', "horizon must be after 2024-07", "horizon"),
+    ("threshold = 0.8", "threshold = 0.8\nkind = \"ever\"", "unknown kind", "claims[0].kind"),
+    ('seed = 1', 'seed = 1\n[open_models]\nopen_call_weighted = 0.7', "must sum to 1", "open_models"),
+    ('seed = 1', 'seed = 1\n[volatility]\ngrowth = { sd = 0.2, persistence = 0.9 }', "unknown key", "volatility.growth"),
     ('horizon = "2027-12"', 'horizon = "December 2027"', "expected a month", "horizon"),
     ("logistic = 1.0", "logistic = 0.7", "must sum to 1", "families"),
     ("logistic = 1.0", "logistic = 0.5\nlinear = 0.5", "unknown key", "families.linear"),
@@ -98,3 +111,23 @@ def test_extends_cycle_and_missing_parent_are_errors(tmp_path):
         load_scenario(tmp_path / "a.toml")
     with pytest.raises(UserError, match="does not exist"):
         load_scenario(write(tmp_path, 'extends = "nowhere.toml"\n' + MINIMAL, "c.toml"))
+
+
+def test_a_horizon_or_event_within_the_data_is_refused_against_the_calibrations_last_month(tmp_path):
+    early = load_scenario(write(tmp_path, MINIMAL.replace('horizon = "2027-12"', 'horizon = "2025-10"')
+                                .replace('by = ["2027-12"]', 'by = ["2025-10"]')))
+    with pytest.raises(UserError, match=r"after the last data month of the calibration \(2025-12\)") as error:
+        early.check_months(np.datetime64("2025-12", "M"))
+    assert "line" in str(error.value) and "horizon" in str(error.value)
+    early.check_months(np.datetime64("2025-06", "M"))  # the September 2025 vintage ends in 2025-06
+    shocked = load_scenario(write(tmp_path, MINIMAL + EVENT.replace('"2026-01"', '"2025-09"')))
+    with pytest.raises(UserError, match="event months must start after"):
+        shocked.check_months(np.datetime64("2025-12", "M"))
+
+
+def test_claims_read_on_the_date_by_default_and_first_passage_when_asked():
+    values = np.array([[0.1, 0.9, 0.2]])
+    on_date = Claim("c", "open_share", 0.5, (np.datetime64("2026-01", "M"),))
+    ever = Claim("c", "open_share", 0.5, (np.datetime64("2026-01", "M"),), kind="first_passage")
+    np.testing.assert_array_equal(on_date.holds(values), [[False, True, False]])
+    np.testing.assert_array_equal(ever.holds(values), [[False, True, True]])

@@ -26,7 +26,7 @@ def test_each_scenario_moves_its_stated_variables_the_stated_way(path, posterior
     scenario = load_scenario(path)
     assert scenario.intent, f"{path.name} states no [intent]: say what it means against the baseline"
     results = simulate(posterior, scenario, draws=PATHS, seed=SEED)
-    assert intent_failures(results, baseline_run, scenario.intent, start=story_start(scenario)) == []
+    assert intent_failures(results, baseline_run, scenario.intent, start=story_start(scenario, results)) == []
 
 
 def _shifted(dataset: xr.Dataset, variable: str, quantile: float, factor: float) -> xr.Dataset:

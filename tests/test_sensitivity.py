@@ -11,7 +11,6 @@ import xarray as xr
 from sim.analysis import sensitivity as sens
 from sim.cli import main
 from sim.engine.runner import run_paths
-from sim.engine.summary import has_crossed
 from sim.scenarios.scenario import load_scenario
 from tests.conftest import OBSERVATIONS, PRIORS, ROOT
 
@@ -108,7 +107,7 @@ def test_evaluation_at_the_scenario_values_is_the_engine_run(posterior, tiny):
         column = int(np.searchsorted(months, target.date))
         if target.kind == "claim":
             claim = next(c for c in scenario.claims if c.name == target.claim)
-            assert value == has_crossed(series[claim.variable], claim)[:, column].mean()
+            assert value == claim.holds(series[claim.variable])[:, column].mean()
         else:
             assert value == np.log10(np.median(series["daily_tokens"][:, column]))
 

@@ -1,8 +1,9 @@
 """What ``tokensim summarize`` writes, in forms other tools load as they are.
 
 - ``table``: aligned text for the terminal;
-- ``csv``: one tidy long table, ``variable, time, quantile, value`` (values in the variable's units:
-  tokens per day, shares as fractions), or with ``claims`` the claims table;
+- ``csv``: one tidy long table, ``variable, time, quantile, value, mc_se`` (values and their Monte Carlo
+  standard errors in the variable's units: tokens per day, shares as fractions), or with ``claims`` the
+  claims table;
 - ``json``: one object, the same records, numbers as JSON numbers (integers stay integers);
 - ``xlsx``: a workbook with the quantiles, the claims and the file's attributes, one sheet each;
 - ``hubverse``: a forecast-hub table (``scenario, reference_date, target, horizon, target_end_date,
@@ -75,24 +76,48 @@ def annual_means(dataset: xr.Dataset) -> xr.Dataset:
 
 
 def quantile_long(dataset: xr.Dataset, selection: Selection = Selection()) -> pd.DataFrame:
-    """The tidy table ``variable, time, quantile, value``: every stored quantile (2.5% to 97.5%) over all paths
-    at the selected months (``time`` as "YYYY-MM"), or of each calendar year's mean over the kept paths
-    (``time`` as "YYYY")."""
+    """The tidy table ``variable, time, quantile, value, mc_se``: every stored quantile (2.5% to 97.5%) over all
+    paths at the selected months (``time`` as "YYYY-MM"), or of each calendar year's mean over the kept paths
+    (``time`` as "YYYY"), with its Monte Carlo standard error (:mod:`sim.engine.mc_error`)."""
     import pandas as pd
 
+    from sim.engine.mc_error import quantile_se
+
+    levels = dataset["quantile"].values
     if selection.annual_mean:
         if selection.months:
             raise UserError("give either months (--at) or --annual-mean, not both", where="--annual-mean")
         means = annual_means(dataset)
-        levels = dataset["quantile"].values
-        rows = [(name, year, float(q), float(value)) for name in VARIABLES for year in means["year"].values
-                for q, value in zip(levels, np.quantile(means[name].sel(year=year).values, levels))]
+        rows = []
+        for name in VARIABLES:
+            effective = kept_effective_paths(dataset, name)
+            for year in means["year"].values:
+                values = means[name].sel(year=year).values
+                quantile = lambda q, values=values: np.quantile(values, q)  # noqa: E731
+                rows += [(name, year, float(q), float(v), float(se)) for q, v, se in
+                         zip(levels, quantile(levels), quantile_se(quantile, levels, effective))]
     else:
         times = _months(dataset, selection.months)
-        rows = [(name, str(np.datetime64(time, "M")), float(q), float(value)) for name in VARIABLES for time in times
-                for q, value in zip(dataset["quantile"].values,
-                                    dataset[f"{name}_quantiles"].sel(time=time).values)]
-    return pd.DataFrame(rows, columns=["variable", "time", "quantile", "value"])
+        rows = [(name, str(np.datetime64(time, "M")), float(q), float(value), float(se))
+                for name in VARIABLES for time in times
+                for q, value, se in zip(levels, dataset[f"{name}_quantiles"].sel(time=time).values,
+                                        dataset[f"{name}_quantiles_mc_se"].sel(time=time).values)]
+    return pd.DataFrame(rows, columns=["variable", "time", "quantile", "value", "mc_se"])
+
+
+#: The per-path variables that say which posterior draw a path of each simulated variable rests on.
+CLUSTERS = {"daily_tokens": ("family", "posterior_draw"), "open_share": ("open_model", "open_posterior_draw"),
+            "open_adoption": ("open_model", "open_posterior_draw")}
+
+
+def kept_effective_paths(dataset: xr.Dataset, variable: str) -> float:
+    """The effective number of independent kept paths of ``variable``, counting the paths that rest on one
+    posterior draw as one (as the run's own Monte Carlo errors do)."""
+    from sim.engine.mc_error import cluster_sizes, effective_paths
+
+    model, draw = CLUSTERS[variable]
+    labels = np.char.add(np.char.add(dataset[model].values.astype(str), ":"), dataset[draw].values.astype(str))
+    return effective_paths(cluster_sizes(labels))
 
 
 def _text(dataset: xr.Dataset, selection: Selection) -> str:
@@ -105,6 +130,7 @@ def _text(dataset: xr.Dataset, selection: Selection) -> str:
     frame = quantile_long(dataset, selection)
     frame = frame[np.isclose(frame["quantile"].values[:, None], QUANTILES).any(axis=1)]
     wide = frame.pivot_table(index=["variable", "time"], columns="quantile", values="value", sort=False)
+    errors = frame.pivot_table(index=["variable", "time"], columns="quantile", values="mc_se", sort=False)
     what = ("means of each calendar year over the " f"{dataset.sizes['draw']:,} paths kept in the file"
             if selection.annual_mean else "months, over all simulated paths")
     lines = [f"Scenario '{dataset.attrs.get('scenario')}': quantiles of {what}", "",
@@ -112,7 +138,8 @@ def _text(dataset: xr.Dataset, selection: Selection) -> str:
     for (variable, time), row in wide.iterrows():
         shown = VARIABLES[variable]
         cells = "".join(f"{v / shown.display_scale:>10.3g}" for v in row.values)
-        lines.append(f"{variable:<15}{time:<9}{cells}  {shown.display_unit}")
+        error = float(errors.loc[(variable, time)].max()) / shown.display_scale
+        lines.append(f"{variable:<15}{time:<9}{cells}  {shown.display_unit} (MC se <= {error:.2g})")
     return "\n".join(lines)
 
 
@@ -175,9 +202,7 @@ def hubverse_table(dataset: xr.Dataset, samples: int = 100) -> pd.DataFrame:
     last fitted data (negative: months the data already cover)."""
     import pandas as pd
 
-    from sim.scenarios.scenario import LAST_DATA_MONTH
-
-    reference = LAST_DATA_MONTH + 1
+    reference = np.datetime64(dataset.attrs["last_data_month"], "M") + 1
     months = dataset["time"].values.astype("datetime64[M]")
     horizons = (months - reference).astype(int)
     frames = []

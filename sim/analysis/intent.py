@@ -16,7 +16,7 @@ import xarray as xr
 
 from sim.analysis.tables import year_end_times
 from sim.core.variables import VARIABLES
-from sim.scenarios.scenario import LAST_DATA_MONTH, Scenario
+from sim.scenarios.scenario import Scenario
 
 #: Percentiles a direction is checked on.
 CHECKED = (0.1, 0.5, 0.9)
@@ -24,10 +24,15 @@ CHECKED = (0.1, 0.5, 0.9)
 TOLERANCE = {"log10": np.log(1.05), "linear": 0.02}
 
 
-def story_start(scenario: Scenario) -> np.datetime64:
+def first_free_month(results: xr.Dataset) -> np.datetime64:
+    """The first month after the data a results file was calibrated on: noise, events and claims start there."""
+    return np.datetime64(results.attrs["last_data_month"], "M") + 1
+
+
+def story_start(scenario: Scenario, results: xr.Dataset) -> np.datetime64:
     """The month from which a scenario departs from the baseline by design: its first event's start, or the first
     month after the data (assumptions and volatility act from there)."""
-    return min((event.start for event in scenario.events), default=LAST_DATA_MONTH + 1)
+    return min((event.start for event in scenario.events), default=first_free_month(results))
 
 
 def _difference(scenario: xr.DataArray, baseline: xr.DataArray, variable: str) -> np.ndarray:
@@ -38,8 +43,10 @@ def _difference(scenario: xr.DataArray, baseline: xr.DataArray, variable: str) -
 
 
 def intent_failures(scenario: xr.Dataset, baseline: xr.Dataset, intent: tuple[tuple[str, str], ...],
-                    *, start: np.datetime64 = LAST_DATA_MONTH + 1) -> list[str]:
-    """What contradicts the stated directions (empty when each holds) at the year ends from ``start``, in words."""
+                    *, start: np.datetime64 | None = None) -> list[str]:
+    """What contradicts the stated directions (empty when each holds) at the year ends from ``start`` (default:
+    the first month after the data), in words."""
+    start = first_free_month(scenario) if start is None else start
     failures = []
     times = [t for t in year_end_times(scenario)
              if t.astype("datetime64[M]") >= start and t in baseline["time"].values]

@@ -1,9 +1,11 @@
 """Claims in words: a plain-language paragraph per claim, and when paths cross.
 
-A results Dataset carries ``claim_crossed(claim, time)``: the share of all simulated paths in which
-the claim has held by each month, i.e. P(crossed by t). That curve is the cumulative distribution of
-the first-crossing month (paths that never cross within the horizon are its missing mass), and its
-increments are the crossing-date distribution. This module turns it into
+A results Dataset carries ``claim_probability(claim, time)``, the share of all simulated paths in which
+the claim holds in each month as its kind reads it (beyond the threshold on that date, or at some time
+by then), with its Monte Carlo standard error, and ``claim_first_passage(claim, time)``, the share that
+have crossed the threshold by each month: the cumulative distribution of the first-crossing month
+(paths that never cross within the horizon are its missing mass), whose increments are the
+crossing-date distribution. This module turns them into
 
 - :func:`crossing_distribution` (the increments, per calendar year; both are drawn by
   :func:`sim.plots.claims.crossing_chart`), and
@@ -25,13 +27,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sim.analysis.tables import median_crossing
+from sim.analysis.tables import KIND_WORDS, median_crossing
 from sim.core.variables import VARIABLES
 from sim.curves.families import anchor_levels
+from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS
 from sim.data.distributions import Distribution
 from sim.scenarios.scenario import Claim
 
-VERBS = {"above": "passes", "below": "falls below"}
+#: How a claim's state reads, by kind and direction: on the date, or at some time by then.
+STATES = {"at_date": {"above": "is above", "below": "is below"},
+          "first_passage": {"above": "passes", "below": "falls below"}}
 #: Below this change (in probability) the published figures are said to "barely move" a bound.
 BARELY = 0.10
 PRIOR_SAMPLES = 20_000
@@ -70,21 +75,34 @@ def _ceiling_prior(priors: dict[str, Distribution], dataset: xr.Dataset, rng: np
     return np.where(np.isfinite(_ceiling_paths(dataset)), ceiling, np.inf)
 
 
+def _open_prior(priors: dict[str, Distribution], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Draws of the open-source parameters from their priors (a scenario's assumptions replacing them), kept
+    where adopters make at least the share of calls that goes open, as the model truncates them; with the
+    eventual adopters ``m`` and usage ceiling ``u_max`` they imply."""
+    draws = {name: priors[name].sample(rng, PRIOR_SAMPLES) for name in OPEN_PARAMETERS}
+    kept = draws["adoption_2025h1"] ** draws["call_weight"] > draws["share_2025h1"]
+    draws = {name: values[kept] for name, values in draws.items()}
+    return {**draws, **{name: derive(draws) for name, derive in OPEN_DERIVED.items()}}
+
+
 #: The bound of each variable a claim can be about (only for claims of the "above" kind).
 BOUNDS: dict[str, Bound] = {
     "open_adoption": Bound(
-        "m", "m, the share of enterprises that eventually adopt", ("m",),
+        "m", "m, the share of enterprises that eventually adopt", ("adoption_2025h1", "adoption_headroom"),
         lambda ds: ds["m"].values,
-        lambda pr, ds, rng: pr["m"].sample(rng, PRIOR_SAMPLES)),
+        lambda pr, ds, rng: _open_prior(pr, rng)["m"]),
     "open_share": Bound(
-        "m x u_max", "m x u_max, eventual adopters times the share of their calls that go open", ("m", "u_max"),
-        lambda ds: ds["m"].values * ds["u_max"].values,
-        lambda pr, ds, rng: pr["m"].sample(rng, PRIOR_SAMPLES) * pr["u_max"].sample(rng, PRIOR_SAMPLES)),
+        "m^gamma x u_max", "m^gamma x u_max, the calls of eventual adopters times the share of them that goes open",
+        ("adoption_2025h1", "adoption_headroom", "usage_headroom", "share_2025h1", "call_weight"),
+        lambda ds: ds["m"].values ** ds["call_weight"].values * ds["u_max"].values,
+        lambda pr, ds, rng: (lambda d: d["m"] ** d["call_weight"] * d["u_max"])(_open_prior(pr, rng))),
     "daily_tokens": Bound(
         "the ceiling", "the volume ceiling (the level the growth curve saturates at)", ("ceiling_headroom",),
         _ceiling_paths, _ceiling_prior,
         (("compute_utilisation", "This scenario also caps volume by what China's compute can serve, which this "
-                                 "comparison leaves out."),)),
+                                 "comparison leaves out."),
+         ("growth_decay", "Paths of the decay and compute-logistic families have no fixed ceiling and count as "
+                          "unbounded here."))),
 }
 
 
@@ -100,7 +118,7 @@ def _percent(p: float) -> str:
 def crossing_distribution(dataset: xr.Dataset, claim: str) -> pd.Series:
     """When paths first satisfy ``claim``: the share already there in the first month, the share
     crossing in each calendar year, and the share not crossing by the horizon (sums to 1)."""
-    crossed = dataset["claim_crossed"].sel(claim=claim).values
+    crossed = dataset["claim_first_passage"].sel(claim=claim).values
     months = dataset["time"].values.astype("datetime64[M]")
     years = months.astype("datetime64[Y]")
     year_ends = np.r_[np.flatnonzero(years[1:] != years[:-1]), len(months) - 1]
@@ -195,7 +213,7 @@ def driver_sentence(claim: Claim, sensitivity: xr.Dataset | None, command: str |
     date, drivers = found
     (label, total, conf), rest = drivers[0], drivers[1:]
     text = (f"The assumption that moves this most is '{label}' (total-order Sobol index ST = {total:.2f} "
-            f"+- {conf:.2f} for P(crossed by {date}))")
+            f"+- {conf:.2f} for P(claim holds, {date}))")
     if rest:
         text += ", followed by " + " and ".join(f"'{name}' ({value:.2f})" for name, value, _ in rest)
         second = rest[0]
@@ -217,7 +235,7 @@ def claim_paragraph(dataset: xr.Dataset, claim: Claim, *, sensitivity: xr.Datase
     Parameters
     ----------
     dataset
-        A results Dataset (``claim_crossed`` and the kept paths' parameters).
+        A results Dataset (``claim_probability``, ``claim_first_passage`` and the kept paths' parameters).
     claim
         One of its claims (see :func:`sim.engine.results.claims_from_attr`).
     sensitivity
@@ -231,22 +249,27 @@ def claim_paragraph(dataset: xr.Dataset, claim: Claim, *, sensitivity: xr.Datase
         quoted, as a report says it once for all of a scenario's claims).
     """
     variable = VARIABLES[claim.variable]
-    crossed = dataset["claim_crossed"].sel(claim=claim.name)
-    by = [(str(b), float(crossed.sel(time=np.datetime64(b, "ns")))) for b in claim.by]
-    odds = " and ".join(f"by {date} with probability {_percent(p)}" for date, p in by)
+    holds = dataset["claim_probability"].sel(claim=claim.name)
+    errors = dataset["claim_probability_mc_se"].sel(claim=claim.name)
+    crossed = dataset["claim_first_passage"].sel(claim=claim.name)
+    by = [(str(b), float(holds.sel(time=np.datetime64(b, "ns"))), float(errors.sel(time=np.datetime64(b, "ns"))))
+          for b in claim.by]
+    odds = " and ".join(f"{KIND_WORDS[claim.kind]} {date} with probability {_percent(p)} (+- {se:.1%})"
+                        for date, p, se in by)
     scenario = dataset.attrs.get("scenario", "?")
-    sentences = [f"Under the '{scenario}' scenario, {variable.subject} {VERBS[claim.direction]} "
+    sentences = [f"Under the '{scenario}' scenario, {variable.subject} {STATES[claim.kind][claim.direction]} "
                  f"{variable.threshold_text(claim.threshold)} "
-                 f"{odds} (share of {int(dataset.attrs.get('paths_simulated', 0)):,} simulated paths)."]
+                 f"{odds} (share of {int(dataset.attrs.get('paths_simulated', 0)):,} simulated paths, with its "
+                 "Monte Carlo standard error)."]
     median = median_crossing(dataset, claim.name)
     horizon = str(np.datetime64(dataset["time"].values[-1], "M"))
     never = 1.0 - float(crossed.values[-1])
     if median.startswith("after"):
-        sentences.append(f"The median crossing date is not within the horizon: only {_percent(1 - never)} of "
-                         f"paths get there by {horizon}.")
+        sentences.append(f"The median first-crossing date is not within the horizon: only {_percent(1 - never)} "
+                         f"of paths get there by {horizon}.")
     else:
-        sentences.append(f"Half of the paths have crossed by {median} (the median crossing date); "
-                         f"{_percent(never)} have not by {horizon}.")
+        sentences.append(f"Half of the paths have crossed at least once by {median} (the median first-crossing "
+                         f"date); {_percent(never)} have not by {horizon}.")
     at_start = float(crossed.values[0])
     if at_start >= 0.01:
         sentences.append(f"{_percent(at_start)} of paths are already there in the first simulated month "

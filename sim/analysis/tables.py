@@ -1,14 +1,14 @@
 """Quantile tables and claim probabilities of a results Dataset, as labelled xarray objects and as
 text, CSV and JSON.
 
-They read the summary variables every results Dataset carries (``<variable>_quantiles`` and
-``claim_crossed``, computed over all simulated paths, even those a large run did not keep), so a
-table is a ``.to_dataframe()`` away.
+They read the summary variables every results Dataset carries (``<variable>_quantiles``,
+``claim_probability`` and ``claim_first_passage``, computed over all simulated paths, even those a large
+run did not keep, each probability with its Monte Carlo standard error), so a table is a
+``.to_dataframe()`` away.
 """
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import xarray as xr
@@ -39,19 +39,23 @@ def quantile_table(dataset: xr.Dataset, quantiles: tuple[float, ...] = QUANTILES
     return table.sel(time=times, quantile=list(quantiles), method="nearest")
 
 
-def claim_probabilities(dataset: xr.Dataset) -> xr.DataArray:
-    """P(claim holds by each of its dates), over all paths, labelled ``claim | by date``."""
-    labels, values = [], []
+def claim_probabilities(dataset: xr.Dataset) -> xr.Dataset:
+    """P(claim holds on each of its dates) over all paths and its Monte Carlo standard error, labelled
+    ``claim | by date``."""
+    labels, values, errors = [], [], []
     for claim in claims_from_attr(dataset):
         for by in claim.by:
+            at = {"claim": claim.name, "time": np.datetime64(by, "ns")}
             labels.append(f"{claim.name} | by {by}")
-            values.append(float(dataset["claim_crossed"].sel(claim=claim.name, time=np.datetime64(by, "ns"))))
-    return xr.DataArray(values, coords={"claim": labels}, dims="claim", name="probability")
+            values.append(float(dataset["claim_probability"].sel(at)))
+            errors.append(float(dataset["claim_probability_mc_se"].sel(at)))
+    return xr.Dataset({"probability": ("claim", values), "mc_se": ("claim", errors)}, coords={"claim": labels})
 
 
 def median_crossing(dataset: xr.Dataset, claim_name: str) -> str:
-    """The month by which half of all paths have crossed (``after HORIZON`` if they never do)."""
-    crossed = dataset["claim_crossed"].sel(claim=claim_name).values
+    """The month by which half of all paths have first crossed the claim's threshold (``after HORIZON`` if
+    they never do)."""
+    crossed = dataset["claim_first_passage"].sel(claim=claim_name).values
     reached = np.flatnonzero(crossed >= 0.5)
     if reached.size == 0:
         return f"after {np.datetime64(dataset['time'].values[-1], 'M')}"
@@ -69,7 +73,8 @@ def quantile_frame(dataset: xr.Dataset):
 
 
 def claims_frame(dataset: xr.Dataset):
-    """Each claim by each date: probability, and the claim's median crossing month."""
+    """Each claim by each date: its kind, probability and Monte Carlo standard error, and the claim's median
+    first-crossing month."""
     import pandas as pd
 
     probabilities = claim_probabilities(dataset)
@@ -77,11 +82,16 @@ def claims_frame(dataset: xr.Dataset):
     for claim in claims_from_attr(dataset):
         crossing = median_crossing(dataset, claim.name)
         for by in claim.by:
-            rows.append({"claim": claim.name, "variable": claim.variable,
+            found = probabilities.sel(claim=f"{claim.name} | by {by}")
+            rows.append({"claim": claim.name, "variable": claim.variable, "kind": claim.kind,
                          "condition": f"{'>' if claim.direction == 'above' else '<'} {claim.threshold:g}",
-                         "by": str(by), "probability": float(probabilities.sel(claim=f"{claim.name} | by {by}")),
+                         "by": str(by), "probability": float(found["probability"]), "mc_se": float(found["mc_se"]),
                          "median_crossing": crossing})
     return pd.DataFrame(rows)
+
+
+#: How each kind of claim reads in a sentence: on the date, or at some time by then.
+KIND_WORDS = {"at_date": "on", "first_passage": "at some time by"}
 
 
 def format_text(dataset: xr.Dataset) -> str:
@@ -98,29 +108,11 @@ def format_text(dataset: xr.Dataset) -> str:
         lines.append(f"{variable:<15}{str(np.datetime64(time, 'M')):<9}{cells}  {shown.display_unit}")
     claims = claims_frame(dataset)
     if len(claims):
-        lines += ["", "Claims (P = share of paths that crossed by the date; median crossing counts "
-                      "paths that never cross as later than the horizon)"]
+        lines += ["", "Claims (P = share of paths in which the claim holds: on the date, or at some time by then; "
+                      "+- its Monte Carlo standard error; the median first crossing counts paths that never cross "
+                      "as later than the horizon)"]
         for row in claims.itertuples():
-            lines.append(f"  P({row.variable} {row.condition} by {row.by}) = {row.probability:6.1%}   "
-                         f"[{row.claim}; median crossing {row.median_crossing}]")
+            lines.append(f"  P({row.variable} {row.condition} {KIND_WORDS[row.kind]} {row.by}) = "
+                         f"{row.probability:6.1%} +- {row.mc_se:.1%}   [{row.claim}; median first crossing "
+                         f"{row.median_crossing}]")
     return "\n".join(lines)
-
-
-def format_csv(dataset: xr.Dataset) -> str:
-    """The quantile table as CSV, then a blank line and the claims as CSV."""
-    return quantile_frame(dataset).to_csv() + "\n" + claims_frame(dataset).to_csv(index=False)
-
-
-def format_json(dataset: xr.Dataset) -> str:
-    """Quantiles and claims as one JSON object."""
-    frame = quantile_frame(dataset).reset_index()
-    frame["time"] = frame["time"].astype(str).str[:7]
-    return json.dumps({
-        "scenario": dataset.attrs.get("scenario"), "seed": dataset.attrs.get("seed"),
-        "calibration_id": dataset.attrs.get("calibration_id"), "draws": int(dataset.attrs.get("paths_simulated")),
-        "quantiles": frame.to_dict(orient="records"),
-        "claims": claims_frame(dataset).to_dict(orient="records"),
-    }, indent=2, default=float)
-
-
-FORMATS = {"table": format_text, "csv": format_csv, "json": format_json}

@@ -1,4 +1,4 @@
-"""The fits of a calibration, a registry: one per volume family, and the open-source model.
+"""The fits of a calibration, a registry: one per volume family, and one per variant of the open-source model.
 
 A fit is what ``calibrate`` samples and what the rest of the package asks about by name: the
 parameters the engine draws from it, how its PyMC model is built, and the scale on which its
@@ -25,7 +25,8 @@ from sim.calibration.models import (
     build_volume_model,
 )
 from sim.curves.families import FAMILIES, GrowthFamily
-from sim.curves.open_source import OPEN_PARAMETERS
+from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS, OPEN_VARIANTS
+from sim.data.compute_trend import ComputeTrend
 from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet
 from sim.data.priors import Priors
 
@@ -74,26 +75,31 @@ class Fit:
 
     name: str
     parameters: tuple[str, ...]
-    build: Callable[[ObservationSet, Priors], Any]
+    build: Callable[[ObservationSet, Priors, ComputeTrend | None], Any]
     scale: ObservationScale
     family: GrowthFamily | None = None
 
+    def available(self, compute: ComputeTrend | None) -> bool:
+        """Whether the fit can be made with what was known: a family built on compute needs its trend."""
+        return self.family is None or not self.family.needs_compute or compute is not None
 
-#: The open-source model's fit; every other fit is a volume family, named after it.
-OPEN_FIT = "open"
 
 FITS: dict[str, Fit] = {
     **{name: Fit(name, family.parameters, functools.partial(build_volume_model, family), SCALES["log"], family)
        for name, family in FAMILIES.items()},
-    OPEN_FIT: Fit(OPEN_FIT, OPEN_PARAMETERS, build_open_model, SCALES["logit"]),
+    **{name: Fit(name, (*OPEN_PARAMETERS, *OPEN_DERIVED), functools.partial(build_open_model, variant=name),
+                 SCALES["logit"]) for name in OPEN_VARIANTS},
 }
+#: The open-source model's fits, one per structural variant.
+OPEN_FITS: tuple[str, ...] = tuple(OPEN_VARIANTS)
 
 
-def fit_names() -> tuple[str, ...]:
-    """Every fit of a full calibration, in order: the volume families, then the open model."""
-    return tuple(FITS)
+def fit_names(compute: ComputeTrend | None | bool = True) -> tuple[str, ...]:
+    """Every fit of a full calibration, in order (the volume families, then the open-source variants); with
+    ``compute`` None, only those that can be made without the compute trend."""
+    return tuple(name for name, fit in FITS.items() if compute is True or fit.available(compute))
 
 
-def build_model(fit: str, observations: ObservationSet, priors: Priors):
+def build_model(fit: str, observations: ObservationSet, priors: Priors, compute: ComputeTrend | None = None):
     """The PyMC model of one fit."""
-    return FITS[fit].build(observations, priors)
+    return FITS[fit].build(observations, priors, compute)

@@ -1,13 +1,16 @@
 """The PyMC models, built from the observation registry, the priors and a curve family.
 
-Two independent models are fitted:
-
-* a **volume** model per growth family: each fitted volume observation is
-  ``scale_s * (mean of V over its window) * exp(drift_s * t_mid)`` with lognormal noise
-  ``sigma_s``; the F&S reference series has ``scale = 1`` and ``drift = 0``. Window totals enter as
-  daily averages (their own day count), values at a date as the level on that date;
-* the **open-source** model: the 2025H1 open share of calls is the window mean of
-  ``adoption(t) * usage(t)``, observed with logit-normal noise.
+* a **volume** model per growth family: each fitted volume figure of series ``s`` observes
+  ``scale_s x (mean over its window of V(t) exp(drift_s t))``, the drift inside the window integral
+  (values at a date: ``scale_s V(t) exp(drift_s t)``), with a lognormal error of its own (``sigma_s``)
+  and one shared by the figures of its release (``release_sigma_s``): figures of one series published
+  on one date (the F&S 2024H2 and 2025H1 figures come from one report) share a latent offset, a lone
+  figure's release error simply widens its own. A figure published as a bound ("more than X") is a
+  censored observation. The F&S reference series has scale 1 and no drift. Window totals enter as
+  daily averages (their own day count);
+* the **open-source** model per structural variant (:data:`OPEN_VARIANTS`): the open share of calls is
+  the window mean of ``a(t)^call_weight x u(t)`` (:mod:`sim.curves.open_source`), observed with
+  logit-normal noise by the F&S share and, more loosely, by the share the vendor figures imply.
 
 Likelihoods always use the exact window mean (closed form or Gauss-Legendre), never the midpoint.
 """
@@ -17,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from sim.core.errors import UserError
-from sim.curves.families import GrowthFamily, anchor_levels
-from sim.curves.open_source import OPEN_PARAMETERS, open_share_window_mean
+from sim.curves.families import T_ANCHOR, GrowthFamily, anchor_levels, drifted_window_mean
+from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS, OPEN_VARIANTS, open_share_window_mean
+from sim.data.compute_trend import ComputeTrend
 from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet
 from sim.data.priors import Priors
 
@@ -27,25 +31,62 @@ from sim.data.priors import Priors
 LOG_OBSERVED, LOG_VALUES = "log_observed", "log_values"
 LOGIT_OBSERVED, LOGIT_VALUES = "logit_observed", "logit_values"
 SHARE_SIGMA = "share_sigma"
+RELEASE_OFFSET = "release_offset"
+#: Volume parameters built from others rather than drawn from their own prior.
+_DERIVED_VOLUME = ("ceiling", "inference_share", "compute_eflops", "compute_growth")
 
 
 def series_parameter(series: str, name: str) -> str:
-    """The model's name of a series' own parameter (``scale``, ``drift`` or ``sigma``): ``idc_public_cloud_scale``."""
+    """The model's name of a series' own parameter (``scale``, ``drift``, ``sigma``, ``release_sigma``):
+    ``idc_public_cloud_scale``."""
     return f"{series}_{name}"
 
 
-def _windows(observations: tuple[Observation, ...]) -> tuple[np.ndarray, np.ndarray]:
-    a, b = np.array([o.window for o in observations]).T
-    return a, b
-
-
 def volume_observations(observations: ObservationSet) -> tuple[Observation, ...]:
-    """Fitted volume observations, windows first then values at a date (the model's order)."""
-    fitted = observations.fitted(VOLUME_QUANTITIES)
-    return (*[o for o in fitted if o.kind != "at_date"], *[o for o in fitted if o.kind == "at_date"])
+    """Fitted volume observations, in registry order (the model's order)."""
+    return observations.fitted(VOLUME_QUANTITIES)
 
 
-def build_volume_model(family: GrowthFamily, observations: ObservationSet, priors: Priors):
+def release_of(observation: Observation) -> str:
+    """The release a figure belongs to: its series and its publication date."""
+    return f"{observation.series} {observation.published}"
+
+
+def censoring(data: tuple[Observation, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Log-scale censoring bounds per figure: "more than X" is censored at X from above (the true value is
+    at least X), "at most X" from below; others are not censored (infinite bounds)."""
+    values = np.log([o.comparable_value for o in data])
+    lower = np.where([o.bound == "upper" for o in data], values, -np.inf)
+    upper = np.where([o.bound == "lower" for o in data], values, np.inf)
+    return lower, upper
+
+
+def _family_parameters(family: GrowthFamily, priors: Priors, compute: ComputeTrend | None) -> dict:
+    """The family's parameters as PyMC variables: drawn from their priors, or built from other ones."""
+    import pymc as pm
+
+    params = {name: priors.volume[name].to_pymc(name) for name in family.parameters if name not in _DERIVED_VOLUME}
+    if "ceiling" in family.parameters:
+        # Sampled as headroom over the 2025-04 anchor level: always above it, and free of the cliff
+        # where a ceiling just above the data would need an ever steeper curve.
+        headroom = priors.volume["ceiling_headroom"].to_pymc("ceiling_headroom")
+        params["ceiling"] = pm.Deterministic("ceiling", anchor_levels(params)[1] * (1.0 + headroom))
+    if family.needs_compute:
+        if compute is None:
+            raise UserError(f"the {family.name} family needs the compute figures, and fewer than two were published "
+                            "by this vintage", where=f"calibration fit '{family.name}'")
+        params["compute_eflops"] = pm.Deterministic("compute_eflops", pm.math.constant(compute.c0))
+        params["compute_growth"] = pm.Deterministic("compute_growth", pm.math.constant(compute.growth))
+        # The ceiling must lie above the fitted 2025-04 level: the share of compute that level already
+        # takes truncates the share's prior from below.
+        taken = anchor_levels(params)[1] / (params["tokens_per_eflops_day"] * compute.eflops(T_ANCHOR))
+        params["inference_share"] = priors.volume["inference_share"].to_pymc(
+            "inference_share", lower=pm.math.clip(taken, 1e-12, 0.999), upper=1.0)
+    return params
+
+
+def build_volume_model(family: GrowthFamily, observations: ObservationSet, priors: Priors,
+                       compute: ComputeTrend | None = None):
     """The PyMC model of daily enterprise tokens under one growth family."""
     import pymc as pm
     import pytensor.tensor as pt
@@ -61,25 +102,12 @@ def build_volume_model(family: GrowthFamily, observations: ObservationSet, prior
     if missing:
         raise UserError(f"no priors for series {missing[0]!r}; add a [series.{missing[0]}] table",
                         where=str(priors.path))
-    windowed = [o for o in data if o.kind != "at_date"]
-    dated = [o for o in data if o.kind == "at_date"]
-    coords = {"obs": [o.id for o in data], "series": series_names}
+    releases = [release_of(o) for o in data]
+    shared = [r for r in dict.fromkeys(releases) if releases.count(r) > 1]
+    coords = {"obs": [o.id for o in data], "series": series_names, "release": shared}
     with pm.Model(coords=coords) as model:
-        params = {name: priors.volume[name].to_pymc(name) for name in family.parameters if name != "ceiling"}
-        if "ceiling" in family.parameters:
-            # Sampled as headroom over the 2025-04 anchor level: always above it, and free of the
-            # cliff where a ceiling just above the data would need an ever steeper curve.
-            headroom = priors.volume["ceiling_headroom"].to_pymc("ceiling_headroom")
-            params["ceiling"] = pm.Deterministic("ceiling", anchor_levels(params)[1] * (1.0 + headroom))
-        levels = []
-        if windowed:
-            a, b = _windows(tuple(windowed))
-            levels.append(family.window_mean(a, b, params))
-        if dated:
-            levels.append(family.level(np.array([o.window[0] for o in dated]), params))
-        level = pm.Deterministic("window_level", pt.concatenate(levels), dims="obs")
-
-        log_scale, drift, sigma = [], [], []
+        params = _family_parameters(family, priors, compute)
+        log_scale, drift, sigma, release_sigma = [], [], [], []
         for name in series_names:
             series_priors = priors.series[name]
             if observations.series[name].role == "reference":
@@ -87,34 +115,99 @@ def build_volume_model(family: GrowthFamily, observations: ObservationSet, prior
                 drift.append(pt.constant(0.0))
             else:
                 if "scale" not in series_priors:
-                    raise UserError(f"series {name!r} is scaled and needs scale, drift and sigma priors",
-                                    where=str(priors.path))
+                    raise UserError(f"series {name!r} is scaled and needs scale, drift, sigma and release_sigma "
+                                    "priors", where=str(priors.path))
                 log_scale.append(pt.log(series_priors["scale"].to_pymc(series_parameter(name, "scale"))))
                 drift.append(series_priors["drift"].to_pymc(series_parameter(name, "drift")))
             sigma.append(series_priors["sigma"].to_pymc(series_parameter(name, "sigma")))
+            release_sigma.append(series_priors["release_sigma"].to_pymc(series_parameter(name, "release_sigma")))
         index = np.array([series_names.index(o.series) for o in data])
-        midpoint = np.array([o.midpoint for o in data])
-        mu = pt.log(level) + pt.stack(log_scale)[index] + pt.stack(drift)[index] * midpoint
+        a, b = np.array([o.window for o in data]).T
+        dated = np.array([o.kind == "at_date" for o in data])
+        reference = np.array([observations.series[o.series].role == "reference" for o in data])
+        figure_drift = pt.stack(drift)[index]
+        # The reference series' windows use the family's exact window mean, other series' windows
+        # integrate their drift inside the window, values at a date are the level there (a dated
+        # figure's unused window is given a nominal width, so that no branch divides by zero).
+        width = np.where(dated, a + 1.0, b)
+        level = pt.switch(dated, family.level(a, params) * pt.exp(figure_drift * a),
+                          pt.switch(reference, family.window_mean(a, width, params),
+                                    drifted_window_mean(family, a, width, params, figure_drift)))
+        pm.Deterministic("window_level", level, dims="obs")
+        mu = pt.log(level) + pt.stack(log_scale)[index]
+        own, release = pt.stack(sigma)[index], pt.stack(release_sigma)[index]
+        in_shared = np.array([r in shared for r in releases])
+        if shared:
+            offset = pm.Normal(RELEASE_OFFSET, 0.0, 1.0, dims="release")
+            which = np.array([shared.index(r) if r in shared else 0 for r in releases])
+            mu = mu + pt.switch(in_shared, offset[which] * release, 0.0)
+        total = pt.switch(in_shared, own, pt.sqrt(own**2 + release**2))
+        lower, upper = censoring(data)
         # Observed values are data containers, so that a compiled model can be refitted on other
         # values (simulation-based calibration) without recompiling.
         values = pm.Data(LOG_VALUES, np.log([o.comparable_value for o in data]), dims="obs")
-        pm.Normal(LOG_OBSERVED, mu=mu, sigma=pt.stack(sigma)[index], observed=values, dims="obs")
+        pm.Censored(LOG_OBSERVED, pm.Normal.dist(mu=mu, sigma=total), lower=lower, upper=upper, observed=values,
+                    dims="obs")
     return model
 
 
-def build_open_model(observations: ObservationSet, priors: Priors):
-    """The PyMC model of enterprise adoption and the open-source share of calls."""
+def vendor_open_shares(observations: ObservationSet, priors: Priors) -> list[tuple[str, tuple[float, float], float, float]]:
+    """The open share the F&S model-family shares imply, for each window with no direct share figure.
+
+    ``open = sum(open families) + f x sum(mixed families) + o x (1 - sum(listed families))``, with ``f``
+    (the open-weight fraction of a family sold both ways, Qwen) and ``o`` (that of the families not listed)
+    at their prior means; returns ``(label, window, implied share, logit sd)``, where the sd is the spread
+    the two fractions' priors give the share (delta method) combined with the survey's own sigma.
+    """
+    direct = {o.window for o in observations.fitted(SHARE_QUANTITIES)}
+    windows: dict[tuple[float, float], list[Observation]] = {}
+    for o in observations.observations:
+        if o.quantity == "vendor_share" and o.licence and not o.bound:
+            windows.setdefault(o.window, []).append(o)
+    mixed, others = priors.vendor["mixed_open_fraction"].frozen, priors.vendor["others_open_fraction"].frozen
+    implied = []
+    for window, figures in windows.items():
+        if window in direct:
+            continue
+        by = {licence: sum(o.value_base for o in figures if o.licence == licence) for licence in ("open", "mixed")}
+        rest = 1.0 - sum(o.value_base for o in figures)
+        share = by["open"] + float(mixed.mean()) * by["mixed"] + float(others.mean()) * rest
+        spread = np.sqrt(by["mixed"] ** 2 * mixed.var() + rest**2 * others.var()) / (share * (1 - share))
+        implied.append(("+".join(o.id for o in figures), window, float(share),
+                        float(np.hypot(spread, priors.vendor["sigma"].quantile(0.5)))))
+    return implied
+
+
+def build_open_model(observations: ObservationSet, priors: Priors, compute: ComputeTrend | None = None, *,
+                     variant: str = "open_call_weighted"):
+    """The PyMC model of enterprise adoption and the open-source share of calls, one structural variant (the
+    compute trend, which volume families may use, plays no part)."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    data = observations.fitted(SHARE_QUANTITIES)
-    with pm.Model(coords={"share_obs": [o.id for o in data]}) as model:
-        params = {name: priors.open[name].to_pymc(name) for name in OPEN_PARAMETERS}
-        if data:  # an early vintage may have no share figure: the fit is then the prior itself
-            values = np.array([o.comparable_value for o in data])
-            a, b = _windows(data)
+    direct = observations.fitted(SHARE_QUANTITIES)
+    implied = vendor_open_shares(observations, priors)
+    labels = [o.id for o in direct] + [label for label, *_ in implied]
+    fixed = OPEN_VARIANTS[variant]
+    with pm.Model(coords={"share_obs": labels}) as model:
+        params = {name: pm.Deterministic(name, pt.as_tensor_variable(np.float64(fixed[name]))) if name in fixed
+                  else priors.open[name].to_pymc(name)
+                  for name in OPEN_PARAMETERS if name != "adoption_2025h1"}
+        # Adopters make at least the share of calls that goes open (a^gamma >= s, so usage inside
+        # adopters stays below 1): adoption's prior is truncated to what the share allows.
+        floor = pt.exp(pt.log(params["share_2025h1"]) / params["call_weight"])
+        params["adoption_2025h1"] = priors.open["adoption_2025h1"].to_pymc(
+            "adoption_2025h1", lower=pt.clip(floor, 1e-9, 1 - 1e-9), upper=1.0)
+        for name, derive in OPEN_DERIVED.items():
+            pm.Deterministic(name, derive(params))
+        if labels:  # an early vintage may have no share figure: the fit is then the prior itself
+            a = np.array([o.window[0] for o in direct] + [window[0] for _, window, *_ in implied])
+            b = np.array([o.window[1] for o in direct] + [window[1] for _, window, *_ in implied])
+            values = np.array([o.comparable_value for o in direct] + [share for *_, share, _ in implied])
+            sigma = pt.concatenate([pt.repeat(priors.open["sigma"].to_pymc(SHARE_SIGMA), len(direct)),
+                                    pt.as_tensor_variable(np.array([sd for *_, sd in implied], dtype=float))])
             share = pm.Deterministic("window_share", open_share_window_mean(a, b, params), dims="share_obs")
             logits = pm.Data(LOGIT_VALUES, np.log(values / (1 - values)), dims="share_obs")
-            pm.Normal(LOGIT_OBSERVED, mu=pt.log(share) - pt.log1p(-share),
-                      sigma=priors.open["sigma"].to_pymc(SHARE_SIGMA), observed=logits, dims="share_obs")
+            pm.Normal(LOGIT_OBSERVED, mu=pt.log(share) - pt.log1p(-share), sigma=sigma, observed=logits,
+                      dims="share_obs")
     return model

@@ -13,7 +13,7 @@ from sim.calibration.models import series_parameter
 from sim.calibration.posterior import Posterior
 from sim.core.timeaxis import month_grid, month_windows
 from sim.curves.families import FAMILIES
-from sim.curves.open_source import OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
+from sim.curves.open_source import OPEN_PARAMETERS, open_adoption_window_mean, open_share_window_mean
 from sim.data.distributions import Distribution
 from sim.data.priors import Priors
 
@@ -50,26 +50,39 @@ def prior_posterior_table(posterior: Posterior, priors: Priors) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["fit", "parameter"])
 
 
-def prior_fan(priors: Priors, weights: dict[str, float], *, first: str = "2024-07", last: str = "2030-12",
-              draws: int = 4000, seed: int = REPORT_SEED) -> xr.Dataset:
-    """Monthly quantiles of what the priors alone imply (trend only, no observation noise): daily
-    tokens under the family mix (T/day; each draw follows one family, by ``weights``), each family's
-    median, and the open-source share of calls and enterprise adoption."""
+def prior_fan(prior: Posterior, weights: dict[str, float], open_weights: dict[str, float], *, first: str = "2024-07",
+              last: str = "2030-12", seed: int = REPORT_SEED) -> xr.Dataset:
+    """Monthly quantiles of what the priors alone imply (trend only, no observation noise), from prior draws
+    (:func:`sim.calibration.prior_draws.prior_posterior`): daily tokens under the family mix (T/day; each draw
+    follows one family, by ``weights``), each family's median, and the open-source share of calls and
+    enterprise adoption under the open-source variants' mix (``open_weights``)."""
     rng = np.random.default_rng(seed)
     times = month_grid(np.datetime64(first, "M"), np.datetime64(last, "M"))
     a, b = month_windows(times)
-    base = priors.sample_volume(rng, draws)
-    trends = np.stack([family.window_mean(a, b, {p: base[p][:, None] for p in family.parameters}) / 1e12
-                       for family in FAMILIES.values()])
-    mix = np.array([weights.get(name, 0.0) for name in FAMILIES])
-    chosen = rng.choice(len(FAMILIES), size=draws, p=mix / mix.sum())
-    opened = {p: priors.open[p].sample(rng, draws)[:, None] for p in OPEN_PARAMETERS}
-    paths = {"daily_tokens": trends[chosen, np.arange(draws)], "open_share": open_share_window_mean(a, b, opened),
-             "open_adoption": bass_adoption_window_mean(a, b, opened)}
+    families = [name for name in FAMILIES if name in prior.fits]
+    trends = {name: FAMILIES[name].window_mean(a, b, {p: v[:, None] for p, v in prior.samples(name).items()
+                                                       if p in FAMILIES[name].parameters}) / 1e12
+              for name in families}
+    paths = {"daily_tokens": _mixed(rng, trends, weights)}
+    opened = {name: {p: v[:, None] for p, v in prior.samples(name).items() if p in OPEN_PARAMETERS}
+              for name in open_weights if name in prior.fits}
+    paths["open_share"] = _mixed(rng, {n: open_share_window_mean(a, b, c) for n, c in opened.items()}, open_weights)
+    paths["open_adoption"] = _mixed(rng, {n: open_adoption_window_mean(a, b, c) for n, c in opened.items()},
+                                    open_weights)
     fan = xr.Dataset({name: (("quantile", "time"), np.quantile(v, QUANTILES, axis=0)) for name, v in paths.items()},
                      coords={"quantile": list(QUANTILES), "time": times})
-    fan["family_median"] = (("family", "time"), np.median(trends, axis=1))
-    fan = fan.assign_coords(family=list(FAMILIES))
+    fan["family_median"] = (("family", "time"), np.array([np.median(trends[name], axis=0) for name in families]))
+    fan = fan.assign_coords(family=families)
     fan["daily_tokens"].attrs["units"] = "T tokens/day (10^12), monthly mean, F&S enterprise definition"
-    fan.attrs.update(draws=draws, seed=seed)
+    fan.attrs.update(seed=seed)
     return fan
+
+
+def _mixed(rng: np.random.Generator, draws: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """Rows drawn from each model's draws in proportion to its weight (models with no draws left out)."""
+    names = [name for name in draws if weights.get(name, 0.0) > 0]
+    share = np.array([weights[name] for name in names]) / sum(weights[name] for name in names)
+    size = min(len(draws[name]) for name in names)
+    chosen = rng.choice(len(names), size=size, p=share)
+    return np.concatenate([draws[name][rng.integers(0, len(draws[name]), np.sum(chosen == i))]
+                           for i, name in enumerate(names)])

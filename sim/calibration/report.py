@@ -16,7 +16,7 @@ from sim.calibration.checks import (
     stacking_caveat,
     stacking_table,
 )
-from sim.calibration.fits import OPEN_FIT
+from sim.calibration.fits import OPEN_FITS
 from sim.calibration.posterior import Posterior
 from sim.calibration.prior_vs_posterior import prior_fan, prior_posterior_table
 from sim.core.version import __version__
@@ -42,9 +42,11 @@ class CalibrationReport:
 
 
 def build_report(posterior: Posterior, observations: ObservationSet, priors: Priors, weights: dict[str, float],
-                 *, weights_from: str = "", seed: int = REPORT_SEED, max_draws: int | None = None) -> CalibrationReport:
-    """Compute every table of the report from a fitted posterior (``weights``: the family mix, e.g.
-    the baseline scenario's, named by ``weights_from``)."""
+                 prior: Posterior, open_weights: dict[str, float], *, weights_from: str = "", seed: int = REPORT_SEED,
+                 max_draws: int | None = None) -> CalibrationReport:
+    """Compute every table of the report from a fitted posterior and the prior draws (``weights`` and
+    ``open_weights``: the family and open-source variant mix, e.g. the baseline scenario's, named by
+    ``weights_from``)."""
     checks = {fit: check for fit in posterior.fits
               if (check := check_fit(fit, posterior, observations, priors, seed=seed, max_draws=max_draws))}
     stacking, pareto, pointwise = stacking_table(checks, weights)
@@ -53,7 +55,7 @@ def build_report(posterior: Posterior, observations: ObservationSet, priors: Pri
                   "predictive_draws": str(max(len(c.predictive) for c in checks.values()))}
     return CalibrationReport(posterior, priors, observations, dict(weights), prior_posterior_table(posterior, priors),
                              predictive_table(checks, weights, observations), stacking, pareto, pointwise,
-                             prior_fan(priors, weights, seed=seed), provenance)
+                             prior_fan(prior, weights, open_weights, seed=seed), provenance)
 
 
 def _data_extent(report: CalibrationReport) -> tuple[int, str]:
@@ -73,7 +75,7 @@ def format_report(report: CalibrationReport) -> str:
     mix = ", ".join(f"{fit} {w:g}" for fit, w in report.weights.items() if w > 0)
     predictive = report.predictive
     models = predictive.index.get_level_values("model")
-    headline = predictive[(models == MIX) | (models == OPEN_FIT)]
+    headline = predictive[models.isin([MIX, *OPEN_FITS])]
     headline = (headline if len(headline) else predictive)[
         ["unit", "observed", "p5", "p50", "p95", "percentile", "inside_90"]].rename(columns={"inside_90": "in 90%?"})
     own = predictive[models != MIX]

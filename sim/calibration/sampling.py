@@ -14,6 +14,7 @@ import xarray as xr
 from sim.calibration.fits import build_model, fit_names
 from sim.calibration.inputs import SamplerSettings
 from sim.core.errors import UserError
+from sim.data.compute_trend import ComputeTrend
 from sim.data.observations import ObservationSet
 from sim.data.priors import Priors
 
@@ -46,20 +47,26 @@ def quiet_pymc() -> Iterator[None]:
 
 
 def diagnose(idata, parameters: list[str]) -> xr.Dataset:
-    """R-hat, bulk and tail ESS per parameter, and the number of divergent transitions."""
+    """R-hat, bulk and tail ESS per parameter (per element of a vector parameter, named ``name[label]``),
+    and the number of divergent transitions."""
     import arviz as az
 
     posterior = idata.posterior[parameters]
-    rhat, ess_bulk = az.rhat(posterior), az.ess(posterior, method="bulk")
-    ess_tail = az.ess(posterior, method="tail")
-    report = xr.Dataset(
-        {
-            "rhat": ("parameter", [float(rhat[p]) for p in parameters]),
-            "ess_bulk": ("parameter", [float(ess_bulk[p]) for p in parameters]),
-            "ess_tail": ("parameter", [float(ess_tail[p]) for p in parameters]),
-        },
-        coords={"parameter": parameters},
-    )
+    measures = {"rhat": az.rhat(posterior), "ess_bulk": az.ess(posterior, method="bulk"),
+                "ess_tail": az.ess(posterior, method="tail")}
+    names: list[str] = []
+    values: dict[str, list[float]] = {key: [] for key in measures}
+    for name in parameters:
+        dims = measures["rhat"][name].dims
+        flat = {key: measure[name].stack(element=dims) if dims else measure[name] for key, measure in measures.items()}
+        if dims:
+            names += [f"{name}[{label[0] if isinstance(label, tuple) else label}]"
+                      for label in flat["rhat"]["element"].values]
+        else:
+            names.append(name)
+        for key in measures:
+            values[key] += [float(v) for v in np.atleast_1d(flat[key].values)]
+    report = xr.Dataset({key: ("parameter", column) for key, column in values.items()}, coords={"parameter": names})
     report.attrs["divergences"] = int(idata.sample_stats["diverging"].sum())
     report.attrs["draws"] = int(posterior.sizes["chain"] * posterior.sizes["draw"])
     return report
@@ -81,11 +88,12 @@ def gate_failures(report: xr.Dataset, gate: ConvergenceGate) -> list[str]:
 
 
 def fit_one(fit: str, observations: ObservationSet, priors: Priors, settings: SamplerSettings,
-            gate: ConvergenceGate = ConvergenceGate()) -> tuple[xr.Dataset, xr.Dataset]:
+            gate: ConvergenceGate = ConvergenceGate(), compute: ComputeTrend | None = None
+            ) -> tuple[xr.Dataset, xr.Dataset]:
     """Sample one fit and enforce the convergence gate; returns (posterior, diagnostics)."""
     import pymc as pm
 
-    model = build_model(fit, observations, priors)
+    model = build_model(fit, observations, priors, compute)
     seed = int(np.random.SeedSequence([settings.seed, fit_names().index(fit)]).generate_state(1)[0])
     idata = pm.sample(
         model=model, draws=settings.draws, tune=settings.tune, chains=settings.chains,

@@ -16,7 +16,7 @@ def _settings(args: argparse.Namespace):
     """The sampler settings chosen on the command line."""
     from sim.calibration.inputs import SamplerSettings
 
-    return SamplerSettings(sampler=args.sampler)
+    return SamplerSettings(sampler=getattr(args, "sampler", SamplerSettings.sampler))
 
 
 def _inputs(args: argparse.Namespace, *, vintage: bool = True):
@@ -25,8 +25,9 @@ def _inputs(args: argparse.Namespace, *, vintage: bool = True):
     from sim.calibration.inputs import CalibrationInputs
 
     as_of, cut = (args.as_of, args.cut) if vintage else (None, "published")
-    return CalibrationInputs.load(args.observations, args.priors, args.posteriors, as_of=as_of, cut=cut,
-                                  settings=_settings(args))
+    return CalibrationInputs.load(args.observations, args.priors, getattr(args, "posteriors", None),
+                                  as_of=as_of, cut=cut, settings=_settings(args), analogs=args.analogs,
+                                  compute=args.compute)
 
 
 def _report_inputs(args: argparse.Namespace):
@@ -38,20 +39,55 @@ def _report_inputs(args: argparse.Namespace):
 
 
 def _calibration_report(args: argparse.Namespace, posterior, inputs, out: Path, scenario) -> None:
-    """Posterior predictive checks, stacking weights, prior vs posterior; then the report figure."""
+    """The prior predictive and its gate, the long run, posterior predictive checks, stacking weights, prior
+    vs posterior; then the report figure."""
+    import pandas as pd
+
+    from sim.calibration.implications import adoption_outlook_table, long_run_table, prior_implications
+    from sim.calibration.prior_draws import prior_posterior
+    from sim.calibration.prior_predictive import check_priors, prior_predictive_table
     from sim.calibration.report import build_report, format_report
     from sim.plots.calibration_report import write_report_figure
 
-    report = build_report(posterior, inputs.observations, inputs.priors, dict(scenario.family_weights),
+    prior = prior_posterior(inputs)
+    number = lambda v: f"{v:.3g}"  # noqa: E731
+    print("\nPrior predictive: what the priors alone imply (daily tokens in T/day, shares as fractions):")
+    print(prior_implications(prior).to_string(float_format=number))
+    gate = prior_predictive_table(inputs)
+    print("\nPrior predictive of every fitted figure, each in its own series' definition (80% interval; 'tail' is "
+          "the prior predictive probability beyond the published value, which must be at least 0.001):")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(gate.to_string(float_format=number))
+    check_priors(gate, inputs.priors.path)
+    weights = dict(scenario.family_weights)
+    print(f"\nThe long run (trend only, posterior draws; mix = the families of {args.report_scenario}):")
+    print(long_run_table(posterior, weights).to_string(float_format=number))
+    print("\nThe F&S outlook under each variant of the open-source model (trend only, posterior draws):")
+    print(adoption_outlook_table(posterior).to_string(float_format=number))
+    print(_median_drivers(scenario))
+    report = build_report(posterior, inputs.observations, inputs.priors, weights, prior, dict(scenario.open_weights),
                           weights_from=str(args.report_scenario))
     print("\n" + format_report(report))
     write_report_figure(report, out)
     print(f"\nwrote {out}")
 
 
+def _median_drivers(scenario) -> str:
+    """Which assumption carries the scenario's 2030 median, from its sensitivity results if computed."""
+    from sim.analysis.sensitivity.ranking import median_drivers
+    from sim.core.files import load_netcdf
+
+    path = RESULTS / f"{scenario.name}-sensitivity.nc"
+    if not path.is_file():
+        return (f"Which prior carries the 2030 median: not computed; run 'tokensim sensitivity {scenario.path}'.")
+    drivers = median_drivers(load_netcdf(path, "", "not a readable sensitivity file"), "2030-12")
+    ranked = "; ".join(f"{label} (ST {st:.2f} +- {conf:.2f})" for label, st, conf in drivers) or "not in the analysis"
+    return f"What carries the 2030 median daily tokens ({path}, total-order Sobol indices): {ranked}."
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.calibration.calibrate import calibrate
-    from sim.calibration.implications import family_implications, prior_implications
+    from sim.calibration.implications import family_implications
 
     started = time.perf_counter()
     report_inputs = _report_inputs(args) if args.report else None  # a bad --report-out fails before fitting
@@ -61,8 +97,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for fit, report in posterior.diagnostics.items():
         frame = report.to_dataframe()
         print(f"\n[{fit}] {report.attrs['draws']} draws, {report.attrs['divergences']} divergences")
-        summary = posterior.fits[fit][list(frame.index)].quantile([0.05, 0.5, 0.95], dim=("chain", "draw"))
-        frame["p5"], frame["p50"], frame["p95"] = (summary.sel(quantile=q).to_array().values for q in (0.05, 0.5, 0.95))
+        stored = [name for name in frame.index if name in posterior.fits[fit]]  # latent offsets are not kept
+        summary = posterior.fits[fit][stored].quantile([0.05, 0.5, 0.95], dim=("chain", "draw"))
+        for q, column in zip((0.05, 0.5, 0.95), ("p5", "p50", "p95")):
+            frame[column] = summary.sel(quantile=q).to_array().to_series().reindex(frame.index)
         print(frame[["p5", "p50", "p95", "rhat", "ess_bulk", "ess_tail"]].to_string(float_format=lambda v: f"{v:.4g}"))
     print("\nWhat each family alone implies for daily tokens (T/day, December mean, trend only; "
           "growth_2025 = median growth rate per year between the F&S windows):")
@@ -77,9 +115,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(table.to_string(float_format=lambda v: f"{v:.3g}"))
         print(agreement_text(table))
-        print("Open-source share: one observation for seven parameters; no classical fit exists without priors.")
-        print("\nPrior predictive: what the priors alone imply (daily tokens in T/day, shares as fractions):")
-        print(prior_implications(inputs.priors).to_string(float_format=lambda v: f"{v:.3g}"))
+        print("Open-source share: two looks (the F&S share, the share the vendor figures imply) for seven "
+              "parameters; no classical fit exists without priors.")
         _calibration_report(args, posterior, inputs, *report_inputs)
     return 0
 
@@ -98,12 +135,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out is not None:  # a bad --out fails before the scenario is even read
         check_outputs((args.out, *(() if args.no_plot else (args.out.with_suffix(".png"),))), "--out")
     scenario = load_scenario(args.scenario)
-    out = args.out or RESULTS / f"{scenario.name}.nc"
+    out = args.out or RESULTS / f"{scenario.name}{'-prior' if args.prior_only else ''}.nc"
     check_outputs((out, *(() if args.no_plot else (out.with_suffix(".png"),))), "--out")
     inputs = _inputs(args)
     dataset = run(scenario, draws=args.draws, seed=args.seed, inputs=inputs, chunk_size=args.chunk_size,
                   keep_paths=args.keep_paths, workers=args.workers, scheduler=args.scheduler,
-                  progress=None if args.quiet or not sys.stderr.isatty() else _progress)
+                  progress=None if args.quiet or not sys.stderr.isatty() else _progress, prior_only=args.prior_only)
     write_dataset(dataset, out)
     if not args.no_plot:
         save_figure(fan_chart(dataset, inputs.registry), out.with_suffix(".png"))
@@ -276,8 +313,6 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     from sim.calibration.sbc.ranks import format_summary
     from sim.calibration.sbc.run import run_sbc, write_sbc
     from sim.calibration.sbc.settings import preset
-    from sim.data.observations import load_observations
-    from sim.data.priors import load_priors
     from sim.plots.render import save_figure
     from sim.plots.sbc import sbc_figure
 
@@ -292,8 +327,7 @@ def cmd_sbc(args: argparse.Namespace) -> int:
                         where=f"--out {args.out}")
     outputs = check_outputs((args.out.with_suffix(".nc"), args.out.with_suffix(".png")), "--out")
     settings = preset(args.quick, simulations=args.simulations, seed=args.seed, backend=args.backend)
-    observations = load_observations(args.observations)
-    dataset = run_sbc(fits, observations, load_priors(args.priors), settings)
+    dataset = run_sbc(fits, _inputs(args, vintage=False), settings)
     figure = sbc_figure(dataset)
     write_sbc(dataset, outputs[0])
     save_figure(figure, outputs[1])

@@ -70,11 +70,16 @@ def _month(text: str) -> str:
 
 
 def _data_options(parser: argparse.ArgumentParser, *, posteriors: bool = True) -> None:
-    """The observation registry, the priors file and (optionally) the posterior cache folder."""
+    """The observation registry, the priors file, the analogs and compute figures, and (optionally) the
+    posterior cache folder; defaults as :mod:`sim.core.paths` finds them."""
     parser.add_argument("--observations", type=Path, default=paths.observations(),
                         help="observation registry (default: %(default)s)")
     parser.add_argument("--priors", type=Path, default=paths.priors(),
                         help="priors file (default: %(default)s)")
+    parser.add_argument("--analogs", type=Path, default=paths.analogs(),
+                        help="reference class of adoption and substitution analogs (default: %(default)s)")
+    parser.add_argument("--compute", type=Path, default=paths.compute(),
+                        help="China's intelligent compute figures (default: %(default)s)")
     if posteriors:
         parser.add_argument("--posteriors", type=Path, default=paths.posteriors(),
                             help="folder of cached posteriors (default: %(default)s)")
@@ -144,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, help="root random seed (overrides the scenario)")
     run.add_argument("--out", type=Path, help="results file (default: results/<scenario>.nc)")
     run.add_argument("--no-plot", action="store_true", help="do not write the fan chart")
+    run.add_argument("--prior-only", action="store_true",
+                     help="simulate from the priors alone, before any data touch them (default output: "
+                          "results/<scenario>-prior.nc)")
     run.add_argument("--chunk-size", type=_positive, default=50_000,
                      help="paths per chunk, a multiple of 1000 (default: %(default)s); never changes results")
     run.add_argument("--keep-paths", type=_positive,

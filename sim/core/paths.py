@@ -59,6 +59,11 @@ def priors() -> Path:
     return input_folder(CALIBRATION) / "priors.toml"
 
 
+def analogs() -> Path:
+    """The reference class of adoption and substitution analogs (priors pooled from them)."""
+    return input_folder(CALIBRATION) / "analogs.toml"
+
+
 def compute() -> Path:
     """China's intelligent compute figures (for scenarios with a ``[compute]`` bound)."""
     return input_folder(CALIBRATION) / "compute.toml"

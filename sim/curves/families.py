@@ -18,11 +18,16 @@ parameters mean the same thing in every family:
     the Richards shape ``nu`` (Richards only): 1 is the logistic, towards 0 the Gompertz curve;
 ``adopter_share_of_headroom``, ``adopter_share_of_growth``
     (product family only) how the headroom and the growth split between new adopters and
-    deeper use by existing ones (see :func:`product_level`).
+    deeper use by existing ones (see :func:`product_level`);
+``growth_decay``, ``long_run_growth``
+    (decay family only) how fast growth fades, and the rate it fades to (see :func:`decay_level`);
+``inference_share``, ``tokens_per_eflops_day``, ``compute_eflops``, ``compute_growth``
+    (compute-logistic family only) the ceiling as a share of China's compute, the tokens a unit of
+    compute serves, and the compute trend's constants (see :func:`compute_ceiling`).
 
-The two F&S windows pin ``v_ref`` and ``growth`` almost directly in every family, whatever the
-ceiling; the ceiling, which they cannot identify, is where the prior (an assumption) does the
-work. Anchoring the curves this way (rather than at an inflection time) keeps the posterior free
+The F&S windows pin ``v_ref`` and ``growth`` almost directly in every family, whatever the
+ceiling; how growth slows after the data (the ceiling, the decay of growth, the share of compute) is
+where the priors (assumptions) do the work. Anchoring the curves this way (rather than at an inflection time) keeps the posterior free
 of the ridge where a low ceiling would need an ever steeper curve, which NUTS cannot cross.
 """
 
@@ -33,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim.curves.backend import ops_for
-from sim.curves.quadrature import Params, quadrature_window_mean
+from sim.curves.quadrature import Params, gauss_legendre_mean, quadrature_window_mean
 
 
 def exponential_level(t: Any, p: Params) -> Any:
@@ -145,6 +150,65 @@ PRODUCT_PARAMETERS = ("v_ref", "growth", "ceiling", "adopter_share_of_headroom",
 product_window_mean = quadrature_window_mean(product_level, PRODUCT_PARAMETERS)
 
 
+def decay_level(t: Any, p: Params) -> Any:
+    """Growth that decays from today's rate towards a long-run rate, through both anchors.
+
+    ``g(t) = g_inf + (g_0 - g_inf) exp(-lambda t)`` with ``g_inf`` = ``long_run_growth`` and ``lambda`` =
+    ``growth_decay``; ``g_0`` is set so that the mean growth between the anchors is ``growth``:
+    ``g_0 - g_inf = (growth - g_inf) lambda T / sinh(lambda T)``. Integrating,
+    ``log V(t) = log v_ref + g_inf t + (g_0 - g_inf) (cosh(lambda T) - exp(-lambda t)) / lambda``, whose
+    anchors' geometric mean is ``v_ref``. With ``g_inf = 0`` this is the Gompertz curve (growth decaying
+    to nothing); with ``g_inf > 0`` volume keeps growing at the long-run rate once the boom has passed.
+    """
+    ops = ops_for(t, p["v_ref"], p["growth"], p["growth_decay"], p["long_run_growth"])
+    rate, floor = p["growth_decay"], p["long_run_growth"]
+    excess = (p["growth"] - floor) * rate * T_ANCHOR / ops.sinh(rate * T_ANCHOR)
+    return p["v_ref"] * ops.exp(floor * t + excess * (ops.cosh(rate * T_ANCHOR) - ops.exp(-rate * t)) / rate)
+
+
+def growth_rate(t: Any, p: Params) -> Any:
+    """The instantaneous growth rate ``d log V / dt`` of the decay family at ``t`` (per year)."""
+    ops = ops_for(t, p["growth"], p["growth_decay"], p["long_run_growth"])
+    rate, floor = p["growth_decay"], p["long_run_growth"]
+    excess = (p["growth"] - floor) * rate * T_ANCHOR / ops.sinh(rate * T_ANCHOR)
+    return floor + excess * ops.exp(-rate * t)
+
+
+DECAY_PARAMETERS = ("v_ref", "growth", "growth_decay", "long_run_growth")
+decay_window_mean = quadrature_window_mean(decay_level, DECAY_PARAMETERS)
+
+
+def compute_ceiling(t: Any, p: Params) -> Any:
+    """A ceiling that grows with China's compute: ``share x tokens per EFLOPS-day x EFLOPS(t)``.
+
+    ``EFLOPS(t) = compute_eflops x exp(compute_growth t)`` is the trend fitted to the compute figures
+    (constants of the fit, carried with every draw); ``inference_share`` is the share of that compute
+    serving enterprise LLM inference at saturation and ``tokens_per_eflops_day`` the tokens one EFLOPS
+    serves in a day at realistic utilisation and model size.
+    """
+    ops = ops_for(t, p["inference_share"], p["compute_growth"])
+    return p["inference_share"] * p["tokens_per_eflops_day"] * p["compute_eflops"] * ops.exp(p["compute_growth"] * t)
+
+
+def compute_logistic_level(t: Any, p: Params) -> Any:
+    """Logistic growth towards a ceiling that grows with compute, through both anchors.
+
+    ``V(t) = K(t) sigmoid(y(t))`` with ``K`` from :func:`compute_ceiling` and ``y`` a line in time through
+    ``logit(V/K)`` at both anchors: once the market saturates its share of compute, volume grows as
+    compute does.
+    """
+    ops = ops_for(t, p["v_ref"], p["growth"], p["inference_share"], p["compute_growth"])
+    first, second = anchor_levels(p)
+    start = ops.logit(first / compute_ceiling(-T_ANCHOR, p))
+    rate = (ops.logit(second / compute_ceiling(T_ANCHOR, p)) - start) / (2 * T_ANCHOR)
+    return compute_ceiling(t, p) * ops.sigmoid(start + rate * (t + T_ANCHOR))
+
+
+COMPUTE_LOGISTIC_PARAMETERS = ("v_ref", "growth", "inference_share", "tokens_per_eflops_day", "compute_eflops",
+                               "compute_growth")
+compute_logistic_window_mean = quadrature_window_mean(compute_logistic_level, COMPUTE_LOGISTIC_PARAMETERS)
+
+
 @dataclass(frozen=True)
 class GrowthFamily:
     """A volume growth family: its parameters, its level and its exact window mean."""
@@ -154,6 +218,7 @@ class GrowthFamily:
     level: Callable[[Any, Params], Any]
     window_mean: Callable[[Any, Any, Params], Any]
     summary: str
+    needs_compute: bool = False  # its curve uses the compute trend (calibration/compute.toml)
 
 
 FAMILIES: dict[str, GrowthFamily] = {
@@ -194,9 +259,35 @@ FAMILIES: dict[str, GrowthFamily] = {
             product_window_mean,
             "adopters x usage per adopter, each a logistic: adoption saturates at every enterprise, usage at K",
         ),
+        GrowthFamily(
+            "decay",
+            DECAY_PARAMETERS,
+            decay_level,
+            decay_window_mean,
+            "growth decays from today's rate towards a long-run rate: Gompertz with a floor under its growth",
+        ),
+        GrowthFamily(
+            "compute_logistic",
+            COMPUTE_LOGISTIC_PARAMETERS,
+            compute_logistic_level,
+            compute_logistic_window_mean,
+            "logistic towards a ceiling that grows with China's compute: a share of compute, not a fixed level",
+            needs_compute=True,
+        ),
     )
 }
 
 
 #: Every volume parameter of any family (a path records each; NaN where its family has none).
 VOLUME_PARAMETERS: tuple[str, ...] = tuple(dict.fromkeys(p for f in FAMILIES.values() for p in f.parameters))
+
+
+def drifted_window_mean(family: GrowthFamily, a: Any, b: Any, p: Params, drift: Any) -> Any:
+    """Mean over ``[a, b]`` of ``V(t) exp(drift t)``: what a series growing ``drift`` per year faster than the
+    reference definition reports for a window (Gauss-Legendre; ``drift`` may differ per window)."""
+    names = family.parameters
+
+    def level(t: Any, slope: Any, *values: Any) -> Any:
+        return family.level(t, dict(zip(names, values))) * ops_for(t, slope).exp(slope * t)
+
+    return gauss_legendre_mean(level, a, b, drift, *(p[n] for n in names))

@@ -2,7 +2,7 @@
 (sensitivity tables, claims in words) and the unit shown on a chart's axis.
 
 Volume parameters belong to the growth families (NaN on a path whose family has none), the open-source
-ones to the Bass x Fisher-Pry curves, and the compute ones to a scenario's compute bound; a series'
+ones to the adoption and usage curves, and the compute ones to a scenario's compute bound; a series'
 own ``scale``, ``drift`` and ``sigma`` are named ``<series>_<parameter>`` (:data:`SERIES_PARAMETERS`).
 """
 
@@ -42,19 +42,42 @@ PARAMETERS: dict[str, Parameter] = {
         Parameter("adopter_share_of_growth", "1",
                   "product family: part of the 2024H2-2025H1 growth from new adopters (NaN for the other families)",
                   "adopters' share of the growth", "share of the 2025 growth"),
-        Parameter("bass_p", "year-1", "Bass innovation coefficient of enterprise adoption", "Bass innovation p",
+        Parameter("growth_decay", "year-1", "decay family: rate at which growth in excess of the long-run rate fades "
+                  "(NaN for the other families)", "growth decay rate", "per year"),
+        Parameter("long_run_growth", "year-1", "decay family: long-run growth rate of volume (NaN for the other "
+                  "families)", "long-run growth rate", "per year"),
+        Parameter("inference_share", "1", "compute-logistic family: share of China's intelligent compute serving "
+                  "enterprise LLM inference at saturation (NaN for the other families)", "inference share of compute",
+                  "share of compute"),
+        Parameter("tokens_per_eflops_day", "day-1", "compute-logistic family: tokens served per day by one EFLOPS of "
+                  "installed compute (NaN for the other families)", "tokens per EFLOPS-day", "tokens per EFLOPS-day"),
+        Parameter("compute_eflops", "1", "compute-logistic family: China's intelligent compute on 2025-01-01 in "
+                  "EFLOPS, from the trend fitted to the compute figures (NaN for the other families)",
+                  "compute on 2025-01-01", "EFLOPS"),
+        Parameter("compute_growth", "year-1", "compute-logistic family: growth rate of China's intelligent compute, "
+                  "from the trend fitted to the compute figures (NaN for the other families)", "compute growth rate",
                   "per year"),
-        Parameter("bass_q", "year-1", "Bass imitation coefficient of enterprise adoption", "Bass imitation q",
-                  "per year"),
-        Parameter("m", "1", "eventual share of enterprises adopting open-source models", "eventual adopters m",
+        Parameter("share_2025h1", "1", "open-source share of enterprise calls in the middle of 2025H1 (the anchor "
+                  "of the share curve)", "open share in 2025H1", "share of calls"),
+        Parameter("adoption_2025h1", "1", "share of LLM-using enterprises using an open-source model in the middle "
+                  "of 2025H1", "adoption in 2025H1", "share of enterprises"),
+        Parameter("adoption_headroom", "1", "share of the enterprises not using open-source models in 2025H1 that "
+                  "eventually do", "adoption headroom", "share of non-adopters"),
+        Parameter("adoption_rate", "year-1", "logistic rate of enterprise adoption of open-source models",
+                  "adoption rate", "per year"),
+        Parameter("usage_headroom", "1", "share of adopters' remaining closed-model calls that open models eventually "
+                  "take (if k > 0)", "usage headroom", "share of closed calls"),
+        Parameter("k", "year-1", "Fisher-Pry substitution rate of open models inside adopters (negative: a falling "
+                  "share)", "substitution rate k", "per year"),
+        Parameter("call_weight", "1", "exponent gamma of the call-weighted link s = a^gamma u: below 1 when adopters "
+                  "make more than their share of calls, 1 when every enterprise weighs the same", "call weight gamma",
+                  "exponent"),
+        Parameter("usage_2025h1", "1", "share of adopters' calls going to open models in the middle of 2025H1 "
+                  "(share / adoption^gamma)", "usage in 2025H1", "share of calls"),
+        Parameter("m", "1", "eventual share of LLM-using enterprises using open-source models", "eventual adopters m",
                   "share of enterprises"),
-        Parameter("t_start", "year", "start of open-source adoption, years since 2025-01-01",
-                  "adoption start t_start", "years from 2025-01-01"),
-        Parameter("u_max", "1", "long-run share of an adopter's calls going to open-source models",
+        Parameter("u_max", "1", "long-run share of an adopter's calls going to open-source models (if k > 0)",
                   "usage ceiling u_max", "share of calls"),
-        Parameter("k", "year-1", "Fisher-Pry substitution rate inside adopters", "substitution rate k", "per year"),
-        Parameter("t_half", "year", "time when usage inside adopters is half of u_max, years since 2025-01-01",
-                  "usage half-time t_half", "years from 2025-01-01"),
         Parameter("compute_utilisation", "1",
                   "share of China's intelligent compute serving enterprise LLM inference, times its utilisation "
                   "(scenarios with a [compute] bound)", "compute utilisation"),
@@ -70,7 +93,8 @@ SERIES_PARAMETERS: dict[str, Parameter] = {
     for parameter in (
         Parameter("scale", "1", "the series' level relative to the F&S definition", "scale", "x F&S level"),
         Parameter("drift", "year-1", "the series' growth relative to the F&S definition", "drift", "per year"),
-        Parameter("sigma", "1", "lognormal noise of the series' figures", "noise sigma"),
+        Parameter("sigma", "1", "lognormal noise of each of the series' figures", "noise sigma"),
+        Parameter("release_sigma", "1", "lognormal noise shared by the series' figures of one release", "release noise"),
     )
 }
 

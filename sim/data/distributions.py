@@ -1,9 +1,11 @@
 """Priors and assumptions written as data: ``{ dist = "lognormal", p5 = 5e13, p95 = 2e15 }``.
 
 Analysts know quantiles better than shape parameters, so every distribution is written by its 5%
-and 95% quantiles (or bounds, or a fixed value) and converted here, once, both to a scipy frozen
-distribution (for the Monte Carlo engine and for checks; built on first use, so that reading a priors
-file does not import ``scipy.stats``) and to a PyMC random variable.
+and 95% quantiles (or bounds, or a fixed value), checked when read, and converted here, once, both to a
+scipy frozen distribution (for the Monte Carlo engine and for checks) and to a PyMC random variable,
+optionally truncated; both are built on first use, so that reading a priors file imports neither
+``scipy.stats`` nor PyMC, and a distribution that takes work to build (a reference class's pooled
+prior, :mod:`sim.data.analogs`) costs nothing until it is used.
 Each kind is an entry of :data:`KINDS`; adding one means adding an entry, not a branch.
 """
 
@@ -21,38 +23,63 @@ import numpy as np
 Z95 = statistics.NormalDist().inv_cdf(0.95)
 
 
+#: What a kind builds on first use: the scipy frozen distribution (None for a fixed value), and the name
+#: of the PyMC distribution class with its parameters (``"Fixed"`` for a constant).
+Built = tuple[Any, tuple[str, dict[str, float]]]
+
+
 @dataclass(frozen=True)
 class Distribution:
-    """A validated distribution spec with its scipy form and its PyMC constructor."""
+    """A validated distribution spec, with its scipy and PyMC forms built on first use."""
 
     kind: str
-    spec: Mapping[str, float]
-    scipy: Callable[[], Any] | None  # builds the scipy.stats frozen distribution; None for a fixed value
-    pymc: Callable[[str], Any]
+    spec: Mapping[str, Any]
+    build: Callable[[], Built]
     why: str = field(default="", compare=False)
+    #: For a distribution derived from other data (a pooled prior), the plain spec it comes to.
+    derive: Callable[[], dict[str, Any]] | None = field(default=None, compare=False)
 
     @functools.cached_property
+    def _built(self) -> Built:
+        return self.build()
+
+    @property
     def frozen(self) -> Any:
-        """The scipy.stats frozen distribution (built once, on first use), or None for a fixed value."""
-        return None if self.scipy is None else self.scipy()
+        """The scipy.stats frozen distribution, or None for a fixed value."""
+        return self._built[0]
 
     def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         """Independent draws from this distribution."""
         if self.frozen is None:
-            return np.full(size, self.spec["value"], dtype=float)
+            return np.full(size, self._built[1][1]["value"], dtype=float)
         return np.asarray(self.frozen.rvs(size=size, random_state=rng), dtype=float)
 
     def quantile(self, q: float | np.ndarray) -> float | np.ndarray:
         """The ``q`` quantile (a fixed value is its own every quantile)."""
-        return self.spec["value"] if self.frozen is None else self.frozen.ppf(q)
+        return self._built[1][1]["value"] if self.frozen is None else self.frozen.ppf(q)
 
-    def to_pymc(self, name: str) -> Any:
-        """The PyMC random variable (or, for a fixed value, a named deterministic constant)."""
-        return self.pymc(name)
+    def to_pymc(self, name: str, *, lower: Any = None, upper: Any = None) -> Any:
+        """The PyMC random variable (or, for a fixed value, a named deterministic constant), truncated to
+        ``[lower, upper]`` when either is given; a bound may be a graph of other variables."""
+        import pymc as pm
+
+        kind, parameters = self._built[1]
+        if kind == "Fixed":
+            import pytensor.tensor as pt
+
+            return pm.Deterministic(name, pt.as_tensor_variable(np.float64(parameters["value"])))
+        family = getattr(pm, kind)
+        if lower is None and upper is None:
+            return family(name, **parameters)
+        return pm.Truncated(name, family.dist(**parameters), lower=lower, upper=upper)
 
     def as_dict(self) -> dict[str, Any]:
         """The spec as written, for hashing and for writing back to TOML or JSON."""
         return {"dist": self.kind, **self.spec}
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec as a plain distribution :func:`parse_distribution` reads (a derived one, worked out)."""
+        return self.derive() if self.derive is not None else self.as_dict()
 
 
 def _stats():
@@ -66,32 +93,20 @@ def _require_order(low: float, high: float, names: tuple[str, str]) -> None:
         raise ValueError(f"{names[0]} must be less than {names[1]} (got {low} and {high})")
 
 
-def _lognormal(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:
+def _lognormal(spec: Mapping[str, float]) -> Callable[[], Built]:
     p5, p95 = spec["p5"], spec["p95"]
     if p5 <= 0:
         raise ValueError(f"lognormal quantiles must be positive (got p5 = {p5})")
     _require_order(p5, p95, ("p5", "p95"))
     mu, sigma = (np.log(p5) + np.log(p95)) / 2, (np.log(p95) - np.log(p5)) / (2 * Z95)
-
-    def to_pymc(name: str) -> Any:
-        import pymc as pm
-
-        return pm.LogNormal(name, mu=mu, sigma=sigma)
-
-    return lambda: _stats().lognorm(s=sigma, scale=np.exp(mu)), to_pymc
+    return lambda: (_stats().lognorm(s=sigma, scale=np.exp(mu)), ("LogNormal", {"mu": float(mu), "sigma": float(sigma)}))
 
 
-def _normal(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:
+def _normal(spec: Mapping[str, float]) -> Callable[[], Built]:
     p5, p95 = spec["p5"], spec["p95"]
     _require_order(p5, p95, ("p5", "p95"))
     mu, sigma = (p5 + p95) / 2, (p95 - p5) / (2 * Z95)
-
-    def to_pymc(name: str) -> Any:
-        import pymc as pm
-
-        return pm.Normal(name, mu=mu, sigma=sigma)
-
-    return lambda: _stats().norm(mu, sigma), to_pymc
+    return lambda: (_stats().norm(mu, sigma), ("Normal", {"mu": float(mu), "sigma": float(sigma)}))
 
 
 def beta_from_quantiles(p5: float, p95: float) -> tuple[float, float]:
@@ -112,47 +127,27 @@ def beta_from_quantiles(p5: float, p95: float) -> tuple[float, float]:
     return float(alpha), float(beta)
 
 
-def _beta(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:
+def _beta(spec: Mapping[str, float]) -> Callable[[], Built]:
     p5, p95 = spec["p5"], spec["p95"]
     if not (0 < p5 < 1 and 0 < p95 < 1):
         raise ValueError(f"beta quantiles must lie strictly between 0 and 1 (got {p5}, {p95})")
     _require_order(p5, p95, ("p5", "p95"))
     alpha, beta = beta_from_quantiles(p5, p95)
-
-    def to_pymc(name: str) -> Any:
-        import pymc as pm
-
-        return pm.Beta(name, alpha=alpha, beta=beta)
-
-    return lambda: _stats().beta(alpha, beta), to_pymc
+    return lambda: (_stats().beta(alpha, beta), ("Beta", {"alpha": alpha, "beta": beta}))
 
 
-def _uniform(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:
+def _uniform(spec: Mapping[str, float]) -> Callable[[], Built]:
     low, high = spec["low"], spec["high"]
     _require_order(low, high, ("low", "high"))
-
-    def to_pymc(name: str) -> Any:
-        import pymc as pm
-
-        return pm.Uniform(name, lower=low, upper=high)
-
-    return lambda: _stats().uniform(low, high - low), to_pymc
+    return lambda: (_stats().uniform(low, high - low), ("Uniform", {"lower": low, "upper": high}))
 
 
-def _fixed(spec: Mapping[str, float]) -> tuple[Any, Callable[[str], Any]]:
-    value = spec["value"]
-
-    def to_pymc(name: str) -> Any:
-        import pymc as pm
-        import pytensor.tensor as pt
-
-        return pm.Deterministic(name, pt.as_tensor_variable(np.float64(value)))
-
-    return None, to_pymc
+def _fixed(spec: Mapping[str, float]) -> Callable[[], Built]:
+    return lambda: (None, ("Fixed", {"value": spec["value"]}))
 
 
 #: Each kind: the keys it is written with, and how to build it from them.
-KINDS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, float]], tuple[Any, Any]]]] = {
+KINDS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, float]], Callable[[], Built]]]] = {
     "lognormal": (("p5", "p95"), _lognormal),
     "normal": (("p5", "p95"), _normal),
     "beta": (("p5", "p95"), _beta),
@@ -199,5 +194,4 @@ def parse_distribution(spec: Mapping[str, Any]) -> Distribution:
     why = spec.get("why", "")
     if not isinstance(why, str):
         raise ValueError(f"'why' must be a string (got {why!r})")
-    frozen, to_pymc = build(values)
-    return Distribution(kind, values, frozen, to_pymc, why)
+    return Distribution(kind, values, build(values), why)

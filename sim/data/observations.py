@@ -28,6 +28,7 @@ UNITS: dict[str, tuple[float, str]] = {
     "万亿 tokens": (1e12, "tokens"),
     "B tokens": (1e9, "tokens"),
     "%": (0.01, "fraction"),
+    "亿 calls/day": (1e8, "calls/day"),
 }
 #: Quantities and the base unit each is measured in.
 QUANTITIES = {
@@ -36,6 +37,7 @@ QUANTITIES = {
     "open_share": "fraction",
     "vendor_share": "fraction",
     "enterprise_share": "fraction",
+    "daily_calls": "calls/day",
 }
 KINDS = ("window_average", "window_total", "at_date")
 ROLES = ("reference", "scaled", "context")
@@ -45,7 +47,9 @@ SHARE_QUANTITIES = ("open_share",)
 CUTS = ("published", "window")
 
 _REQUIRED = ("id", "series", "quantity", "kind", "value", "unit", "value_base", "published", "source", "quote")
-_OPTIONAL = ("start", "end", "date", "url", "note", "bound")
+_OPTIONAL = ("start", "end", "date", "url", "note", "bound", "subject", "licence")
+#: The weights a model family's calls are served with (vendor shares): open, closed, or both.
+LICENCES = ("open", "closed", "mixed")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class Observation:
     url: str = ""
     note: str = ""
     bound: str = ""
+    subject: str = ""  # what a figure of the series is about: a vendor or model family
+    licence: str = ""  # open, closed or mixed weights (model-family shares)
 
     @property
     def window(self) -> tuple[float, float]:
@@ -159,7 +165,9 @@ def _observation(source: TomlFile, entry: Any, index: int, series: dict[str, Ser
         raise source.error("each [[observation]] must be a table", table)
     source.check_keys(entry, table, _REQUIRED, _OPTIONAL)
     text = {k: source.typed(entry, k, str, table) for k in ("id", "series", "quantity", "kind", "unit", "source", "quote")}
-    extra = {k: source.typed(entry, k, str, table, "") for k in ("url", "note", "bound")}
+    extra = {k: source.typed(entry, k, str, table, "") for k in ("url", "note", "bound", "subject", "licence")}
+    if extra["licence"] and extra["licence"] not in LICENCES:
+        raise source.error(f"unknown licence {extra['licence']!r}; allowed: {', '.join(LICENCES)}", table, "licence")
     if text["series"] not in series:
         raise source.error(f"unknown series {text['series']!r}; declared series: {', '.join(series)}", table, "series")
     if text["quantity"] not in QUANTITIES:

@@ -1,11 +1,14 @@
 """The results contract: simulated paths as a self-describing ``xarray.Dataset`` (netCDF).
 
 Dims ``draw`` and ``time`` (month starts, datetime64); variables ``daily_tokens``,
-``open_share``, ``open_adoption`` (``draw``, ``time``), ``family`` and the per-draw parameters
-(``draw``); summaries over *all* simulated paths, which large runs stream rather than keep:
-``<variable>_quantiles`` (``quantile``, ``time``) and ``claim_crossed`` (``claim``, ``time``). Every variable has ``units`` and ``long_name``; the dataset carries CF-style
-provenance (title, source, history, the scenario text and hash, seed, calibration id). Files are
-written atomically and open with plain ``xr.open_dataset``.
+``open_share``, ``open_adoption`` (``draw``, ``time``), ``compute_bound`` in a scenario with one,
+``family``, ``open_model`` and the per-draw parameters (``draw``); summaries over *all* simulated
+paths, which large runs stream rather than keep: ``<variable>_quantiles`` (``quantile``, ``time``),
+``claim_probability`` and ``claim_first_passage`` (``claim``, ``time``), each probability and quantile
+with its Monte Carlo standard error (``*_mc_se``, :mod:`sim.engine.mc_error`). Every variable has
+``units`` and ``long_name``; the dataset carries CF-style provenance (title, source, history, the
+scenario text and hash, seed, calibration id, vintage). Files are written atomically and open with
+plain ``xr.open_dataset``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from sim.core.provenance import provenance
 from sim.core.variables import VARIABLES
 from sim.curves.parameters import PARAMETERS
 from sim.engine.runner import RunOutput
-from sim.engine.summary import SUMMARY_QUANTILES, has_crossed
+from sim.engine.mc_error import probability_se, quantile_se
+from sim.engine.summary import SUMMARY_QUANTILES
 from sim.scenarios.scenario import Claim, Scenario
 
 #: units and long_name of every variable a results Dataset can hold: the simulated variables and their
@@ -33,8 +37,15 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     **{name: (v.units, v.long_name) for name, v in VARIABLES.items()},
     **{f"{name}_quantiles": (v.units, f"quantiles of {name} across all simulated paths")
        for name, v in VARIABLES.items()},
-    "claim_crossed": ("1", "share of all simulated paths in which the claim holds by this month"),
+    **{f"{name}_quantiles_mc_se": (v.units, f"Monte Carlo standard error of {name}_quantiles")
+       for name, v in VARIABLES.items()},
+    "claim_probability": ("1", "share of all simulated paths in which the claim holds in this month (its kind: "
+                               "at_date, beyond the threshold then; first_passage, beyond it at some time by then)"),
+    "claim_probability_mc_se": ("1", "Monte Carlo standard error of claim_probability"),
+    "claim_first_passage": ("1", "share of all simulated paths that have crossed the claim's threshold by this month"),
+    "compute_bound": ("day-1", "the path's compute bound on daily tokens (scenarios with a [compute] table)"),
     "family": ("", "volume growth family of the draw"),
+    "open_model": ("", "structural variant of the open-source model the draw follows"),
     **{name: (p.units, p.long_name) for name, p in PARAMETERS.items()},
     "posterior_draw": ("1", "index of the volume posterior draw used (chains flattened)"),
     "open_posterior_draw": ("1", "index of the open-source posterior draw used (chains flattened)"),
@@ -43,28 +54,50 @@ TITLE = "tokensim forecast of China's enterprise LLM token market"
 TIME_LONG_NAME = "start of the month (values are means over the month, bounded by time_bnds)"
 
 
-def _summaries(output: RunOutput, claims) -> tuple[dict[str, np.ndarray], np.ndarray, str]:
-    """Quantiles per variable and crossed shares per claim: exact from all paths, or streamed."""
-    if output.summary is None:
+def _summaries(output: RunOutput, claims) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+    """Quantiles per variable and claim shares over all paths (exact from the paths, or streamed), each with
+    its Monte Carlo standard error."""
+    summary = output.summary
+    if output.streamed:
+        quantile = {name: (lambda levels, name=name: summary.quantiles(name, levels)) for name in VARIABLES}
+        holds, passed = summary.crossed_share(), summary.passed_share()
+    else:
         series = output.paths.series()
-        quantiles = {name: np.quantile(values, SUMMARY_QUANTILES, axis=0) for name, values in series.items()}
-        crossed = np.array([has_crossed(series[c.variable], c).mean(axis=0) for c in claims]).reshape(
-            len(claims), len(output.times))
-        return quantiles, crossed, "exact, from every simulated path"
-    quantiles = {name: output.summary.quantiles(name) for name in VARIABLES}
-    return quantiles, output.summary.crossed_share(), (
-        "streamed: histograms over all paths (volume: 1000 log bins per decade; shares: 10000 bins); "
-        "quantiles exact to one bin, claim shares exact")
+        quantile = {name: (lambda levels, values=values: np.quantile(values, levels, axis=0))
+                    for name, values in series.items()}
+        holds = np.array([c.holds(series[c.variable]).mean(axis=0) for c in claims]).reshape(len(claims), -1)
+        passed = np.array([c.passed(series[c.variable]).mean(axis=0) for c in claims]).reshape(len(claims), -1)
+    out = {}
+    for name in VARIABLES:
+        out[f"{name}_quantiles"] = (("quantile", "time"), quantile[name](SUMMARY_QUANTILES))
+        out[f"{name}_quantiles_mc_se"] = (("quantile", "time"),
+                                          quantile_se(quantile[name], SUMMARY_QUANTILES, summary.effective(name)))
+    out["claim_probability"] = (("claim", "time"), holds.reshape(len(claims), len(output.times)))
+    out["claim_probability_mc_se"] = (("claim", "time"), np.array(
+        [probability_se(row, summary.effective(c.variable)) for c, row in zip(claims, holds)]).reshape(
+        len(claims), len(output.times)))
+    out["claim_first_passage"] = (("claim", "time"), passed.reshape(len(claims), len(output.times)))
+    return out
+
+
+SUMMARY_METHODS = {
+    False: "exact, from every simulated path",
+    True: "streamed: histograms over all paths (volume: 1000 log bins per decade; shares: 10000 bins); quantiles "
+          "exact to one bin, claim shares exact",
+}
+MC_SE_METHOD = ("Monte Carlo standard errors from the effective number of paths, counting the paths that rest on one "
+                "posterior draw as one (Kish): an upper bound of the simulation's error given the posterior draws")
 
 
 def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed: int) -> xr.Dataset:
     """Assemble a run into the results Dataset, with units and provenance."""
     paths = output.paths
-    quantiles, crossed, method = _summaries(output, scenario.claims)
     variables = {name: (("draw", "time"), values) for name, values in paths.series().items()}
-    variables.update({f"{name}_quantiles": (("quantile", "time"), values) for name, values in quantiles.items()})
-    variables["claim_crossed"] = (("claim", "time"), crossed)
+    if paths.compute_bound is not None:
+        variables["compute_bound"] = (("draw", "time"), paths.compute_bound)
+    variables.update(_summaries(output, scenario.claims))
     variables["family"] = ("draw", paths.family.astype(str))
+    variables["open_model"] = ("draw", paths.open_model.astype(str))
     variables.update({name: ("draw", values) for name, values in paths.parameters.items()})
     dataset = xr.Dataset(variables, coords={"draw": output.index, "time": output.times,
                                             "quantile": list(SUMMARY_QUANTILES),
@@ -91,10 +124,13 @@ def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed
         "seed": int(seed),
         "calibration_id": posterior.id,
         "calibration_as_of": posterior.attrs.get("as_of") or "all data",
+        "last_data_month": str(posterior.attrs["last_data_month"]),
         "family_weights": ", ".join(f"{name}={weight:g}" for name, weight in scenario.family_weights),
+        "open_model_weights": ", ".join(f"{name}={weight:g}" for name, weight in scenario.open_weights),
         "paths_simulated": int(output.draws),
         "paths_kept": int(paths.daily_tokens.shape[0]),
-        "summary_method": method,
+        "summary_method": SUMMARY_METHODS[output.streamed],
+        "mc_se_method": MC_SE_METHOD,
         "claims": claims_to_attr(scenario.claims),
     })
     return dataset
@@ -110,7 +146,7 @@ def _time_bounds(dataset: xr.Dataset, step_months: int) -> None:
     for stored in ("time", "time_bnds"):  # one encoding for both, as CF asks of a coordinate and its bounds
         dataset[stored].encoding.update({"units": "days since 2000-01-01", "calendar": "proleptic_gregorian"})
     for name, variable in VARIABLES.items():
-        for stored in (name, f"{name}_quantiles"):
+        for stored in (name, f"{name}_quantiles", f"{name}_quantiles_mc_se"):
             if stored in dataset:
                 dataset[stored].attrs["cell_methods"] = variable.cell_methods
     for coordinate in dataset.coords.values():
@@ -127,7 +163,8 @@ def open_results(path: str | Path) -> xr.Dataset:
     """Open a results file, or explain why it is not one."""
     path = Path(path)
     dataset = load_netcdf(path, "results file not found", "not a readable netCDF file")
-    missing = [name for name in ("daily_tokens", "open_share", "open_adoption", "claim_crossed") if name not in dataset]
+    missing = [name for name in ("daily_tokens", "open_share", "open_adoption", "claim_probability")
+               if name not in dataset]
     if missing or dataset.attrs.get("title") != TITLE:
         raise UserError(f"not a tokensim results file (missing {', '.join(missing) or 'its title'})", where=str(path))
     return dataset

@@ -19,7 +19,8 @@ from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.engine.paths import BLOCK, Paths, blocks, time_grid
 from sim.engine.reweighting import posterior_weights
-from sim.engine.simulate import Trends, build_trends, simulate_blocks
+from sim.engine.simulate import simulate_blocks
+from sim.engine.trends import Trends, build_trends
 from sim.engine.summary import Summary
 from sim.scenarios.scenario import Scenario
 
@@ -38,13 +39,15 @@ WORKER_MALLOC = {
 
 @dataclass(frozen=True)
 class RunOutput:
-    """What a run produced: the kept paths (with their global indices) and, if streamed, the summary."""
+    """What a run produced: the kept paths (with their global indices) and the summary of all paths (which
+    posterior draws they rest on, and, when ``streamed``, the histograms that stand in for paths not kept)."""
 
     times: np.ndarray
     paths: Paths
     index: np.ndarray
     draws: int
-    summary: Summary | None
+    summary: Summary
+    streamed: bool
 
 
 def chunks_of(draws: int, chunk_size: int) -> list[list[tuple[int, int]]]:
@@ -119,7 +122,7 @@ def run_paths(posterior: Posterior, scenario: Scenario, *, draws: int, seed: int
             _close(client)
     paths, index = Paths.concatenate(kept), np.concatenate(kept_index)
     order = np.argsort(index, kind="stable")
-    return RunOutput(times, paths.take(order), index[order], draws, None if keep_all else summary)
+    return RunOutput(times, paths.take(order), index[order], draws, summary, not keep_all)
 
 
 def _client(workers: int | None, scheduler: str | None):

@@ -1,11 +1,13 @@
 """The Monte Carlo engine: posterior draws x stochastic deviations x events -> simulated paths.
 
-Each path takes one growth family (drawn with the scenario's weights), one posterior draw of that
-family and one posterior draw of the open-source model (resampled with replacement, reweighted
-when the scenario replaces a prior), builds the monthly trend from the curves in
-:mod:`sim.curves` (each month's value is the exact mean over the month), adds AR(1) deviations
-from the month after the last data month onwards (log scale for volume, logit scale for
-adoption and for usage within adopters) and applies the scenario's events.
+Each path takes one growth family and one variant of the open-source model (drawn with the
+scenario's weights), one posterior draw of each (resampled with replacement, reweighted when the
+scenario replaces a prior), and follows their monthly trends (:mod:`sim.engine.trends`; each
+month's value is the exact mean over the month). From the month after the calibration's last data
+on, it adds AR(1) deviations (log scale for volume, logit scale for adoption and for usage within
+adopters), a random walk in the growth rate of volume and the scenario's events
+(:mod:`sim.engine.shocks`); a scenario's compute bound then caps the path itself, after all of
+them. The open share of calls is ``adoption^call_weight x usage``.
 
 The blocks, their random streams and the :class:`~sim.engine.paths.Paths` they produce are
 :mod:`sim.engine.paths`.
@@ -13,66 +15,17 @@ The blocks, their random streams and the :class:`~sim.engine.paths.Paths` they p
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
-from scipy import signal, special
+from scipy import special
 
-from sim.calibration.fits import OPEN_FIT
-from sim.calibration.posterior import Posterior
 from sim.core.timeaxis import month_windows
-from sim.curves.families import FAMILIES, T_ANCHOR, VOLUME_PARAMETERS, anchor_levels
-from sim.curves.open_source import OPEN_PARAMETERS, bass_adoption_window_mean, open_share_window_mean
+from sim.curves.families import T_ANCHOR, VOLUME_PARAMETERS, anchor_levels
+from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS
 from sim.engine.paths import BLOCK, Paths, block_rng, time_grid
+from sim.engine.shocks import ar1_deviations, event_effect, growth_shocks, soft_cap
 from sim.engine.summary import Summary
-from sim.scenarios.scenario import LAST_DATA_MONTH, Event, Scenario, Volatility
-
-_EPS = 1e-12  # shares are kept this far from 0 and 1 before taking logits
-
-
-def ar1_deviations(rng: np.random.Generator, shape: tuple[int, int], volatility: Volatility, first: int) -> np.ndarray:
-    """AR(1) paths: zero before column ``first``, then ``x_t = phi x_{t-1} + e_t`` tending to sd ``volatility.sd``."""
-    size, steps = shape
-    innovations = rng.standard_normal((size, steps - first))
-    out = np.zeros(shape)
-    if volatility.sd > 0.0 and steps > first:
-        scale = volatility.sd * math.sqrt(1.0 - volatility.persistence**2)
-        out[:, first:] = signal.lfilter([scale], [1.0, -volatility.persistence], innovations, axis=1)
-    return out
-
-
-@dataclass(frozen=True)
-class Trends:
-    """Every posterior draw's monthly trend, computed once per run and shared by all blocks.
-
-    A path only chooses which posterior draw it follows; the trend of each draw (a Gauss-Legendre
-    window mean for some curves) is therefore computed once here rather than once per path.
-    """
-
-    volume: dict[str, np.ndarray]
-    volume_parameters: dict[str, dict[str, np.ndarray]]
-    logit_adoption: np.ndarray
-    logit_usage: np.ndarray
-    open_parameters: dict[str, np.ndarray]
-    weights: dict[str, np.ndarray | None]
-
-
-def build_trends(posterior: Posterior, scenario: Scenario, weights: dict[str, np.ndarray | None]) -> Trends:
-    """The trend of every posterior draw of every family the scenario uses, and of the open model."""
-    a, b = month_windows(time_grid(scenario), scenario.step_months)
-    volume, volume_parameters = {}, {}
-    for name, _ in scenario.family_weights:
-        samples = posterior.samples(name)
-        params = {p: samples[p] for p in FAMILIES[name].parameters}
-        volume[name] = FAMILIES[name].window_mean(a, b, {p: v[:, None] for p, v in params.items()})
-        volume_parameters[name] = params
-    open_samples = posterior.samples(OPEN_FIT)
-    open_params = {p: open_samples[p] for p in OPEN_PARAMETERS}
-    columns = {p: v[:, None] for p, v in open_params.items()}
-    adoption = np.clip(bass_adoption_window_mean(a, b, columns), _EPS, 1 - _EPS)
-    usage = np.clip(open_share_window_mean(a, b, columns) / adoption, _EPS, 1 - _EPS)
-    return Trends(volume, volume_parameters, special.logit(adoption), special.logit(usage), open_params, weights)
+from sim.engine.trends import Trends
+from sim.scenarios.scenario import Scenario
 
 
 def pick_draws(rng: np.random.Generator, size: int, available: int, weights: np.ndarray | None) -> np.ndarray:
@@ -82,15 +35,19 @@ def pick_draws(rng: np.random.Generator, size: int, available: int, weights: np.
     return rng.choice(available, size=size, p=weights)
 
 
+def choose(rng: np.random.Generator, weighted: tuple[tuple[str, float], ...], size: int) -> np.ndarray:
+    """Which of the weighted names (families, open-source variants) each path follows, by index."""
+    probabilities = np.array([weight for _, weight in weighted])
+    return rng.choice(len(weighted), size=size, p=probabilities / probabilities.sum())
+
+
 def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, size: int, times: np.ndarray) -> Paths:
     """Simulate the ``size`` paths of logical block ``block``."""
     rng = block_rng(seed, block)
+    shape = (size, len(times))
     names = [name for name, _ in scenario.family_weights]
-    probabilities = np.array([weight for _, weight in scenario.family_weights])
-    choice = rng.choice(len(names), size=size, p=probabilities / probabilities.sum())
-    first_free = int(np.searchsorted(times.astype("datetime64[M]"), LAST_DATA_MONTH, side="right"))
-
-    trend = np.empty((size, len(times)))
+    choice = choose(rng, scenario.family_weights, size)
+    trend = np.empty(shape)
     volume_parameters = {name: np.full(size, np.nan) for name in VOLUME_PARAMETERS}
     draw_index = np.zeros(size, dtype=np.int64)
     for index, name in enumerate(names):
@@ -100,63 +57,64 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
         trend[rows] = trends.volume[name][picks]
         for p, values in trends.volume_parameters[name].items():
             volume_parameters[p][rows] = values[picks]
-    open_picks = pick_draws(rng, size, trends.logit_adoption.shape[0], trends.weights.get(OPEN_FIT))
-    compute_parameters = {}
-    if scenario.compute is not None:
-        trend, compute_parameters = compute_capped(rng, scenario, trend, volume_parameters, times)
+    variants = [name for name, _ in scenario.open_weights]
+    open_choice = choose(rng, scenario.open_weights, size)
+    logit_adoption, logit_usage = np.empty(shape), np.empty(shape)
+    open_index = np.zeros(size, dtype=np.int64)
+    open_parameters = {p: np.empty(size) for p in (*OPEN_PARAMETERS, *OPEN_DERIVED)}
+    for index, name in enumerate(variants):
+        rows = np.flatnonzero(open_choice == index)
+        model = trends.open[name]
+        picks = pick_draws(rng, rows.size, model.logit_adoption.shape[0], trends.weights.get(name))
+        open_index[rows] = picks
+        logit_adoption[rows], logit_usage[rows] = model.logit_adoption[picks], model.logit_usage[picks]
+        for p, values in model.parameters.items():
+            open_parameters[p][rows] = values[picks]
 
-    shape = (size, len(times))
-    deviation = {kind: ar1_deviations(rng, shape, scenario.volatility[kind], first_free)
+    first = trends.first_free
+    deviation = {kind: ar1_deviations(rng, shape, scenario.volatility[kind], first)
                  for kind in ("volume", "adoption", "share")}
+    deviation["volume"] += growth_shocks(rng, shape, scenario.growth_shock, first, scenario.step_months / 12.0)
     for event in scenario.events:
         deviation[event.target] += event_effect(rng, event, times, size)
     volume = trend * np.exp(deviation["volume"])
-    adoption = special.expit(trends.logit_adoption[open_picks] + deviation["adoption"])
-    usage = special.expit(trends.logit_usage[open_picks] + deviation["share"])
-
+    compute_parameters, bound = {}, None
+    if scenario.compute is not None:
+        volume, bound, compute_parameters = compute_capped(rng, scenario, volume, volume_parameters, times)
+    adoption = special.expit(logit_adoption + deviation["adoption"])
+    share = adoption ** open_parameters["call_weight"][:, None] * special.expit(logit_usage + deviation["share"])
     parameters = {**volume_parameters, **compute_parameters, "posterior_draw": draw_index,
-                  "open_posterior_draw": open_picks,
-                  **{p: values[open_picks] for p, values in trends.open_parameters.items()}}
-    return Paths(volume, adoption * usage, adoption, np.array(names)[choice], parameters)
+                  "open_posterior_draw": open_index, **open_parameters}
+    return Paths(volume, share, adoption, np.array(names)[choice], np.array(variants)[open_choice], parameters, bound)
 
 
-def compute_capped(rng: np.random.Generator, scenario: Scenario, trend: np.ndarray,
-                   volume_parameters: dict[str, np.ndarray], times: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The trend capped month by month by each path's compute bound (see :mod:`sim.scenarios.compute_bound`)."""
+def compute_capped(rng: np.random.Generator, scenario: Scenario, volume: np.ndarray,
+                   volume_parameters: dict[str, np.ndarray], times: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The paths capped month by month by each path's compute bound (:mod:`sim.scenarios.compute_bound`),
+    after noise and events: no path exceeds its bound; returns the paths, the bounds and their parameters."""
     bound = scenario.compute
     floor = anchor_levels(volume_parameters)[1]  # the path's own fitted level at the 2025-04 anchor
     utilisation, active = bound.sample(rng, T_ANCHOR, floor)
     a, b = month_windows(times, scenario.step_months)
-    capped = np.minimum(trend, bound.tokens_per_day((a + b) / 2.0, utilisation, active))
-    return capped, {"compute_utilisation": utilisation, "active_parameters": active}
-
-
-def event_effect(rng: np.random.Generator, event: Event, times: np.ndarray, size: int) -> np.ndarray:
-    """The shift ``(path, time)`` one event adds: zero where it does not fire or before it happens."""
-    months = times.astype("datetime64[M]")
-    first = int(np.searchsorted(months, event.start, side="left"))
-    last = int(np.searchsorted(months, event.end, side="right")) - 1
-    fires = rng.random(size) < event.probability
-    when = rng.integers(first, max(last, first) + 1, size=size)
-    magnitude = event.size.sample(rng, size)
-    elapsed = np.arange(len(times))[None, :] - when[:, None]
-    months_elapsed = elapsed * (np.diff(months).astype(int).min() if len(months) > 1 else 1)
-    decay = np.where(elapsed >= 0, 0.5 ** (np.maximum(months_elapsed, 0) / event.half_life_months), 0.0)
-    return np.where(fires, magnitude, 0.0)[:, None] * decay
+    limit = bound.tokens_per_day((a + b) / 2.0, utilisation, active)
+    return soft_cap(volume, limit), limit, {"compute_utilisation": utilisation, "active_parameters": active}
 
 
 def simulate_blocks(trends: Trends, scenario: Scenario, seed: int, chunk: list[tuple[int, int]],
                     stride: int, keep_all: bool) -> tuple[Summary, Paths, np.ndarray]:
     """Simulate consecutive blocks; returns their summary, the kept paths and their global indices.
 
-    With ``keep_all`` every path is kept and the summary is left empty (it is computed exactly from
-    the paths later); otherwise paths are counted into the summary and every ``stride``-th is kept.
+    The summary always counts which posterior draw each path rests on (for Monte Carlo errors). With
+    ``keep_all`` every path is kept and the summary's histograms are left empty (quantiles are computed
+    exactly from the paths later); otherwise paths are counted into them and every ``stride``-th is kept.
     """
     times = time_grid(scenario)
     summary = Summary.empty(len(times), len(scenario.claims))
     simulated, kept, kept_index = [], [], []
     for block, size in chunk:
         paths = simulate_block(trends, scenario, seed, block, size, times)
+        summary.add_clusters(paths.clusters())
         if not keep_all:
             simulated.append(paths.series())
         index = block * BLOCK + np.arange(size)

@@ -12,7 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from sim.calibration.checks import MIX
-from sim.calibration.fits import OPEN_FIT
+from sim.calibration.fits import OPEN_FITS
 from sim.calibration.posterior import Posterior
 from sim.calibration.prior_vs_posterior import on_log_scale, parameter_priors
 from sim.calibration.report import CalibrationReport
@@ -27,7 +27,8 @@ from sim.plots.fan import observed_windows
 from sim.plots.render import save_figure
 
 FIT_COLOURS = {"exponential": "#7f7f7f", "logistic": "#1f77b4", "gompertz": "#d62728", "richards": "#9467bd",
-               "product": "#17becf", OPEN_FIT: "#b3541e", MIX: "black"}
+               "product": "#17becf", "decay": "#8c564b", "compute_logistic": "#bcbd22",
+               "open_call_weighted": "#b3541e", "open_equal_weight": "#e6a157", MIX: "black"}
 
 
 def _colour(fit: str) -> str:
@@ -126,10 +127,10 @@ def report_figure(report: CalibrationReport):
                     fontsize=11, x=0.01, ha="left")
     volume_ax, share_ax = middle.subplots(1, 2, width_ratios=[3, 1])
     models = report.predictive.index.get_level_values("model")
-    _predictive_panel(volume_ax, report.predictive[models != OPEN_FIT], log=True)
+    _predictive_panel(volume_ax, report.predictive[~models.isin(OPEN_FITS)], log=True)
     volume_ax.set_xlabel("daily tokens (T = 10^12 per day, window or date average), log scale")
     volume_ax.set_ylabel("published figure, grouped by series")
-    _predictive_panel(share_ax, report.predictive[models == OPEN_FIT], log=False)
+    _predictive_panel(share_ax, report.predictive[models.isin(OPEN_FITS)], log=False)
     share_ax.set_xlabel("open-source share of enterprise calls")
 
     bottom.suptitle("(c) Prior predictive: what the priors alone imply (trend only, before any data); black: "

@@ -75,18 +75,23 @@ def _claims_section(inputs: ReportInputs) -> str:
 
 
 def _comparison_section(inputs: ReportInputs) -> str:
-    from sim.analysis.compare import band_frame, claim_frame
+    from sim.analysis.compare import band_frame, claim_cells, indistinct_claims
+    from sim.analysis.tables import claim_probabilities
     from sim.plots.compare import compare_chart
 
     if len(inputs.results) < 2:
         return paragraph("Only one scenario in this report: pass several scenario files to compare them.")
     datasets = [item.dataset for item in inputs.results]
-    claims = claim_frame(datasets).map(lambda p: "-" if p != p else f"{p:.1%}")
+    claims = claim_cells(datasets)
+    names = [str(ds.attrs.get("scenario", f"#{i}")) for i, ds in enumerate(datasets)]
+    noise = indistinct_claims(names, [claim_probabilities(ds) for ds in datasets], list(claims.index))
     return (paragraph("Median and 10-90% band of each variable per scenario (T = 10^12 tokens per day; shares in %).",
                       "note")
             + table_html(band_frame(datasets))
-            + paragraph("Each claim's probability per scenario ('-': the scenario does not state it).", "note")
+            + paragraph("Each claim's probability per scenario, +- its Monte Carlo standard error ('-': the scenario "
+                        "does not state it).", "note")
             + table_html(claims)
+            + "".join(paragraph(sentence, "note") for sentence in noise)
             + figure_html(compare_chart(datasets), "comparison of scenarios"))
 
 

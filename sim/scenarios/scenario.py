@@ -1,7 +1,8 @@
 """Scenario configs: TOML validated strictly into an immutable :class:`Scenario`.
 
-A scenario says what to simulate (horizon, step, draws, seed), which growth families to mix and
-with what weights, how volatile the future is around the trend, and which claims to evaluate.
+A scenario says what to simulate (horizon, step, draws, seed), which growth families and which
+variants of the open-source model to mix and with what weights, how volatile the future is around the
+trend, which claims to evaluate, and what it means against the baseline (its intent).
 ``extends = "baseline.toml"`` starts from another scenario (a file next to it, or else one of the scenario
 library) and overrides it table by table.
 Every error names the file, the line and the key, and what is allowed.
@@ -23,23 +24,31 @@ from sim.core.timeaxis import parse_month
 from sim.core.tomlfile import TablePath, TomlFile
 from sim.core.variables import VARIABLES
 from sim.curves.families import FAMILIES
+from sim.curves.open_source import OPEN_PARAMETERS, OPEN_VARIANTS
 from sim.data.compute_trend import load_compute_trend
 from sim.data.distributions import Distribution, parse_distribution
+from sim.data.priors import VOLUME_PRIORS
 from sim.scenarios.compute_bound import ComputeBound
 
 #: Which simulated quantity each volatility table perturbs (log scale for volume, logit for shares).
 VOLATILITIES = ("volume", "share", "adoption")
+#: A random walk in the growth rate of volume (the sd of its change over one year, per year): growth
+#: shocks that persist, so that bands widen for a reason.
+GROWTH_SHOCK = "growth"
 FIRST_MONTH = np.datetime64("2024-07", "M")
-LAST_DATA_MONTH = np.datetime64("2025-06", "M")
 MAX_DRAWS = 100_000_000
+#: What a claim's probability counts: paths beyond the threshold on the date (``at_date``, the default:
+#: what "above 80% by 2030" says), or paths that have crossed it at any time by then (``first_passage``).
+CLAIM_KINDS = ("at_date", "first_passage")
 
-_TOP = ("name", "description", "horizon", "step_months", "draws", "seed", "families", "volatility", "claims",
-        "events", "assumptions", "compute", "intent")
+_TOP = ("name", "description", "horizon", "step_months", "draws", "seed", "families", "open_models", "volatility",
+        "claims", "events", "assumptions", "compute", "intent")
 #: How a scenario states what it means against the baseline, per variable (:mod:`sim.analysis.intent` checks it).
 DIRECTIONS = ("higher", "lower")
+#: The variants of the open-source model a scenario mixes, and their weights unless it says otherwise.
+OPEN_MODELS = {name: 1.0 / len(OPEN_VARIANTS) for name in OPEN_VARIANTS}
 #: Parameters whose calibration prior a scenario may replace (by reweighting the posterior).
-ASSUMABLE = ("v_ref", "growth", "ceiling_headroom", "shape", "adopter_share_of_headroom", "adopter_share_of_growth",
-             "bass_p", "bass_q", "m", "t_start", "u_max", "k", "t_half")
+ASSUMABLE = (*(name for name in VOLUME_PRIORS), *OPEN_PARAMETERS)
 
 
 @dataclass(frozen=True)
@@ -52,13 +61,27 @@ class Volatility:
 
 @dataclass(frozen=True)
 class Claim:
-    """A statement to evaluate: ``variable`` goes above (or below) ``threshold`` by each date."""
+    """A statement to evaluate on each date of ``by``: ``variable`` is above (or below) ``threshold`` on that
+    date (``kind = "at_date"``), or has been at some time up to it (``kind = "first_passage"``)."""
 
     name: str
     variable: str
     threshold: float
     by: tuple[np.datetime64, ...]
     direction: str = "above"
+    kind: str = "at_date"
+
+    def beyond(self, values: np.ndarray) -> np.ndarray:
+        """Per path and time: is the value beyond the threshold then?"""
+        return values > self.threshold if self.direction == "above" else values < self.threshold
+
+    def passed(self, values: np.ndarray) -> np.ndarray:
+        """Per path and time: has the value been beyond the threshold at or before this time?"""
+        return np.logical_or.accumulate(self.beyond(values), axis=-1)
+
+    def holds(self, values: np.ndarray) -> np.ndarray:
+        """Per path and time: does the claim hold, as its kind reads it?"""
+        return self.passed(values) if self.kind == "first_passage" else self.beyond(values)
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,7 @@ class Event:
     end: np.datetime64
     size: Distribution
     half_life_months: float = math.inf
+    where: str = ""  # file, line and key of its start: checked against the calibration's last data month
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,9 @@ class Scenario:
     events: tuple[Event, ...] = ()
     assumptions: tuple[tuple[str, Distribution], ...] = ()
     compute: ComputeBound | None = None
+    open_weights: tuple[tuple[str, float], ...] = tuple(OPEN_MODELS.items())
+    growth_shock: float = 0.0
+    where_horizon: str = ""
     intent: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -101,15 +128,29 @@ class Scenario:
         """Hash of the scenario text (with every file it extends)."""
         return hashlib.sha256(self.text.encode()).hexdigest()
 
+    def check_months(self, last_data_month: np.datetime64) -> None:
+        """Refuse a horizon or an event that does not lie after the calibration's last data month (known once
+        the calibration inputs are read, before any fitting or simulation)."""
+        last = np.datetime64(last_data_month, "M")
+        if not last < self.horizon:
+            raise UserError(f"horizon {self.horizon} must be after the last data month of the calibration ({last})",
+                            where=self.where_horizon or str(self.path))
+        for event in self.events:
+            if not last < event.start:
+                raise UserError(f"event months must start after the last data month of the calibration ({last}); "
+                                f"got {event.start}", where=event.where or str(self.path))
+
 
 #: Tables an extending scenario replaces whole rather than key by key (weights must sum to 1).
-REPLACED_TABLES = ("families",)
+REPLACED_TABLES = ("families", "open_models")
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base`` table by table; a distribution (a table with ``dist``) is replaced whole."""
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in REPLACED_TABLES:
+        if (isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in REPLACED_TABLES
+                and "dist" not in value):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
@@ -175,7 +216,7 @@ def _claim(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> 
     table = ("claims", index)
     if not isinstance(entry, dict):
         raise source.error("each [[claims]] entry must be a table", table)
-    source.check_keys(entry, table, ("name", "variable", "threshold", "by"), ("direction",))
+    source.check_keys(entry, table, ("name", "variable", "threshold", "by"), ("direction", "kind"))
     variable = source.typed(entry, "variable", str, table)
     if variable not in VARIABLES:
         raise source.error(f"unknown variable {variable!r}; allowed: {', '.join(VARIABLES)}", table, "variable")
@@ -194,7 +235,11 @@ def _claim(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> 
     for month in months:
         if not FIRST_MONTH <= month <= horizon:
             raise source.error(f"{month} is outside the simulated months {FIRST_MONTH}..{horizon}", table, "by")
-    return Claim(source.typed(entry, "name", str, table), variable, threshold, months, direction)
+    kind = source.typed(entry, "kind", str, table, "at_date")
+    if kind not in CLAIM_KINDS:
+        raise source.error(f"unknown kind {kind!r}; allowed: at_date (beyond the threshold on the date) or "
+                           "first_passage (beyond it at any time by then)", table, "kind")
+    return Claim(source.typed(entry, "name", str, table), variable, threshold, months, direction, kind)
 
 
 def _event(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> Event:
@@ -208,8 +253,8 @@ def _event(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> 
     probability = _number(source, entry, "probability", table, 0.0, 1.0)
     start = _month(source, source.typed(entry, "start", str, table), table, "start")
     end = _month(source, source.typed(entry, "end", str, table), table, "end") if "end" in entry else start
-    if not LAST_DATA_MONTH < start <= end <= horizon:
-        raise source.error(f"event months must satisfy {LAST_DATA_MONTH} < start <= end <= horizon ({horizon}); "
+    if not FIRST_MONTH < start <= end <= horizon:
+        raise source.error(f"event months must satisfy {FIRST_MONTH} < start <= end <= horizon ({horizon}); "
                            f"got {start}..{end}", table, "start")
     try:
         size = parse_distribution(entry["size"])
@@ -217,7 +262,8 @@ def _event(source: TomlFile, entry: Any, index: int, horizon: np.datetime64) -> 
         raise source.error(str(exc), table, "size") from None
     half_life = (_number(source, entry, "half_life_months", table, 0.1, 1200.0)
                  if "half_life_months" in entry else math.inf)
-    return Event(source.typed(entry, "name", str, table), target, probability, start, end, size, half_life)
+    return Event(source.typed(entry, "name", str, table), target, probability, start, end, size, half_life,
+                 source.error("", table, "start").where)
 
 
 def _assumptions(source: TomlFile, data: dict) -> tuple[tuple[str, Distribution], ...]:
@@ -230,6 +276,17 @@ def _assumptions(source: TomlFile, data: dict) -> tuple[tuple[str, Distribution]
         except ValueError as exc:
             raise source.error(str(exc), ("assumptions",), name) from None
     return tuple(parsed)
+
+
+def _weights(source: TomlFile, data: dict, table: str, allowed, default: dict[str, float] | None = None
+             ) -> tuple[tuple[str, float], ...]:
+    """A table of mixture weights (growth families, open-source variants) that sum to 1."""
+    mapping = source.typed(data, table, dict, ()) if default is None else source.typed(data, table, dict, (), default)
+    source.check_keys(mapping, (table,), (), allowed)
+    weights = tuple((name, _number(source, mapping, name, (table,), 0.0, 1.0)) for name in mapping)
+    if not math.isclose(sum(w for _, w in weights), 1.0, abs_tol=1e-9):
+        raise source.error(f"weights must sum to 1 (they sum to {sum(w for _, w in weights):g})", (table,))
+    return weights
 
 
 def _compute(source: TomlFile, data: dict, path: Path) -> ComputeBound | None:
@@ -277,21 +334,22 @@ def load_scenario(path: str | Path) -> Scenario:
     if not name or not all(c.isalnum() or c in "-_" for c in name):
         raise source.error("name must be non-empty letters, digits, '-' or '_' (it names the result files)", (), "name")
     horizon = _month(source, source.typed(data, "horizon", str, ()), (), "horizon")
-    if not LAST_DATA_MONTH < horizon <= np.datetime64("2100-12", "M"):
-        raise source.error(f"horizon must be after the last data month {LAST_DATA_MONTH} and no later than 2100-12",
-                           (), "horizon")
+    if not FIRST_MONTH < horizon <= np.datetime64("2100-12", "M"):
+        raise source.error(f"horizon must be after {FIRST_MONTH} and no later than 2100-12", (), "horizon")
     step = int(_number(source, data, "step_months", (), 1, 12, integer=True)) if "step_months" in data else 1
     draws = int(_number(source, data, "draws", (), 1, MAX_DRAWS, integer=True))
     seed = int(_number(source, data, "seed", (), 0, 2**63 - 1, integer=True))
 
-    families = source.typed(data, "families", dict, ())
-    source.check_keys(families, ("families",), (), FAMILIES)
-    weights = tuple((family, _number(source, families, family, ("families",), 0.0, 1.0)) for family in families)
-    if not math.isclose(sum(w for _, w in weights), 1.0, abs_tol=1e-9):
-        raise source.error(f"family weights must sum to 1 (they sum to {sum(w for _, w in weights):g})", ("families",))
+    weights = _weights(source, data, "families", FAMILIES)
+    open_weights = _weights(source, data, "open_models", OPEN_MODELS, OPEN_MODELS)
 
     raw_volatility = source.typed(data, "volatility", dict, (), {})
-    source.check_keys(raw_volatility, ("volatility",), (), VOLATILITIES)
+    source.check_keys(raw_volatility, ("volatility",), (), (*VOLATILITIES, GROWTH_SHOCK))
+    growth_shock = 0.0
+    if GROWTH_SHOCK in raw_volatility:
+        entry = source.typed(raw_volatility, GROWTH_SHOCK, dict, ("volatility",))
+        source.check_keys(entry, ("volatility", GROWTH_SHOCK), ("sd",))
+        growth_shock = _number(source, entry, "sd", ("volatility", GROWTH_SHOCK), 0.0, 5.0)
     volatility = {}
     for kind in VOLATILITIES:
         table = ("volatility", kind)
@@ -312,4 +370,4 @@ def load_scenario(path: str | Path) -> Scenario:
         text += f"\n# --- {compute.trend.source} ---\n" + compute.trend.source.read_text()
     return Scenario(name, source.typed(data, "description", str, (), ""), horizon, step, draws, seed,
                     weights, volatility, claims, path, text, events, _assumptions(source, data), compute,
-                    _intent(source, data))
+                    open_weights, growth_shock, source.error("", (), "horizon").where, _intent(source, data))

@@ -1,11 +1,13 @@
 """tokensim's own forecast of a held-out figure: the posterior predictive under the origin's calibration.
 
-For each volume family the window mean (or the level at a date) of the curve at a posterior draw,
-times the series' scale and ``exp(drift * midpoint)`` when the series is scaled, times lognormal
-noise with the series' sigma; families mixed by the scenario's ``[families]`` weights (and its
-assumptions, by reweighting). A series with no figure before the origin takes its scale, drift and
-sigma from the priors: the posterior of a parameter no data touched is its prior. The open-source
-share is the window mean of ``adoption x usage`` under the ``open`` fit, with logit-normal noise.
+For each volume family the series' own reading of the curve at a posterior draw (the window mean of
+``V(t) exp(drift t)``, the drift inside the window, or the level times ``exp(drift t)`` at a date),
+times its scale, times lognormal noise with the series' figure and release sigmas (a figure not yet
+published comes from a release of its own); families mixed by the scenario's ``[families]`` weights
+(and its assumptions, by reweighting). A series with no figure before the origin takes its scale and
+drift from the priors: the posterior of a parameter no data touched is its prior. The open-source
+share is the window mean of ``adoption^call_weight x usage`` under the variants of the open-source
+model mixed by the scenario's ``[open_models]`` weights, with logit-normal noise.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from scipy import special
 
 from sim.analysis.backtest.forecasts import Ensemble, Forecast, NoForecast
 from sim.analysis.backtest.origins import Origin
-from sim.calibration.fits import OPEN_FIT, scale_of
+from sim.calibration.fits import scale_of
 from sim.calibration.models import SHARE_SIGMA, series_parameter
 from sim.core.errors import UserError
-from sim.curves.families import FAMILIES
+from sim.curves.families import FAMILIES, drifted_window_mean
 from sim.curves.open_source import OPEN_PARAMETERS, open_share, open_share_window_mean
 from sim.data.observations import Observation
 
@@ -36,13 +38,13 @@ def _rng(seed: int, as_of: dt.date, target: Observation) -> np.random.Generator:
 
 def _series_terms(origin: Origin, fit: str, index: np.ndarray, series: str, rng: np.random.Generator
                   ) -> dict[str, np.ndarray] | str:
-    """Scale, drift and sigma of a series per member: posterior draws, or its priors if no figure of
-    it was known at the origin (their posterior is then their prior); a reason if it has neither."""
+    """Scale, drift and noise of a series per member: posterior draws, or its priors if no figure of it
+    was known at the origin (their posterior is then their prior); a reason if it has neither."""
     role = origin.vintage.series[series].role
     fixed = {"scale": 1.0, "drift": 0.0} if role == "reference" else {}
     draws, priors = origin.posterior.samples(fit), origin.priors.series.get(series, {})
     terms = {}
-    for name in ("scale", "drift", "sigma"):
+    for name in ("scale", "drift", "sigma", "release_sigma"):
         key = series_parameter(series, name)
         if key in draws:
             terms[name] = draws[key][index]
@@ -70,23 +72,32 @@ def _volume_members(origin: Origin, target: Observation, rng: np.random.Generato
         family = FAMILIES[fit]
         draws = origin.posterior.samples(fit)
         params = {p: draws[p][index] for p in family.parameters}
-        level = family.level(a, params) if target.kind == "at_date" else family.window_mean(a, b, params)
         terms = _series_terms(origin, fit, index, target.series, rng)
         if isinstance(terms, str):
             return NoForecast(terms)
-        noise = terms["sigma"] * rng.standard_normal(where.size)
-        members[where] = np.log(level) + np.log(terms["scale"]) + terms["drift"] * target.midpoint + noise
+        if target.kind == "at_date":
+            level = family.level(a, params) * np.exp(terms["drift"] * a)
+        else:
+            level = drifted_window_mean(family, np.full(where.size, a), np.full(where.size, b), params, terms["drift"])
+        noise = np.hypot(terms["sigma"], terms["release_sigma"]) * rng.standard_normal(where.size)
+        members[where] = np.log(level) + np.log(terms["scale"]) + noise
     return Ensemble(members)
 
 
 def _share_members(origin: Origin, target: Observation, rng: np.random.Generator, size: int) -> Forecast:
-    draws = origin.posterior.samples(OPEN_FIT)
-    index = rng.choice(origin.posterior.size(OPEN_FIT), size=size, p=origin.resampling.get(OPEN_FIT))
-    params = {p: draws[p][index] for p in OPEN_PARAMETERS}
+    weights = [(fit, w) for fit, w in origin.scenario.open_weights if w > 0 and fit in origin.posterior.fits]
+    chosen = rng.choice(len(weights), size=size, p=np.array([w for _, w in weights]) / sum(w for _, w in weights))
     a, b = target.window
-    share = open_share(a, params) if target.kind == "at_date" else open_share_window_mean(a, b, params)
-    sigma = draws[SHARE_SIGMA][index] if SHARE_SIGMA in draws else origin.priors.open["sigma"].sample(rng, size)
-    return Ensemble(special.logit(np.clip(share, 1e-12, 1 - 1e-12)) + sigma * rng.standard_normal(size))
+    members = np.empty(size)
+    for k, (fit, _) in enumerate(weights):
+        where = np.flatnonzero(chosen == k)
+        draws = origin.posterior.samples(fit)
+        index = rng.choice(origin.posterior.size(fit), size=where.size, p=origin.resampling.get(fit))
+        params = {p: draws[p][index] for p in OPEN_PARAMETERS}
+        share = open_share(a, params) if target.kind == "at_date" else open_share_window_mean(a, b, params)
+        sigma = draws[SHARE_SIGMA][index] if SHARE_SIGMA in draws else origin.priors.open["sigma"].sample(rng, where.size)
+        members[where] = special.logit(np.clip(share, 1e-12, 1 - 1e-12)) + sigma * rng.standard_normal(where.size)
+    return Ensemble(members)
 
 
 #: How tokensim forecasts each scoring scale: volume families mixed, or the open-source model.

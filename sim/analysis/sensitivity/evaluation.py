@@ -14,7 +14,8 @@ from sim.analysis.sensitivity.targets import TARGET_KINDS, Target
 from sim.calibration.posterior import Posterior
 from sim.engine.paths import Paths, blocks, time_grid
 from sim.engine.reweighting import posterior_weights
-from sim.engine.simulate import Trends, build_trends, simulate_block
+from sim.engine.simulate import simulate_block
+from sim.engine.trends import Trends, build_trends
 from sim.scenarios.scenario import Scenario
 
 log = logging.getLogger("tokensim")

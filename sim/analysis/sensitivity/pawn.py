@@ -7,7 +7,6 @@ import xarray as xr
 
 from sim.analysis.sensitivity.evaluation import ScenarioModel
 from sim.curves.parameters import PARAMETERS
-from sim.engine.summary import has_crossed
 
 #: Per-path quantities PAWN ranks, each with the fit it comes from (their readable names are the parameter
 #: registry's). The Richards ``shape`` (NaN on other families' paths) and the categorical family are left out.
@@ -44,7 +43,7 @@ def pawn_indices(model: ScenarioModel, paths: int = PAWN_PATHS,
     for row, (target, column) in enumerate(zip(model.targets, model.columns)):
         if target.kind == "claim":
             claim = next(c for c in scenario.claims if c.name == target.claim)
-            values = has_crossed(series[claim.variable][:, :column + 1], claim)[:, -1].astype(float)
+            values = claim.holds(series[claim.variable][:, :column + 1])[:, -1].astype(float)
         else:
             values = np.log10(series[target.variable][:, column])
         if np.ptp(values) == 0.0:

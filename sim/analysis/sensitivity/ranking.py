@@ -34,6 +34,17 @@ def top_drivers(dataset: xr.Dataset, claim: str, date: str, n: int = 3) -> list[
         known = sorted({f"{c} by {d}" for c, d, k in zip(dataset["claim"].values, dataset["date"].values,
                                                         dataset["target_kind"].values) if k == "claim"})
         raise UserError(f"no claim {claim!r} by {date} in this analysis; known: {', '.join(known)}")
+    return _ranked(dataset, mask, n)
+
+
+def median_drivers(dataset: xr.Dataset, date: str, n: int = 3) -> list[tuple[str, float, float]]:
+    """The ``n`` factors with the largest ST for the median daily tokens in ``date`` (``"YYYY-MM"``), or none
+    when the analysis did not compute it."""
+    mask = (dataset["target_kind"] == "median") & (dataset["date"] == str(date))
+    return _ranked(dataset, mask, n) if bool(mask.any()) else []
+
+
+def _ranked(dataset: xr.Dataset, mask: xr.DataArray, n: int) -> list[tuple[str, float, float]]:
     one = dataset.isel(target=int(np.flatnonzero(mask.values)[0]))
     st = one["ST"].values
     order = [i for i in np.argsort(-np.nan_to_num(st, nan=-np.inf), kind="stable") if np.isfinite(st[i])]

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.engine.paths import Paths
-from sim.engine.summary import has_crossed
 from sim.scenarios.scenario import Scenario
 
 MEDIAN_DATES = ("2027-12", "2030-12")
@@ -28,7 +27,7 @@ class Target:
 def claim_probability(paths: Paths, column: int, target: Target, scenario: Scenario) -> float:
     """Share of paths in which the claim has held at or before the target month."""
     claim = next(c for c in scenario.claims if c.name == target.claim)
-    return float(has_crossed(paths.series()[claim.variable][:, :column + 1], claim)[:, -1].mean())
+    return float(claim.holds(paths.series()[claim.variable][:, :column + 1])[:, -1].mean())
 
 
 def log10_median(paths: Paths, column: int, target: Target, scenario: Scenario) -> float:

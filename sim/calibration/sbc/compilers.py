@@ -17,10 +17,10 @@ import numpy as np
 
 from sim.core.errors import UserError
 from sim.curves.families import VOLUME_PARAMETERS
-from sim.curves.open_source import OPEN_PARAMETERS
+from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS
 
 #: Deterministics that are engine parameters (the ceiling): ranked like the free parameters.
-ENGINE_PARAMETERS = (*VOLUME_PARAMETERS, *OPEN_PARAMETERS)
+ENGINE_PARAMETERS = (*VOLUME_PARAMETERS, *OPEN_PARAMETERS, *OPEN_DERIVED)
 
 
 def _compile_numba(model, keep: Sequence[str]):
@@ -93,6 +93,13 @@ def observed_names(model) -> tuple[str, str]:
 
 
 def ranked_parameters(model) -> list[str]:
-    """What SBC ranks: every free parameter, plus deterministics the engine uses (the ceiling)."""
-    free = [rv.name for rv in model.free_RVs]
-    return [*free, *(d.name for d in model.deterministics if d.name in ENGINE_PARAMETERS)]
+    """What SBC ranks: every free parameter (the elements of a vector one each are not ranked: only scalars),
+    plus deterministics the engine uses (the ceiling, ``m``) that depend on a free parameter; a constant
+    (the compute trend, a variant's fixed call weight) has no rank to test."""
+    from pytensor.graph.basic import ancestors
+
+    free = [rv for rv in model.free_RVs if rv.ndim == 0]
+    drawn = set(model.free_RVs)
+    return [*(rv.name for rv in free),
+            *(d.name for d in model.deterministics
+              if d.name in ENGINE_PARAMETERS and d.ndim == 0 and drawn & set(ancestors([d])))]

@@ -31,7 +31,7 @@ import xarray as xr
 
 from sim.calibration.calibrate import MODEL_VERSION, calibration_id
 from sim.calibration.fits import build_model, fit_names
-from sim.calibration.inputs import SamplerSettings
+from sim.calibration.inputs import CalibrationInputs
 from sim.calibration.sampling import quiet_pymc
 from sim.calibration.sbc.compilers import COMPILERS, observed_names, ranked_parameters
 from sim.calibration.sbc.ranks import rank_statistic, thin, with_uniformity
@@ -129,14 +129,16 @@ def _ranks(posterior: xr.Dataset, truth: xr.Dataset, parameters: Sequence[str], 
     return np.array(ranks, float), np.array([d.mean() for d in draws])
 
 
-def run_sbc(fits: Sequence[str], observations, priors, settings: SBCSettings, *,
+def run_sbc(fits: Sequence[str], inputs: CalibrationInputs, settings: SBCSettings, *,
             log: logging.Logger | None = None) -> xr.Dataset:
-    """SBC of each named fit (volume families and/or ``open``) at the real observation windows."""
+    """SBC of each named fit (volume families and/or open-source variants) at the real observation windows,
+    censored figures simulated as censored."""
     log = log or logging.getLogger("tokensim")
+    observations, priors = inputs.observations, inputs.priors
     parts = []
     with quiet_pymc():
         for fit in fits:
-            model = build_model(fit, observations, priors)
+            model = build_model(fit, observations, priors, inputs.compute)
             parts.append(sbc_fit(fit, model, model, settings, stream=fit_names().index(fit), log=log))
             log.info("%s: SBC done (%s)", fit, "passed" if bool(parts[-1]["passed"].all()) else "FAILED")
     dataset = xr.concat(parts, dim="check", data_vars="all", coords="different", compat="equals")
@@ -155,7 +157,7 @@ def run_sbc(fits: Sequence[str], observations, priors, settings: SBCSettings, *,
         observations_sha256=observations.digest(),
         priors_file=str(priors.path),
         priors_sha256=priors.digest(),
-        calibration_id=calibration_id(observations, priors, SamplerSettings(), fit_names()),
+        calibration_id=calibration_id(inputs),
     )
     return dataset
 

@@ -30,7 +30,8 @@ def summarize(capsys, *args: str) -> str:
 
 def test_csv_is_one_tidy_table_of_every_stored_quantile_at_year_ends(result, baseline_results, capsys):
     frame = pd.read_csv(io.StringIO(summarize(capsys, str(result), "--format", "csv")))
-    assert list(frame.columns) == ["variable", "time", "quantile", "value"]
+    assert list(frame.columns) == ["variable", "time", "quantile", "value", "mc_se"]
+    assert (frame["mc_se"] >= 0).all() and (frame["mc_se"] > 0).any()
     assert frame["value"].dtype == float and frame["quantile"].dtype == float
     years = sorted(set(str(t)[:4] for t in baseline_results["time"].values))
     assert len(frame) == 3 * len(years) * baseline_results.sizes["quantile"]
@@ -57,10 +58,13 @@ def test_annual_means_are_quantiles_of_each_paths_calendar_year_mean(result, bas
     assert "calendar year" in summarize(capsys, str(result), "--annual-mean")
 
 
-def test_claims_have_their_own_table(result, capsys):
+def test_claims_have_their_own_table(result, baseline_results, capsys):
+    from sim.engine.results import claims_from_attr
+
     frame = pd.read_csv(io.StringIO(summarize(capsys, str(result), "--format", "csv", "--claims")))
-    assert list(frame.columns) == ["claim", "variable", "condition", "by", "probability", "median_crossing"]
-    assert frame["probability"].between(0, 1).all() and len(frame) == 6
+    assert {"claim", "variable", "kind", "by", "probability", "mc_se"} <= set(frame.columns)
+    assert frame["probability"].between(0, 1).all()
+    assert len(frame) == sum(len(claim.by) for claim in claims_from_attr(baseline_results))
 
 
 def test_json_keeps_integers_integers(result, capsys):
@@ -68,7 +72,8 @@ def test_json_keeps_integers_integers(result, capsys):
     document = json.loads(text)
     assert isinstance(document["seed"], int) and isinstance(document["draws"], int)
     assert "20250901.0" not in text
-    assert {"variable", "time", "quantile", "value"} == set(document["quantiles"][0])
+    assert {"variable", "time", "quantile", "value", "mc_se"} == set(document["quantiles"][0])
+    assert {"probability", "mc_se", "kind"} <= set(document["claims"][0])
 
 
 def test_xlsx_workbook_holds_the_same_tables(result, tmp_path, capsys):

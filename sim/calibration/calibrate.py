@@ -27,9 +27,15 @@ from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observati
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
 MODEL_VERSION = "4"
-#: What a first calibration costs, said before it starts (README "Benchmarks": 126 s cold on an idle 2-core
-#: machine, most of it compiling each model; a busy machine takes several times longer).
-EXPECTED_TIME = "about 2 to 4 minutes on 2 idle cores, longer on a busy machine"
+#: What one fit costs cold, said before a calibration starts: 20 to 40 s on an idle 2-core machine, most of it
+#: compiling the model (README "Benchmarks": 126 s for six fits); a busy machine takes several times longer.
+SECONDS_PER_FIT = (20, 40)
+
+
+def expected_time(fits: int) -> str:
+    """How long a cold calibration of ``fits`` models takes, in words."""
+    low, high = (max(1, round(fits * seconds / 60)) for seconds in SECONDS_PER_FIT)
+    return f"about {low} to {high} minutes on 2 idle cores, longer on a busy machine"
 
 
 def calibration_id(inputs: CalibrationInputs) -> str:
@@ -75,7 +81,7 @@ def calibrate(inputs: CalibrationInputs, *, force: bool = False,
         return posterior, path
     log.info("no fitted posterior for these inputs in %s: calibrating %d models (%s) with NUTS; %s. The "
              "posterior is cached there, so later runs start in seconds.", inputs.cache, len(fits), ", ".join(fits),
-             EXPECTED_TIME)
+             expected_time(len(fits)))
     draws, reports = {}, {}
     for number, fit in enumerate(fits, start=1):
         started = time.perf_counter()

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     summarize = command("summarize", "quantile table and claim probabilities of a result")
     summarize.add_argument("result", type=Path, help="results file (.nc) written by 'tokensim run'")
     summarize.add_argument("--format", choices=FORMAT_NAMES, default="table",
-                           help="table (terminal), csv (one tidy table: variable, time, quantile, value), json, "
+                           help="table (terminal), csv (one tidy table: variable, time, quantile, value, mc_se), json, "
                                 "xlsx (a workbook; needs --out) or hubverse (scenario, target, horizon, output_type, "
                                 "output_type_id, value: quantiles and sample paths) (default: %(default)s)")
     summarize.add_argument("--claims", action="store_true",

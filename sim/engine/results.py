@@ -141,7 +141,7 @@ def _time_bounds(dataset: xr.Dataset, step_months: int) -> None:
     variable that is a mean over its step, and no fill value on the coordinates (CF forbids one there)."""
     starts = dataset["time"].values.astype("datetime64[M]")
     bounds = np.stack([starts, starts + step_months], axis=1).astype("datetime64[ns]")
-    dataset["time_bnds"] = (("time", "nv"), bounds, {"long_name": TIME_LONG_NAME})  # CF: as its coordinate's
+    dataset["time_bnds"] = (("time", "nv"), bounds)  # its metadata is its coordinate's (CF 7.1)
     dataset["time"].attrs["bounds"] = "time_bnds"
     for stored in ("time", "time_bnds"):  # one encoding for both, as CF asks of a coordinate and its bounds
         dataset[stored].encoding.update({"units": "days since 2000-01-01", "calendar": "proleptic_gregorian"})

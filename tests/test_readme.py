@@ -12,7 +12,7 @@ README = ROOT / "README.md"
 
 def _table_names(text: str, heading: str) -> set[str]:
     table = text.split(heading, 1)[1].split("\n\n", 1)[0]
-    return {name for row in table.splitlines()[2:] for name in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
+    return {name for row in table.splitlines()[2:] for name in re.findall(r"`([a-z0-9_]+)`", row.split("|")[1])}
 
 
 def test_variable_table_lists_every_variable_of_a_results_file(baseline_results, posterior_dir, tmp_path):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import os
 from pathlib import Path
@@ -16,31 +14,6 @@ PRIORS = ROOT / "calibration" / "priors.toml"
 BASELINE = ROOT / "scenarios" / "baseline.toml"
 
 
-#: Set by CI's lowest-versions step: the session's calibration takes prior draws (pymc.testing.mock_sample) instead
-#: of NUTS, so that the tests of what comes after calibration (engine, exports, conventions, command line) run on
-#: the lowest allowed versions in minutes. Their numbers are then the prior's: tests of fitted values are left out.
-MOCK_SAMPLING = bool(os.environ.get("TOKENSIM_TEST_MOCK_SAMPLING"))
-
-
-@contextlib.contextmanager
-def _sampling():
-    """NUTS as configured, or prior draws with no divergences and no gate (MOCK_SAMPLING)."""
-    if not MOCK_SAMPLING:
-        yield
-        return
-    import numpy as np
-    import pymc as pm
-    from pymc.testing import mock_sample
-
-    from sim.calibration import sampling
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pm, "sample", functools.partial(
-            mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)}))
-        patch.setattr(sampling, "gate_failures", lambda report, gate: [])
-        yield
-
-
 @pytest.fixture(scope="session")
 def posterior_dir(tmp_path_factory) -> Path:
     """A posterior cache folder holding the real baseline calibration (real NUTS sampling)."""
@@ -48,11 +21,9 @@ def posterior_dir(tmp_path_factory) -> Path:
     from sim.calibration.inputs import CalibrationInputs
 
     # A developer may point TOKENSIM_TEST_POSTERIORS at a persistent folder to reuse a fit between
-    # sessions; CI leaves it unset, so every CI run calibrates from scratch (and a mocked one never persists).
-    persistent = os.environ.get("TOKENSIM_TEST_POSTERIORS") if not MOCK_SAMPLING else None
-    folder = Path(persistent or tmp_path_factory.mktemp("posteriors"))
-    with _sampling():
-        calibrate(CalibrationInputs.load(OBSERVATIONS, PRIORS, folder), log=logging.getLogger("tokensim.tests"))
+    # sessions; CI leaves it unset, so every CI run calibrates from scratch.
+    folder = Path(os.environ.get("TOKENSIM_TEST_POSTERIORS") or tmp_path_factory.mktemp("posteriors"))
+    calibrate(CalibrationInputs.load(OBSERVATIONS, PRIORS, folder), log=logging.getLogger("tokensim.tests"))
     return folder
 
 

@@ -40,7 +40,7 @@ def test_summarize_formats_and_plot(posterior_dir, tmp_path, capsys):
     assert summary["draws"] == 300 and {c["by"] for c in summary["claims"]} == {"2027-12", "2030-12"}
     assert summary["seed"] == 20250901 and isinstance(summary["seed"], int)  # not 20250901.0
     assert main(["summarize", str(out), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.startswith("variable,time,quantile,value\n")
+    assert capsys.readouterr().out.startswith("variable,time,quantile,value,mc_se\n")
     assert main(["plot", str(out), "--out", str(tmp_path / "chart.png"), "--observations", str(OBSERVATIONS)]) == 0
     assert (tmp_path / "chart.png").stat().st_size > 10_000
 

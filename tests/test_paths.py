@@ -52,7 +52,7 @@ def test_a_scenario_anywhere_extends_the_library_by_name(tmp_path, monkeypatch):
     assert scenario.compute is not None and scenario.intent == (("daily_tokens", "lower"),)
     assert scenario.compute.trend.source == paths.shipped("calibration") / "compute.toml"
     (mine.parent / "compute_constrained.toml").write_text('extends = "baseline.toml"\nname = "local"\n')
-    assert load_scenario(mine).compute is None  # a file next to it comes first
+    assert load_scenario(mine).intent == ()  # a file next to it comes first (it states no intent)
     mine.write_text('extends = "no_such.toml"\nname = "mine"\n')
     with pytest.raises(UserError, match="does not exist"):
         load_scenario(mine)

@@ -31,7 +31,8 @@ class TokensimAccessor:
         return claims_frame(self._dataset)
 
     def fan(self, variable: str | None = None, ax=None, observations=None):
-        """The standard two-panel fan chart, or the bands of one ``variable``; returns the figure."""
+        """The standard fan chart (one panel per variable, with the published figures of the registry the
+        results were calibrated with, or ``observations``), or the bands of one ``variable``; returns the figure."""
         from sim.core.variables import VARIABLES
         from sim.plots.fan import fan, fan_chart
 

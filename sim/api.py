@@ -22,7 +22,6 @@ from sim.calibration.inputs import CalibrationInputs, SamplerSettings
 from sim.calibration.posterior import Posterior
 from sim.calibration.prior_draws import prior_posterior
 from sim.core.errors import UserError
-from sim.core.paths import OBSERVATIONS, POSTERIORS, PRIORS
 from sim.engine.results import open_results, to_dataset, write_dataset
 from sim.engine.runner import DEFAULT_CHUNK, Progress, run_paths
 from sim.scenarios.scenario import MAX_DRAWS, Scenario, load_scenario
@@ -34,9 +33,9 @@ def run(
     draws: int | None = None,
     seed: int | None = None,
     out: str | Path | None = None,
-    observations: str | Path = OBSERVATIONS,
-    priors: str | Path = PRIORS,
-    posteriors: str | Path = POSTERIORS,
+    observations: str | Path | None = None,
+    priors: str | Path | None = None,
+    posteriors: str | Path | None = None,
     as_of: dt.date | None = None,
     cut: str = "published",
     chunk_size: int = DEFAULT_CHUNK,
@@ -60,7 +59,9 @@ def run(
     out
         If given, also write the Dataset there (atomically).
     observations, priors, posteriors
-        The observation registry, the priors file and the posterior cache folder.
+        The observation registry, the priors file and the posterior cache folder (default: as
+        :mod:`sim.core.paths` finds them: ``./calibration/`` when there is one, else the shipped copies
+        and the user's cache folder).
     as_of, cut
         Calibrate only on figures published by this date (``cut="published"``) or whose window
         ended by then (``cut="window"``).
@@ -85,17 +86,21 @@ def run(
     if inputs is None:
         inputs = CalibrationInputs.load(observations, priors, posteriors, as_of=as_of, cut=cut, settings=settings)
     scenario.check_months(last_data_month(inputs.observations))
-    posterior = prior_posterior(inputs) if prior_only else calibrate(inputs, log=log)[0]
+    if prior_only:
+        posterior, path = prior_posterior(inputs), None
+    else:
+        posterior, path = calibrate(inputs, log=log)
     return simulate(posterior, scenario, draws=draws, seed=seed, out=out, chunk_size=chunk_size,
-                    keep_paths=keep_paths, workers=workers, scheduler=scheduler, progress=progress)
+                    keep_paths=keep_paths, workers=workers, scheduler=scheduler, progress=progress,
+                    files=calibration_files(inputs, path))
 
 
 def simulate(posterior: Posterior, scenario: Scenario, *, draws: int | None = None, seed: int | None = None,
              out: str | Path | None = None, chunk_size: int = DEFAULT_CHUNK, keep_paths: int | None = None,
              workers: int | None = None, scheduler: str | None = None,
-             progress: Progress | None = None) -> xr.Dataset:
+             progress: Progress | None = None, files: dict[str, str] | None = None) -> xr.Dataset:
     """Simulate ``scenario`` on a fitted posterior and return the results Dataset (the options are
-    :func:`run`'s)."""
+    :func:`run`'s; ``files`` names the calibration files used, :func:`calibration_files`, for the provenance)."""
     _check_overrides(draws, seed)
     scenario.check_months(posterior.attrs["last_data_month"])
     seed = scenario.seed if seed is None else seed
@@ -103,9 +108,20 @@ def simulate(posterior: Posterior, scenario: Scenario, *, draws: int | None = No
                        chunk_size=chunk_size, keep_paths=keep_paths, workers=workers, scheduler=scheduler,
                        progress=progress)
     dataset = to_dataset(output, scenario, posterior, seed)
+    dataset.attrs.update(files or {})
     if out is not None:
         write_dataset(dataset, out)
     return dataset
+
+
+def calibration_files(inputs: CalibrationInputs, posterior: Path | None) -> dict[str, str]:
+    """Which observation registry, priors, analogs, compute figures and posterior file a run used (absolute
+    paths; no posterior file for a run from the priors alone), as attributes of its results: ./calibration/'s
+    files, or the copies shipped with tokensim (:mod:`sim.core.paths`)."""
+    files = {"observations_file": inputs.registry.path, "priors_file": inputs.prior_book.path,
+             "analogs_file": inputs.analogs.path,
+             "compute_figures_file": inputs.compute_figures.path, "posterior_file": posterior}
+    return {name: str(Path(path).resolve()) for name, path in files.items() if path is not None}
 
 
 def _check_overrides(draws: int | None, seed: int | None) -> None:

@@ -323,6 +323,7 @@ def test_an_origin_that_fails_the_convergence_gate_is_skipped_and_listed(monkeyp
 
 def test_outputs_are_written_atomically_and_a_failure_leaves_earlier_files(small_backtest, tmp_path, monkeypatch):
     out = tmp_path / "bt" / "backtest.nc"
+    out.parent.mkdir()  # only ./results/ is made on demand
     two = small_backtest.isel(hindcast=np.flatnonzero(np.isin(small_backtest["observation"].values,
                                                               ["idc_total_2025h1", "fs_open_share_2025h1"])))
     written = write_backtest(two, out, load_observations(OBSERVATIONS))

@@ -509,7 +509,7 @@ RESULTS_CASES = [
     Case("plot-missing-observations", ("plot", "{in}/result.nc", "--observations", "{in}/absent.toml"),
          ("absent.toml", "observation registry not found"), setup=results_valid, posterior=True),
     Case("plot-out-under-proc", ("plot", "{in}/result.nc", "--out", "/proc/tokensim/chart.png", "--observations", "{obs}"),
-         ("/proc/tokensim/chart.png", "cannot write here"), setup=results_valid, posterior=True),
+         ("/proc/tokensim/chart.png", "does not exist"), setup=results_valid, posterior=True),
     Case("plot-out-is-a-folder", ("plot", "{in}/result.nc", "--out", "{in}/charts.png", "--observations", "{obs}"),
          ("charts.png", "folder"), setup=results_valid_and_folder, posterior=True),
 ]
@@ -542,11 +542,11 @@ OUTPUT_CASES = [
     Case("output-folder-under-proc",
          ("run", "{baseline}", "--out", "/proc/tokensim/out.nc", "--draws", "50", "--observations", "{obs}",
           "--priors", "{priors}", "--analogs", "{analogs}", "--compute", "{compute}", "--posteriors", "{real}"),
-         ("/proc/tokensim/out.nc", "cannot write here"), posterior=True),
+         ("/proc/tokensim/out.nc", "does not exist"), posterior=True),
     Case("output-parent-is-a-file",
          ("run", "{baseline}", "--out", "{in}/afile/out.nc", "--draws", "50", "--observations", "{obs}",
           "--priors", "{priors}", "--analogs", "{analogs}", "--compute", "{compute}", "--posteriors", "{real}"),
-         ("afile/out.nc", "cannot write here"), setup=regular_file("afile"), posterior=True),
+         ("afile/out.nc", "is a file, not a folder"), setup=regular_file("afile"), posterior=True),
     # The results file is writable but the chart next to it is not: nothing may be written at all
     # (in particular the earlier result.nc must survive), and the error must say why.
     Case("output-chart-path-is-a-folder", run("{baseline}", posteriors="{real}"),

@@ -168,6 +168,7 @@ def report(posterior_dir, tmp_path_factory):
     and backtest files present) and a second scenario (simulated) in one report."""
     folder = tmp_path_factory.mktemp("report")
     results, out = folder / "results", folder / "report.html"
+    results.mkdir()  # only ./results/ is made on demand
     common = ["--results", str(results), "--backtest", str(folder / "backtest.nc"), "--draws", "1000",
               "--observations", str(OBSERVATIONS), "--priors", str(PRIORS), "--posteriors", str(posterior_dir)]
     first = main(["report", str(BASELINE), "-o", str(out), *common])
@@ -208,6 +209,8 @@ def test_report_says_what_is_missing_and_whether_results_were_reused(report):
     assert html.count("reused ") == 2 and html.count("simulated now") == 2
     assert "moves this most is &#x27;eventual adopters m (prior)&#x27;" in html  # read from the sensitivity file
     assert "run &#x27;tokensim sensitivity" in html  # the surge scenario still has none
+    assert html.count("has not been computed for this scenario") == 1  # said once for it, not once per claim
+    assert first.count("has not been computed for this scenario") == 1
     assert "idc_total_2025h1" in html and "No backtest results" not in html
 
 
@@ -216,6 +219,7 @@ def test_report_says_what_is_missing_and_whether_results_were_reused(report):
     (["report", str(BASELINE), "-o", "{tmp}/report.txt"], "must be an .html file"),
     (["report", str(BASELINE), "-o", "{tmp}/folder.html"], "is a folder"),
     (["report", str(BASELINE), "-o", "{tmp}/r.html", "--screenshot", "{tmp}/shot.jpg"], "must be a .png"),
+    (["report", str(BASELINE), "-o", "{tmp}/r.html", "--results", "{tmp}/resluts"], "does not exist"),
     (["report"], "the following arguments are required"),
 ])
 def test_bad_report_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
@@ -227,14 +231,85 @@ def test_bad_report_input_exits_2_and_writes_nothing(tmp_path, capsys, args, mes
     assert sorted(os.listdir(tmp_path)) == before
 
 
-@pytest.mark.skipif(shutil.which(str(CHROMIUM)) is None,
-                    reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'); the rendering check needs it")
-def test_report_renders_in_headless_chromium_to_a_nonblank_screenshot(report):
+needs_chromium = pytest.mark.skipif(
+    shutil.which(str(CHROMIUM)) is None,
+    reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium'); the rendering checks need it")
+
+
+@needs_chromium
+def test_report_screenshot_is_the_whole_page(report, tmp_path):
     from PIL import Image
 
-    png = screenshot(report["out"], report["folder"] / "report.png", height=2000)
+    from sim.report.screenshot import page_height
+
+    png = screenshot(report["out"], report["folder"] / "report.png")
     pixels = np.asarray(Image.open(png).convert("L"), dtype=float)
-    assert pixels.shape == (2000, 1280)
+    height = page_height(report["out"].resolve(), CHROMIUM, tmp_path)
+    assert pixels.shape == (height, 1280) and height > 4000  # two scenarios, every section: far past 4000 px
     dark = pixels < 200
     assert dark.mean() > 0.02  # text, tables and figures, not a blank page
-    assert dark[:200].any() and dark[1000:].any()  # content from the top down the page
+    rows = np.flatnonzero(dark.any(axis=1))
+    assert rows[0] < 200 and rows[-1] > height - 200  # from the title down to the provenance table at the end
+    assert dark[:200].any() and dark[height // 2:].any()
+
+
+def _glyph_cells(text: str, folder) -> list:
+    """Each character of ``text`` rendered alone in a 48-pixel cell with the report's style sheet, in a
+    ``lang="zh"`` element as the report marks Chinese quotes; returns the cells as grey-level arrays."""
+    from PIL import Image
+
+    from sim.report.html import STYLE, lang_attribute
+
+    cells = "".join(f'<span style="position:absolute; left:{48 * i}px; top:0; width:48px; height:48px; '
+                    f'font-size:32px; line-height:48px; text-align:center">{c}</span>' for i, c in enumerate(text))
+    page = folder / "glyphs.html"
+    page.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8" /><style>{STYLE}</style></head>'
+                    f'<body style="margin:0"><div{lang_attribute("中文")} style="position:relative">{cells}'
+                    "</div></body></html>", encoding="utf-8")
+    image = np.asarray(Image.open(screenshot(page, folder / "glyphs.png", width=48 * len(text), height=48))
+                       .convert("L"), dtype=float)
+    return [image[:, 48 * i:48 * (i + 1)] for i in range(len(text))]
+
+
+def _tofu(text: str, folder) -> list[str]:
+    """The characters of ``text`` that render as boxes: without ink, or drawn the same as a character no font
+    has (the private-use U+E000, which falls back to the .notdef box) or as another character."""
+    cells = _glyph_cells(text + "\ue000", folder)
+    missing, glyphs = cells[-1], cells[:-1]
+    same = lambda a, b: np.abs(a - b).mean() < 1.0  # noqa: E731
+    return [c for i, (c, cell) in enumerate(zip(text, glyphs))
+            if (cell < 128).sum() < 10 or same(cell, missing)
+            or any(same(cell, other) for j, other in enumerate(glyphs) if j != i and text[j] != c)]
+
+
+def _chinese_quote() -> str:
+    from sim.data.observations import load_observations
+
+    quotes = [o.quote for o in load_observations(OBSERVATIONS).observations
+              if any("\u4e00" <= c <= "\u9fff" for c in o.quote)]
+    assert quotes, "the registry quotes Chinese sources"
+    return "".join(dict.fromkeys(c for c in quotes[0] if "\u4e00" <= c <= "\u9fff"))
+
+
+@needs_chromium
+def test_chinese_quotes_render_as_characters_not_boxes(tmp_path):
+    quote = _chinese_quote()
+    assert len(quote) >= 5
+    assert _tofu(quote, tmp_path) == [], "install a CJK font (Debian's fonts-noto-cjk) for the report's quotes"
+
+
+@needs_chromium
+def test_the_box_detector_finds_boxes_when_no_cjk_font_is_installed(tmp_path, monkeypatch):
+    config = tmp_path / "fonts.conf"  # fontconfig limited to DejaVu, which has no Chinese characters
+    config.write_text('<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
+                      "<dir>/usr/share/fonts/truetype/dejavu</dir>"
+                      f"<cachedir>{tmp_path / 'cache'}</cachedir></fontconfig>")
+    monkeypatch.setenv("FONTCONFIG_FILE", str(config))
+    quote = _chinese_quote()
+    assert _tofu(quote, tmp_path) == list(quote)
+
+
+def test_the_page_names_a_cjk_font_for_chinese_text():
+    from sim.report.html import STYLE
+
+    assert ":lang(zh)" in STYLE and "Noto Sans CJK SC" in STYLE

@@ -1,6 +1,6 @@
-"""Several scenarios side by side in one table: medians, 80% bands and claim probabilities with their Monte
-Carlo standard errors, saying which differences Monte Carlo noise alone could make (the chart is
-:mod:`sim.plots.compare`)."""
+"""Several scenarios side by side: medians, 80% bands and claim probabilities with their Monte Carlo standard
+errors, as tables (pandas) and as text, saying which differences Monte Carlo noise alone could make (the chart
+is :mod:`sim.plots.compare`)."""
 
 from __future__ import annotations
 
@@ -20,35 +20,70 @@ def _common_months(datasets: Sequence[xr.Dataset]) -> list[np.datetime64]:
     return sorted({m for m in months if all(np.datetime64(m, "ns") in ds["time"].values for ds in datasets)})
 
 
-def compare_table(datasets: Sequence[xr.Dataset]) -> str:
-    """Median and 80% band of each variable, and every claim's probability, per scenario."""
-    names = [ds.attrs.get("scenario", f"#{i}") for i, ds in enumerate(datasets)]
-    width = max(12, *(len(n) for n in names)) + 2
-    lines = []
+def _names(datasets: Sequence[xr.Dataset]) -> list[str]:
+    return [str(ds.attrs.get("scenario", f"#{i}")) for i, ds in enumerate(datasets)]
+
+
+def band_frame(datasets: Sequence[xr.Dataset]):
+    """Median and 10-90% band of each variable per scenario at the common months, in display units: a
+    DataFrame indexed by (month, scenario) with one column per variable, "median [p10 - p90]"."""
+    import pandas as pd
+
+    rows = []
     for month in _common_months(datasets):
-        lines.append(f"{month}: median [10% - 90%]")
-        lines.append(f"{'scenario':<{width}}" + "".join(f"{v:>30}" for v in SERIES))
-        for name, ds in zip(names, datasets):
-            cells = []
+        for name, ds in zip(_names(datasets), datasets):
+            row = {"month": str(month), "scenario": name}
             for variable in SERIES:
                 shown = VARIABLES[variable]
                 q = ds[f"{variable}_quantiles"].sel(time=np.datetime64(month, "ns")) / shown.display_scale
                 p10, p50, p90 = (float(q.sel(quantile=x, method="nearest")) for x in (0.1, 0.5, 0.9))
-                cells.append(f"{p50:.3g} [{p10:.3g} - {p90:.3g}] {shown.display_unit}")
-            lines.append(f"{name:<{width}}" + "".join(f"{c:>30}" for c in cells))
-        lines.append("")
+                row[f"{variable} ({shown.display_unit})"] = f"{p50:.3g} [{p10:.3g} - {p90:.3g}]"
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["month", "scenario"])
+
+
+def claim_frame(datasets: Sequence[xr.Dataset]):
+    """Every claim's probability (by each date) per scenario: rows ``claim | by date``, one column per scenario
+    with the probability and one with its Monte Carlo standard error (NaN where a scenario does not state it)."""
+    import pandas as pd
+
     probabilities = [claim_probabilities(ds) for ds in datasets]
     labels = list(dict.fromkeys(label for p in probabilities for label in p["claim"].values))
-    if labels:
-        label_width = max(len(label) for label in labels) + 2
+    columns = {}
+    for name, p in zip(_names(datasets), probabilities):
+        for column, field in ((name, "probability"), (f"{name} mc_se", "mc_se")):
+            columns[column] = [float(p[field].sel(claim=label)) if label in p["claim"].values else np.nan
+                               for label in labels]
+    return pd.DataFrame(columns, index=pd.Index(labels, name="claim"))
+
+
+def claim_cells(datasets: Sequence[xr.Dataset]):
+    """:func:`claim_frame` as text cells: "probability +- standard error" per scenario, "-" where not stated."""
+    frame = claim_frame(datasets)
+    return frame[_names(datasets)].apply(lambda column: [
+        "-" if np.isnan(p) else f"{p:.1%} +- {se:.1%}" for p, se in zip(column, frame[f"{column.name} mc_se"])])
+
+
+def compare_table(datasets: Sequence[xr.Dataset]) -> str:
+    """Median and 80% band of each variable, and every claim's probability, per scenario, as text."""
+    names = _names(datasets)
+    width = max(12, *(len(n) for n in names)) + 2
+    lines = []
+    for month, frame in band_frame(datasets).groupby(level="month", sort=False):
+        lines.append(f"{month}: median [10% - 90%]")
+        lines.append(f"{'scenario':<{width}}" + "".join(f"{c:>30}" for c in frame.columns))
+        for (_, name), row in frame.iterrows():
+            lines.append(f"{name:<{width}}" + "".join(f"{c:>30}" for c in row.values))
+        lines.append("")
+    cells = claim_cells(datasets)
+    if len(cells):
+        label_width = max(len(label) for label in cells.index) + 2
         column = max(width, 18)
         lines.append("Claims: probability +- Monte Carlo standard error")
         lines.append(f"{'claim':<{label_width}}" + "".join(f"{n:>{column}}" for n in names))
-        for label in labels:
-            cells = [f"{float(p['probability'].sel(claim=label)):.1%} +- {float(p['mc_se'].sel(claim=label)):.1%}"
-                     if label in p["claim"].values else "-" for p in probabilities]
-            lines.append(f"{label:<{label_width}}" + "".join(f"{c:>{column}}" for c in cells))
-        lines += [""] + indistinct_claims(names, probabilities, labels)
+        for label, row in cells.iterrows():
+            lines.append(f"{label:<{label_width}}" + "".join(f"{c:>{column}}" for c in row.values))
+        lines += [""] + indistinct_claims(names, [claim_probabilities(ds) for ds in datasets], list(cells.index))
     return "\n".join(lines)
 
 

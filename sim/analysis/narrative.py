@@ -194,12 +194,18 @@ def claim_drivers(sensitivity: xr.Dataset, claim: str, dates: Sequence[str], n: 
     return candidates[0], [(labels[i], float(total[i]), float(conf[i])) for i in order]
 
 
-def driver_sentence(claim: Claim, sensitivity: xr.Dataset | None, command: str,
+def missing_sensitivity_sentence(command: str) -> str:
+    """What to run when a scenario has no sensitivity results (said once per scenario, not once per claim)."""
+    return (f"Which assumption moves each claim has not been computed for this scenario: run '{command}' and "
+            "rebuild the report.")
+
+
+def driver_sentence(claim: Claim, sensitivity: xr.Dataset | None, command: str | None,
                     calibration_id: str | None = None) -> str:
-    """The assumption that moves the claim most (from the sensitivity results), or how to compute it."""
+    """The assumption that moves the claim most (from the sensitivity results), or how to compute it (nothing
+    when ``command`` is None: the caller says it once for all the scenario's claims)."""
     if sensitivity is None:
-        return (f"Which assumption moves this most has not been computed for this scenario: run "
-                f"'{command}' and rebuild the report.")
+        return "" if command is None else missing_sensitivity_sentence(command).replace("each claim", "this most")
     found = claim_drivers(sensitivity, claim.name, [str(b) for b in claim.by])
     if found is None or not found[1]:
         return (f"The sensitivity results of this scenario do not cover this claim; run '{command}' "
@@ -223,7 +229,7 @@ def driver_sentence(claim: Claim, sensitivity: xr.Dataset | None, command: str,
 
 def claim_paragraph(dataset: xr.Dataset, claim: Claim, *, sensitivity: xr.Dataset | None = None,
                     priors: dict[str, Distribution] | None = None, replaced: Sequence[str] = (),
-                    sensitivity_command: str = "tokensim sensitivity SCENARIO.toml") -> str:
+                    sensitivity_command: str | None = "tokensim sensitivity SCENARIO.toml") -> str:
     """One paragraph on one claim of a result, in plain language.
 
     Parameters
@@ -239,7 +245,8 @@ def claim_paragraph(dataset: xr.Dataset, claim: Claim, *, sensitivity: xr.Datase
         probability is the prior; None leaves that sentence out. ``replaced``: the parameters whose
         prior the scenario's ``[assumptions]`` replaced.
     sensitivity_command
-        The command that computes the missing sensitivity results, quoted when they are absent.
+        The command that computes the missing sensitivity results, quoted when they are absent (None: not
+        quoted, as a report says it once for all of a scenario's claims).
     """
     variable = VARIABLES[claim.variable]
     holds = dataset["claim_probability"].sel(claim=claim.name)
@@ -271,4 +278,4 @@ def claim_paragraph(dataset: xr.Dataset, claim: Claim, *, sensitivity: xr.Datase
     if prior:
         sentences.append(prior)
     sentences.append(driver_sentence(claim, sensitivity, sensitivity_command, dataset.attrs.get("calibration_id")))
-    return " ".join(sentences)
+    return " ".join(s for s in sentences if s)

@@ -9,7 +9,6 @@ run did not keep, each probability with its Monte Carlo standard error), so a ta
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import xarray as xr
@@ -150,23 +149,3 @@ def format_text(dataset: xr.Dataset) -> str:
                                   for _, row in group.iterrows())
                 lines.append(f"  {claim} on {by}: {cells}")
     return "\n".join(lines)
-
-
-def format_csv(dataset: xr.Dataset) -> str:
-    """The quantile table as CSV, then a blank line and the claims as CSV."""
-    return quantile_frame(dataset).to_csv() + "\n" + claims_frame(dataset).to_csv(index=False)
-
-
-def format_json(dataset: xr.Dataset) -> str:
-    """Quantiles and claims as one JSON object."""
-    frame = quantile_frame(dataset).reset_index()
-    frame["time"] = frame["time"].astype(str).str[:7]
-    return json.dumps({
-        "scenario": dataset.attrs.get("scenario"), "seed": dataset.attrs.get("seed"),
-        "calibration_id": dataset.attrs.get("calibration_id"), "draws": int(dataset.attrs.get("paths_simulated")),
-        "quantiles": frame.to_dict(orient="records"),
-        "claims": claims_frame(dataset).to_dict(orient="records"),
-    }, indent=2, default=float)
-
-
-FORMATS = {"table": format_text, "csv": format_csv, "json": format_json}

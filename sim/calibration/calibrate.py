@@ -40,6 +40,15 @@ from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observati
 MODEL_VERSION = "5"
 #: Free space a fit needs in the cache folder before it starts (a posterior file is about 6 MB).
 POSTERIOR_ROOM = 32 * 10**6
+#: What one fit costs cold, said before a calibration starts: 20 to 40 s on an idle 2-core machine, most of it
+#: compiling the model (README "Benchmarks": 126 s for six fits); a busy machine takes several times longer.
+SECONDS_PER_FIT = (20, 40)
+
+
+def expected_time(fits: int) -> str:
+    """How long a cold calibration of ``fits`` models takes, in words."""
+    low, high = (max(1, round(fits * seconds / 60)) for seconds in SECONDS_PER_FIT)
+    return f"about {low} to {high} minutes on 2 idle cores, longer on a busy machine"
 
 
 def calibration_id(inputs: CalibrationInputs) -> str:
@@ -150,6 +159,12 @@ def _fit_pending(vintages, pending: dict[str, int], results, log, processes) -> 
 
     jobs = [((index, fit), fit, vintages[index]) for fit in fit_names() for index in pending.values()
             if fit in fit_names(vintages[index].compute)]
+    if jobs:
+        fits = dict.fromkeys(fit for _, fit, _ in jobs)
+        log.info("no fitted posterior for these inputs in %s: calibrating %d models (%s)%s with NUTS; %s. The "
+                 "posterior is cached there, so later runs start in seconds.", vintages[0].cache, len(fits),
+                 ", ".join(fits), "" if len(pending) == 1 else f" at {len(pending)} vintages",
+                 expected_time(len(jobs)))
 
     def done(label, fit, outcome) -> None:
         if not isinstance(outcome, BaseException):
@@ -204,21 +219,6 @@ def verified(path: Path, posterior_id: str, settings: SamplerSettings, fits: tup
                             where=str(path))
     log.info("reusing posterior %s (content hash, draws and convergence gate verified)", path)
     return posterior
-
-
-def _check_writable(cache: Path) -> None:
-    """Refuse, before any fitting, a cache folder the fitted posterior could not be saved in (a few MB)."""
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=cache):
-            pass
-        free = shutil.disk_usage(cache).free
-    except OSError as exc:
-        raise UserError(f"cannot save a posterior in this folder ({exc.strerror or exc}); choose another with "
-                        "--posteriors", where=f"--posteriors {cache}") from None
-    if free < POSTERIOR_ROOM:
-        raise UserError(f"cannot save a posterior in this folder: {free / 1e6:.1f} MB are free on its disk and a "
-                        f"posterior needs up to {POSTERIOR_ROOM / 1e6:.0f} MB", where=f"--posteriors {cache}")
 
 
 def _check_writable(cache: Path) -> None:

@@ -10,7 +10,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.core.paths import ANALOGS, COMPUTE, OBSERVATIONS, POSTERIORS, PRIORS
+from sim.core import paths
 from sim.data.analogs import ReferenceClass, load_reference_class
 from sim.data.compute_trend import ComputeFigures, ComputeTrend, load_compute_figures
 from sim.data.observations import ObservationSet, load_observations
@@ -53,17 +53,19 @@ class CalibrationInputs:
     as_of: dt.date | None = None
     cut: str = "published"
     settings: SamplerSettings = SamplerSettings()
-    cache: Path = POSTERIORS
+    cache: Path = Path(paths.CALIBRATION, "posteriors")
 
     @classmethod
-    def load(cls, observations: str | Path = OBSERVATIONS, priors: str | Path = PRIORS,
-             cache: str | Path = POSTERIORS, *, as_of: dt.date | None = None, cut: str = "published",
-             settings: SamplerSettings = SamplerSettings(), analogs: str | Path = ANALOGS,
-             compute: str | Path = COMPUTE) -> CalibrationInputs:
+    def load(cls, observations: str | Path | None = None, priors: str | Path | None = None,
+             cache: str | Path | None = None, *, as_of: dt.date | None = None, cut: str = "published",
+             settings: SamplerSettings = SamplerSettings(), analogs: str | Path | None = None,
+             compute: str | Path | None = None) -> CalibrationInputs:
         """Read and validate the observation registry, the priors, the analogs and the compute figures; errors
-        name the file, line and key."""
-        return cls(load_observations(observations), load_priors(priors), load_reference_class(analogs),
-                   load_compute_figures(compute), as_of, cut, settings, Path(cache))
+        name the file, line and key. Files not named are found by :mod:`sim.core.paths` (``./calibration/``,
+        else the shipped copies; posteriors beside them, else in the user's cache)."""
+        return cls(load_observations(observations or paths.observations()), load_priors(priors or paths.priors()),
+                   load_reference_class(analogs or paths.analogs()), load_compute_figures(compute or paths.compute()),
+                   as_of, cut, settings, Path(cache or paths.posteriors()))
 
     @functools.cached_property
     def observations(self) -> ObservationSet:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from sim.core.errors import UserError
-from sim.core.files import writable
+from sim.core.outputs import check_outputs
 from sim.core.paths import RESULTS
 
 
@@ -24,10 +24,8 @@ def _inputs(args: argparse.Namespace, *, vintage: bool = True):
     ``vintage`` is false: a backtest cuts them to each origin)."""
     from sim.calibration.inputs import CalibrationInputs
 
-    from sim.core.paths import POSTERIORS
-
     as_of, cut = (args.as_of, args.cut) if vintage else (None, "published")
-    return CalibrationInputs.load(args.observations, args.priors, getattr(args, "posteriors", POSTERIORS),
+    return CalibrationInputs.load(args.observations, args.priors, getattr(args, "posteriors", None),
                                   as_of=as_of, cut=cut, settings=_settings(args), analogs=args.analogs,
                                   compute=args.compute)
 
@@ -130,11 +128,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.scenarios.scenario import load_scenario
 
     started = time.perf_counter()
+    if args.out is not None and args.out.suffix != ".nc":
+        raise UserError("the results file must end in .nc", where=f"--out {args.out}")
+    if args.out is not None:  # a bad --out fails before the scenario is even read
+        check_outputs((args.out, *(() if args.no_plot else (args.out.with_suffix(".png"),))), "--out")
     scenario = load_scenario(args.scenario)
     out = args.out or RESULTS / f"{scenario.name}{'-prior' if args.prior_only else ''}.nc"
-    if out.suffix != ".nc":
-        raise UserError("the results file must end in .nc", where="--out")
-    writable((out, out.with_suffix(".png")), "--out")
+    check_outputs((out, *(() if args.no_plot else (out.with_suffix(".png"),))), "--out")
     inputs = _inputs(args)
     dataset = run(scenario, draws=args.draws, seed=args.seed, inputs=inputs, chunk_size=args.chunk_size,
                   keep_paths=args.keep_paths, workers=args.workers, scheduler=args.scheduler,
@@ -157,12 +157,26 @@ def _progress(done: int, total: int) -> None:
           file=sys.stderr, flush=True)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from sim.core.paths import init
+
+    written = init(args.folder)
+    folders = sorted({str(path.parent) for path in written})
+    print(f"copied {len(written)} files into {', '.join(folders)}: commands run in {args.folder} now read them "
+          f"(results go to {args.folder / RESULTS}, fitted posteriors to {args.folder / 'calibration' / 'posteriors'})")
+    print(f"next: cd {args.folder} && tokensim run")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from sim.analysis.compare import compare_table
     from sim.engine.results import open_results
     from sim.plots.compare import compare_chart
     from sim.plots.render import save_figure
 
+    if args.out.suffix.lower() != ".png":
+        raise UserError("the chart must be a .png file", where=f"--out {args.out}")
+    check_outputs((args.out,), "--out")
     datasets = [open_results(path) for path in args.results]
     print(compare_table(datasets))
     save_figure(compare_chart(datasets), args.out)
@@ -171,10 +185,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
-    from sim.analysis.tables import FORMATS
+    from sim.analysis.exports import EXPORTS, Selection
+    from sim.core.files import atomic_write
     from sim.engine.results import open_results
 
-    print(FORMATS[args.format](open_results(args.result)))
+    export = EXPORTS[args.format]
+    if args.out is not None:
+        if args.out.suffix.lower() != export.suffix:
+            raise UserError(f"--format {args.format} writes a {export.suffix} file", where=f"--out {args.out}")
+        check_outputs((args.out,), "--out")
+    elif export.binary:
+        raise UserError(f"--format {args.format} writes a file: give --out NAME{export.suffix}", where="--format")
+    selection = Selection(months=tuple(args.at or ()), annual_mean=args.annual_mean, claims=args.claims,
+                          samples=args.samples)
+    content = export.render(open_results(args.result), selection)
+    if args.out is None:
+        sys.stdout.write(content if content.endswith("\n") else content + "\n")
+        return 0
+    data = content if isinstance(content, bytes) else content.encode("utf-8")
+    atomic_write(args.out, lambda tmp: tmp.write_bytes(data))
+    print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
@@ -184,10 +214,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from sim.plots.fan import fan_chart
     from sim.plots.render import save_figure
 
-    dataset = open_results(args.result)
     out = args.out or args.result.with_suffix(".png")
     if out.suffix.lower() != ".png":
-        raise UserError("the chart must be a .png file", where="--out")
+        raise UserError("the chart must be a .png file", where=f"--out {out}")
+    check_outputs((out,), "--out")
+    dataset = open_results(args.result)
     save_figure(fan_chart(dataset, load_observations(args.observations)), out)
     print(f"wrote {out}")
     return 0
@@ -223,20 +254,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     from sim.core.provenance import command_line
     from sim.report.gather import check_output, gather, load_scenarios
     from sim.report.page import write_report
+    from sim.report.screenshot import check_chromium
 
     started = time.perf_counter()
-    out = check_output(args.out)  # bad outputs fail before anything runs
-    if args.screenshot is not None and (args.screenshot.suffix.lower() != ".png" or args.screenshot.is_dir()):
-        raise UserError("the screenshot must be a .png file", where=f"--screenshot {args.screenshot}")
+    out = check_output(args.out)  # bad outputs, and a missing Chromium, fail before anything runs
+    if args.screenshot is not None:
+        if args.screenshot.suffix.lower() != ".png":
+            raise UserError("the screenshot must be a .png file", where=f"--screenshot {args.screenshot}")
+        check_outputs((args.screenshot,), "--screenshot")
+        check_chromium()
     scenarios = load_scenarios(args.scenarios)  # every scenario's errors before anything runs
+    check_outputs([args.results / f"{s.name}{suffix}" for s in scenarios for suffix in (".nc", ".png")], "--results")
     report = gather(scenarios, _inputs(args), results_dir=args.results, backtest=args.backtest, draws=args.draws,
                     seed=args.seed, command=command_line())
     for item in report.results:
         print(f"{item.scenario.name}: {item.origin}")
-    write_report(report, out, args.screenshot)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - started:.1f} s")
-    if args.screenshot is not None:
-        print(f"wrote {args.screenshot} (headless Chromium)")
+    write_report(report, out, screenshot=args.screenshot)
+    shot = "" if args.screenshot is None else f" and {args.screenshot} (the whole page in headless Chromium)"
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB){shot} in {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -290,7 +325,7 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     if args.out.suffix not in ("", ".nc"):
         raise UserError("give the output without a suffix, or ending in .nc (the .png goes next to it)",
                         where=f"--out {args.out}")
-    outputs = writable((args.out.with_suffix(".nc"), args.out.with_suffix(".png")), "--out")
+    outputs = check_outputs((args.out.with_suffix(".nc"), args.out.with_suffix(".png")), "--out")
     settings = preset(args.quick, simulations=args.simulations, seed=args.seed, backend=args.backend)
     dataset = run_sbc(fits, _inputs(args, vintage=False), settings)
     write_outputs(dict(zip(outputs, (netcdf_bytes(dataset), png_bytes(sbc_figure(dataset), dpi=120)))))

@@ -6,11 +6,13 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
+from sim.analysis.exports import FORMAT_NAMES
 from sim.calibration.inputs import SAMPLERS
 from sim.cli.commands import (
     cmd_backtest,
     cmd_calibrate,
     cmd_compare,
+    cmd_init,
     cmd_plot,
     cmd_report,
     cmd_run,
@@ -18,28 +20,17 @@ from sim.cli.commands import (
     cmd_sensitivity,
     cmd_summarize,
 )
+from sim.core import paths
 from sim.core.errors import UserError
-from sim.core.paths import (
-    ANALOGS,
-    BACKTEST,
-    BASELINE,
-    COMPARE,
-    COMPUTE,
-    OBSERVATIONS,
-    POSTERIORS,
-    PRIORS,
-    REPORT,
-    REPORT_FIGURE,
-    RESULTS,
-    SBC,
-)
+from sim.core.version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as UserErrors (exit status 2, no traceback)."""
 
     def error(self, message: str):  # type: ignore[override]
-        raise UserError(f"{message}\n{self.format_usage().strip()}", where=self.prog)
+        command = self.prog.removeprefix("tokensim").strip()  # the CLI prefixes "tokensim: error:" once
+        raise UserError(f"{message}\n{self.format_usage().strip()}", where=command or None)
 
 
 def _date(text: str) -> dt.date:
@@ -69,19 +60,28 @@ def _seed(text: str) -> int:
     return value
 
 
+def _month(text: str) -> str:
+    from sim.core.timeaxis import parse_month
+
+    try:
+        return str(parse_month(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _data_options(parser: argparse.ArgumentParser, *, posteriors: bool = True) -> None:
     """The observation registry, the priors file, the analogs and compute figures, and (optionally) the
-    posterior cache folder."""
-    parser.add_argument("--observations", type=Path, default=OBSERVATIONS,
+    posterior cache folder; defaults as :mod:`sim.core.paths` finds them."""
+    parser.add_argument("--observations", type=Path, default=paths.observations(),
                         help="observation registry (default: %(default)s)")
-    parser.add_argument("--priors", type=Path, default=PRIORS,
+    parser.add_argument("--priors", type=Path, default=paths.priors(),
                         help="priors file (default: %(default)s)")
-    parser.add_argument("--analogs", type=Path, default=ANALOGS,
+    parser.add_argument("--analogs", type=Path, default=paths.analogs(),
                         help="reference class of adoption and substitution analogs (default: %(default)s)")
-    parser.add_argument("--compute", type=Path, default=COMPUTE,
+    parser.add_argument("--compute", type=Path, default=paths.compute(),
                         help="China's intelligent compute figures (default: %(default)s)")
     if posteriors:
-        parser.add_argument("--posteriors", type=Path, default=POSTERIORS,
+        parser.add_argument("--posteriors", type=Path, default=paths.posteriors(),
                             help="folder of cached posteriors (default: %(default)s)")
 
 
@@ -95,30 +95,56 @@ def _calibration_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", type=_date, default=None,
                         help="use only figures published on or before this date (YYYY-MM-DD)")
     parser.add_argument("--cut", choices=("published", "window"), default="published",
-                        help="with --as-of: cut by publication date or by the end of each figure's window")
+                        help="with --as-of: cut by publication date or by the end of each figure's window "
+                             "(default: %(default)s)")
     _sampler_option(parser)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tokensim", description="Forecast China's enterprise LLM token market.")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _scenario(text: str) -> Path:
+    return paths.scenario(text)
 
-    calibrate = commands.add_parser("calibrate", help="fit (or reuse) the posterior")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole grammar; defaults that are files are found when it is built (:mod:`sim.core.paths`)."""
+    # -q works before or after the command: the command's copy only sets it when given
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="only print results and errors")
+    parser = _Parser(prog="tokensim", description="Forecast China's enterprise LLM token market.",
+                     epilog="Inputs come from ./calibration/ and ./scenarios/ when this folder has them, "
+                            "otherwise from the copies shipped with tokensim ('tokensim init DIR' makes "
+                            "editable copies); results go to ./results/.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
+    parser.add_argument("--version", action="version", version=f"tokensim {__version__}",
+                        help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="command")
+
+    def command(name: str, help: str):
+        return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                                   parents=[quiet])
+
+    init = command("init", "copy the editable inputs (calibration files, scenarios) into a folder")
+    init.add_argument("folder", type=Path, nargs="?", default=Path("."),
+                      help="where to put calibration/ and scenarios/ (default: this folder); "
+                           "existing files are never overwritten")
+    init.set_defaults(handler=cmd_init)
+
+    calibrate = command("calibrate", "fit (or reuse) the posterior")
     _calibration_options(calibrate)
     calibrate.add_argument("--force", action="store_true", help="refit even if a matching posterior exists")
     calibrate.add_argument("--report", action="store_true",
                            help="also print the classical (statsmodels / least-squares) cross-check, prior vs "
                                 "posterior, posterior predictive checks and stacking weights, and write the "
                                 "report figure")
-    calibrate.add_argument("--report-out", type=Path, default=REPORT_FIGURE,
+    calibrate.add_argument("--report-out", type=Path, default=paths.generated("report.png"),
                            help="with --report: the report figure (default: %(default)s)")
-    calibrate.add_argument("--report-scenario", type=Path, default=BASELINE,
+    calibrate.add_argument("--report-scenario", type=_scenario, default=paths.baseline(),
                            help="with --report: the scenario whose family weights make the mix (default: %(default)s)")
     calibrate.set_defaults(handler=cmd_calibrate)
 
-    run = commands.add_parser("run", help="calibrate if needed, simulate a scenario, write results")
-    run.add_argument("scenario", nargs="?", type=Path, default=BASELINE, help="scenario file (default: %(default)s)")
+    run = command("run", "calibrate if needed, simulate a scenario, write results")
+    run.add_argument("scenario", nargs="?", type=_scenario, default=paths.baseline(),
+                     help="scenario file, or the name of one in the scenario library (default: %(default)s)")
     run.add_argument("--draws", type=_positive, help="number of simulated paths (overrides the scenario)")
     run.add_argument("--seed", type=_seed, help="root random seed (overrides the scenario)")
     run.add_argument("--out", type=Path, help="results file (default: results/<scenario>.nc)")
@@ -135,52 +161,70 @@ def build_parser() -> argparse.ArgumentParser:
     _calibration_options(run)
     run.set_defaults(handler=cmd_run)
 
-    summarize = commands.add_parser("summarize", help="quantile table and claim probabilities of a result")
-    summarize.add_argument("result", type=Path)
-    summarize.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    summarize = command("summarize", "quantile table and claim probabilities of a result")
+    summarize.add_argument("result", type=Path, help="results file (.nc) written by 'tokensim run'")
+    summarize.add_argument("--format", choices=FORMAT_NAMES, default="table",
+                           help="table (terminal), csv (one tidy table: variable, time, quantile, value, mc_se), json, "
+                                "xlsx (a workbook; needs --out) or hubverse (scenario, target, horizon, output_type, "
+                                "output_type_id, value: quantiles and sample paths) (default: %(default)s)")
+    summarize.add_argument("--claims", action="store_true",
+                           help="the claims (probability by each date, median crossing) instead of the quantiles")
+    summarize.add_argument("--at", type=_month, nargs="+", action="extend", metavar="YYYY-MM",
+                           help="quantiles at these months (default: the last month of each year)")
+    summarize.add_argument("--annual-mean", action="store_true",
+                           help="quantiles of each calendar year's mean (over the paths kept in the file)")
+    summarize.add_argument("--samples", type=_positive, default=100,
+                           help="with --format hubverse: sample paths to include (default: %(default)s; "
+                                "at most the paths kept)")
+    summarize.add_argument("--out", type=Path, help="write to this file instead of printing (needed for xlsx)")
     summarize.set_defaults(handler=cmd_summarize)
 
-    compare = commands.add_parser("compare", help="several results on one table and one chart")
-    compare.add_argument("results", type=Path, nargs="+")
-    compare.add_argument("--out", type=Path, default=COMPARE, help="chart (default: %(default)s)")
+    compare = command("compare", "several results on one table and one chart")
+    compare.add_argument("results", type=Path, nargs="+", metavar="RESULT", help="results files (.nc) to compare")
+    compare.add_argument("--out", type=Path, default=paths.COMPARE, help="chart (default: %(default)s)")
     compare.set_defaults(handler=cmd_compare)
 
-    plot = commands.add_parser("plot", help="fan chart of a result")
-    plot.add_argument("result", type=Path)
+    plot = command("plot", "fan chart of a result")
+    plot.add_argument("result", type=Path, help="results file (.nc) written by 'tokensim run'")
     plot.add_argument("--out", type=Path, help="PNG file (default: next to the result)")
-    plot.add_argument("--observations", type=Path, default=OBSERVATIONS)
+    plot.add_argument("--observations", type=Path, default=paths.observations(),
+                      help="observation registry whose figures are drawn (default: %(default)s)")
     plot.set_defaults(handler=cmd_plot)
 
-    backtest = commands.add_parser("backtest", help="calibrate as of earlier dates, score forecasts of later figures")
+    backtest = command("backtest", "calibrate as of earlier dates, score forecasts of later figures")
     backtest.add_argument("--as-of", type=_date, nargs="+", action="extend", metavar="DATE",
                           help="origins (YYYY-MM-DD), repeated or listed; default: the day before each "
                                "release of fitted figures that has a volume figure before it")
     backtest.add_argument("--cut", choices=("published", "window"), default="published",
                           help="what an origin knew: figures published by then, or measured by then")
-    backtest.add_argument("--scenario", type=Path, default=BASELINE,
+    backtest.add_argument("--scenario", type=_scenario, default=paths.baseline(),
                           help="its [families] weights mix the growth families (default: %(default)s)")
-    backtest.add_argument("--out", type=Path, default=BACKTEST,
+    backtest.add_argument("--out", type=Path, default=paths.BACKTEST,
                           help="scores as netCDF; the .csv and .png go next to it (default: %(default)s)")
     _sampler_option(backtest)
     _data_options(backtest)
     backtest.set_defaults(handler=cmd_backtest)
 
-    report = commands.add_parser("report", help="one self-contained HTML report of several scenarios")
-    report.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO", help="scenario files (TOML)")
-    report.add_argument("-o", "--out", type=Path, default=REPORT,
+    report = command("report", "one self-contained HTML report of several scenarios")
+    report.add_argument("scenarios", type=_scenario, nargs="+", metavar="SCENARIO",
+                        help="scenario files (TOML), or names in the scenario library")
+    report.add_argument("-o", "--out", type=Path, default=paths.REPORT,
                         help="HTML file (default: %(default)s)")
-    report.add_argument("--results", type=Path, default=RESULTS,
+    report.add_argument("--results", type=Path, default=paths.RESULTS,
                         help="folder of results/<name>.nc to reuse or write, and of <name>-sensitivity.nc "
                              "(default: %(default)s)")
-    report.add_argument("--backtest", type=Path, default=BACKTEST,
+    report.add_argument("--backtest", type=Path, default=paths.BACKTEST,
                         help="backtest results to include (default: %(default)s)")
     report.add_argument("--draws", type=_positive, help="number of paths (overrides the scenarios)")
     report.add_argument("--seed", type=_seed, help="root random seed (overrides the scenarios)")
-    report.add_argument("--screenshot", type=Path, help="also render the page in headless Chromium to this PNG")
+    report.add_argument("--screenshot", type=Path,
+                        help="also render the whole page in headless Chromium to this PNG")
     _calibration_options(report)
     report.set_defaults(handler=cmd_report)
-    sensitivity = commands.add_parser("sensitivity", help="which assumptions drive each claim (Sobol indices)")
-    sensitivity.add_argument("scenario", type=Path, help="scenario file (TOML) whose assumptions are varied")
+
+    sensitivity = command("sensitivity", "which assumptions drive each claim (Sobol indices)")
+    sensitivity.add_argument("scenario", type=_scenario,
+                             help="scenario file (TOML, or a name in the scenario library) whose assumptions are varied")
     sensitivity.add_argument("--out", type=Path,
                              help="indices as netCDF; the .csv table and .png tornado chart go next to it "
                                   "(default: results/<scenario>-sensitivity.nc)")
@@ -193,12 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     _calibration_options(sensitivity)
     sensitivity.set_defaults(handler=cmd_sensitivity)
 
-    sbc = commands.add_parser("sbc", help="simulation-based calibration: refit prior simulations, test rank uniformity")
+    sbc = command("sbc", "simulation-based calibration: refit prior simulations, test rank uniformity")
     sbc.add_argument("--fits", help="comma-separated fits (volume families and/or 'open'; default: all)")
     sbc.add_argument("--simulations", type=_positive,
                      help="prior simulations (refits) per fit, at least 10 (default: 100; 50 with --quick)")
     sbc.add_argument("--seed", type=_seed, help="root random seed (default: 20250901)")
-    sbc.add_argument("--out", type=Path, default=SBC,
+    sbc.add_argument("--out", type=Path, default=paths.generated("sbc"),
                      help="writes OUT.nc (ranks and verdicts) and OUT.png (ECDF chart) (default: %(default)s)")
     sbc.add_argument("--quick", action="store_true",
                      help="the test suite's reduced run: 50 simulations, short single-chain refits")

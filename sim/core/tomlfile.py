@@ -6,6 +6,7 @@ keeps the text so that a validation error can point at the line of the offending
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import tomllib
@@ -91,7 +92,8 @@ class TomlFile:
                     current = (*parts, index)
                 else:
                     current = parts
-                if key is None and current == table:
+                named = (*table, key)  # a key may name a table, or an array of tables, of its own
+                if current == table if key is None else named in (current, current[:-1]):
                     return number
                 continue
             match = _KEY.match(line)
@@ -122,7 +124,9 @@ class TomlFile:
         allowed = (*required, *optional)
         for key in mapping:
             if key not in allowed:
-                raise self.error(f"unknown key; allowed here: {', '.join(allowed)}", table, key)
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise self.error(f"unknown key; {hint}allowed here: {', '.join(allowed)}", table, key)
         for key in required:
             if key not in mapping:
                 raise self.error(f"missing required key '{key}'", table)

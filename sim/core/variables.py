@@ -2,7 +2,7 @@
 
 A results Dataset, the quantile tables, the charts, the claims in words and the scenario schema all
 describe ``daily_tokens``, ``open_share`` and ``open_adoption``; each reads what it needs here: the
-CF units and long name stored on disk, how a table shows a value (divided by ``display_scale``, with
+CF units (UDUNITS), long name and cell methods stored on disk, how a table shows a value (divided by ``display_scale``, with
 ``display_unit``), the scale a chart plots it on, the histogram bins of a streamed summary, the
 chart label and colour, the range a claim threshold may take, and how a sentence names it.
 """
@@ -55,12 +55,16 @@ class Variable:
     claim_range: tuple[float, float]
     subject: str
     threshold_text: Callable[[float], str]
+    #: CF cell_methods of the stored values (and of their quantiles): each is the mean over its time step,
+    #: whose bounds the results carry in ``time_bnds``.
+    cell_methods: str = "time: mean"
 
 
 VARIABLES: dict[str, Variable] = {
     variable.name: variable
     for variable in (
-        Variable("daily_tokens", "tokens day-1",
+        # tokens are counted, so the UDUNITS unit of a daily volume is "day-1" (the long name says of what)
+        Variable("daily_tokens", "day-1",
                  "LLM tokens per day, Chinese enterprises (F&S definition), monthly mean",
                  1e12, "T/day", 1e12, Bins("log10", 9.0, 19.0, 10_000), "daily tokens (F&S enterprise)", "#1f5f99",
                  (0.0, math.inf), "daily enterprise token volume", lambda v: f"{v / 1e12:g}T tokens/day"),

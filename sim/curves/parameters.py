@@ -16,7 +16,7 @@ class Parameter:
     """One parameter of a path, or of a series (its ``<series>_<name>`` in the model)."""
 
     name: str
-    units: str  # CF units, stored with every path
+    units: str  # CF units (UDUNITS; a count per day is "day-1"), stored with every path
     long_name: str  # CF long name, stored with every path
     label: str = ""  # readable name: sensitivity tables, claims in words
     axis: str = ""  # the unit a chart's axis shows
@@ -25,12 +25,12 @@ class Parameter:
 PARAMETERS: dict[str, Parameter] = {
     parameter.name: parameter
     for parameter in (
-        Parameter("v_ref", "tokens day-1",
-                  "volume level around 2025-01-01 (geometric mean of the 2024-10 and 2025-04 anchors)",
+        Parameter("v_ref", "day-1",
+                  "volume level in tokens per day around 2025-01-01 (geometric mean of the 2024-10 and 2025-04 anchors)",
                   "volume level v_ref", "tokens/day"),
         Parameter("growth", "year-1", "mean growth rate of log volume between 2024-10 and 2025-04",
                   "2024-25 growth rate", "per year"),
-        Parameter("ceiling", "tokens day-1", "volume ceiling (NaN for the unbounded exponential family)",
+        Parameter("ceiling", "day-1", "volume ceiling in tokens per day (NaN for the unbounded exponential family)",
                   "volume ceiling"),
         Parameter("ceiling_headroom", "1", "the ceiling over the 2025-04 level, minus one (sampled for the ceiling)",
                   "ceiling headroom", "x the 2025-04 level"),

@@ -44,7 +44,7 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
                                "at_date, beyond the threshold then; first_passage, beyond it at some time by then)"),
     "claim_probability_mc_se": ("1", "Monte Carlo standard error of claim_probability"),
     "claim_first_passage": ("1", "share of all simulated paths that have crossed the claim's threshold by this month"),
-    "compute_bound": ("tokens day-1", "the path's compute bound on daily tokens (scenarios with a [compute] table)"),
+    "compute_bound": ("day-1", "the path's compute bound on daily tokens (scenarios with a [compute] table)"),
     "family": ("", "volume growth family of the draw"),
     "open_model": ("", "structural variant of the open-source model the draw follows"),
     **{name: (p.units, p.long_name) for name, p in PARAMETERS.items()},
@@ -52,6 +52,7 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     "open_posterior_draw": ("1", "index of the open-source posterior draw used (chains flattened)"),
 }
 TITLE = "tokensim forecast of China's enterprise LLM token market"
+TIME_LONG_NAME = "start of the month (values are means over the month, bounded by time_bnds)"
 
 
 def _summaries(output: RunOutput, claims) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
@@ -105,8 +106,8 @@ def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed
     for name, variable in dataset.data_vars.items():
         units, long_name = ATTRIBUTES[name]
         variable.attrs.update({"long_name": long_name, **({"units": units} if units else {})})
-    dataset["time"].attrs.update({"long_name": "start of the month (values are means over the month)",
-                                  "standard_name": "time"})
+    _time_bounds(dataset, scenario.step_months)
+    dataset["time"].attrs.update({"long_name": TIME_LONG_NAME, "standard_name": "time"})
     dataset["draw"].attrs.update({"long_name": "index of the simulated path among all paths of the run"})
     dataset["quantile"].attrs.update({"long_name": "quantile across all simulated paths"})
     dataset["claim"].attrs.update({"long_name": "claim name (see the 'claims' attribute)"})
@@ -119,6 +120,8 @@ def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed
         "scenario_description": scenario.description,
         "scenario_text": scenario.text,
         "scenario_sha256": scenario.sha256,
+        "scenario_file": str(Path(scenario.path).resolve()),
+        **({"compute_file": str(Path(scenario.compute.trend.source).resolve())} if scenario.compute else {}),
         "seed": int(seed),
         "calibration_id": posterior.id,
         "calibration_as_of": posterior.attrs.get("as_of") or "all data",
@@ -132,6 +135,24 @@ def to_dataset(output: RunOutput, scenario: Scenario, posterior: Posterior, seed
         "claims": claims_to_attr(scenario.claims),
     })
     return dataset
+
+
+def _time_bounds(dataset: xr.Dataset, step_months: int) -> None:
+    """CF cell bounds: ``time_bnds`` (each step's first day and the next step's), ``cell_methods`` on every
+    variable that is a mean over its step, and no fill value on the coordinates (CF forbids one there)."""
+    starts = dataset["time"].values.astype("datetime64[M]")
+    bounds = np.stack([starts, starts + step_months], axis=1).astype("datetime64[ns]")
+    dataset["time_bnds"] = (("time", "nv"), bounds)  # its metadata is its coordinate's (CF 7.1)
+    dataset["time"].attrs["bounds"] = "time_bnds"
+    for stored in ("time", "time_bnds"):  # one encoding for both, as CF asks of a coordinate and its bounds
+        dataset[stored].encoding.update({"units": "days since 2000-01-01", "calendar": "proleptic_gregorian"})
+    for name, variable in VARIABLES.items():
+        for stored in (name, f"{name}_quantiles", f"{name}_quantiles_mc_se"):
+            if stored in dataset:
+                dataset[stored].attrs["cell_methods"] = variable.cell_methods
+    for coordinate in dataset.coords.values():
+        coordinate.encoding["_FillValue"] = None
+    dataset["time_bnds"].encoding["_FillValue"] = None
 
 
 def write_dataset(dataset: xr.Dataset, path: str | Path) -> Path:

@@ -17,8 +17,7 @@ from sim.calibration.posterior import Posterior
 from sim.calibration.prior_vs_posterior import on_log_scale, parameter_priors
 from sim.calibration.report import CalibrationReport
 from sim.core.errors import UserError
-from sim.core.files import writable
-from sim.core.paths import REPORT_FIGURE
+from sim.core.outputs import check_outputs
 from sim.core.provenance import SOURCE
 from sim.core.variables import VARIABLES
 from sim.curves.families import FAMILIES
@@ -168,7 +167,7 @@ def _footer(report: CalibrationReport) -> str:
             + "; sources: calibration/observations.toml (Frost & Sullivan, IDC, Doubao, National Data Administration)")
 
 
-def write_report_figure(report: CalibrationReport, path: str | Path = REPORT_FIGURE) -> Path:
+def write_report_figure(report: CalibrationReport, path: str | Path) -> Path:
     """Draw the report and write it atomically as PNG (an earlier file survives any failure),
     with the provenance also in the PNG's text metadata."""
     metadata = {"Title": "tokensim calibration report", "Software": SOURCE,
@@ -181,4 +180,4 @@ def check_report_output(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise UserError("the report figure must be a .png file", where=f"--report-out {path}")
-    return writable((path,), "--report-out")[0]
+    return check_outputs((path,), "--report-out")[0]

@@ -18,7 +18,8 @@ from sim.calibration.calibrate import calibrate
 from sim.calibration.inputs import CalibrationInputs
 from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
-from sim.core.files import load_netcdf, settle, writable
+from sim.core.files import load_netcdf, settle
+from sim.core.outputs import check_outputs
 from sim.core.paths import BACKTEST, RESULTS
 from sim.core.provenance import utc_now
 from sim.data.observations import ObservationSet
@@ -56,7 +57,7 @@ def check_output(out: str | Path) -> Path:
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"the report must be an .html file, got {out.name!r}", where="-o/--out")
-    return writable((out,), "-o/--out")[0]
+    return check_outputs((out,), "-o/--out")[0]
 
 
 def _matches(path: Path, scenario: Scenario, calibration_id: str, seed: int, draws: int) -> bool:
@@ -74,7 +75,8 @@ def _matches(path: Path, scenario: Scenario, calibration_id: str, seed: int, dra
 
 
 def scenario_result(scenario: Scenario, posterior: Posterior, results_dir: Path, registry: ObservationSet, *,
-                    draws: int | None = None, seed: int | None = None) -> ScenarioResult:
+                    draws: int | None = None, seed: int | None = None,
+                    files: dict[str, str] | None = None) -> ScenarioResult:
     """Reuse ``results_dir/<name>.nc`` if it matches the scenario and its fan chart ``<name>.png`` is there, or
     simulate it now on ``posterior`` and write both as one set, as ``tokensim run`` does (so the pair never
     disagrees)."""
@@ -92,7 +94,7 @@ def scenario_result(scenario: Scenario, posterior: Posterior, results_dir: Path,
     else:
         why = ("none existed" if not path.is_file() else "its fan chart was missing" if matches
                else "the existing one was made from other inputs")
-        dataset = simulate(posterior, scenario, draws=draws, seed=seed)
+        dataset = simulate(posterior, scenario, draws=draws, seed=seed, files=files)
         write_run(dataset, path, registry)
         origin = f"simulated now and written to {path} and its fan chart ({why})"
     sensitivity_path = results_dir / f"{scenario.name}-sensitivity.nc"
@@ -117,7 +119,10 @@ def gather(scenarios: Sequence[Scenario], inputs: CalibrationInputs, *, results_
     """Calibrate once, then reuse or run each scenario on that posterior, and read the backtest results."""
     backtest = Path(backtest)
     backtest_data = load_netcdf(backtest, "", "not a readable backtest results file") if backtest.is_file() else None
-    posterior, _ = calibrate(inputs)
-    results = tuple(scenario_result(s, posterior, Path(results_dir), inputs.registry, draws=draws, seed=seed)
-                    for s in scenarios)
+    from sim.api import calibration_files
+
+    posterior, posterior_path = calibrate(inputs)
+    files = calibration_files(inputs, posterior_path)
+    results = tuple(scenario_result(s, posterior, Path(results_dir), inputs.registry, draws=draws, seed=seed,
+                                    files=files) for s in scenarios)
     return ReportInputs(results, inputs.registry, inputs.priors, backtest_data, backtest, command, utc_now())

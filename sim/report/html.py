@@ -16,19 +16,23 @@ from sim.plots.render import png_bytes
 
 #: The only schemes a link in the report may use.
 LINK_SCHEMES = ("http", "https")
+#: Fonts named in the page: Latin text in Noto Sans or DejaVu Sans, Chinese (``lang="zh"``, see
+#: :func:`lang_attribute`) in Noto Sans CJK (Debian's ``fonts-noto-cjk``) or a platform's own CJK font.
+LATIN_FONTS = '"Noto Sans", "DejaVu Sans", Arial, sans-serif'
+CJK_FONTS = '"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif'
 
 STYLE = """
-body { font-family: sans-serif; max-width: 1200px; margin: 1em auto; padding: 0 1em; color: #222; line-height: 1.4; }
+body { font-family: LATIN; max-width: 1200px; margin: 1em auto; padding: 0 1em; color: #222; line-height: 1.4; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 2px solid #1f5f99; padding-bottom: .2em; margin-top: 2em; }
 table { border-collapse: collapse; margin: .6em 0; font-size: .85em; }
 th, td { border: 1px solid #ccc; padding: .2em .5em; vertical-align: top; }
 th { background: #eef3f8; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; height: auto; display: block; margin: .6em 0; }
-pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: .8em; }
 p.note { color: #555; font-size: .9em; } p.claim { background: #f3f8f3; padding: .6em; border-left: 4px solid #2e7d32; }
 nav li { display: inline; margin-right: 1em; }
 div.row { display: flex; gap: 1em; align-items: flex-start; } div.grow { flex: 1; min-width: 0; }
-"""
+:lang(zh) { font-family: CJK; }
+""".replace("LATIN", LATIN_FONTS).replace("CJK", CJK_FONTS)
 
 
 def figure_html(figure, alt: str) -> str:

@@ -10,6 +10,7 @@ page in headless Chromium, so what a reader sees can be checked.
 
 from __future__ import annotations
 
+import tempfile
 from html import escape
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sim.core.files import write_outputs
 from sim.core.provenance import SOURCE
 from sim.report.gather import ReportInputs, check_output
 from sim.report.html import STYLE, paragraph
+from sim.report.screenshot import render_png
 from sim.report.sections import SECTIONS
 
 
@@ -34,13 +36,15 @@ def build_html(inputs: ReportInputs) -> str:
             + f"<nav><ul>{nav}</ul></nav>{body}</body></html>\n")
 
 
-def write_report(inputs: ReportInputs, out: str | Path, screenshot: str | Path | None = None) -> Path:
-    """Build the page and write it to ``out``, with what a reader sees of it (``screenshot``, PNG, rendered
-    in headless Chromium before anything is written) as one set: both replaced, or neither."""
-    from sim.report.screenshot import render_png
-
+def write_report(inputs: ReportInputs, out: str | Path, *, screenshot: str | Path | None = None) -> Path:
+    """Build the page and write it to ``out``, with what a reader sees of it (``screenshot``: the whole page as
+    PNG, rendered in headless Chromium from a temporary copy before anything is written) as one set: both
+    replaced, or neither."""
     html = build_html(inputs)
     files = {check_output(out): html.encode("utf-8")}
     if screenshot is not None:
-        files[Path(screenshot)] = render_png(html)
+        with tempfile.TemporaryDirectory(prefix="tokensim-report-") as folder:
+            page = Path(folder) / "report.html"
+            page.write_text(html, encoding="utf-8")
+            files[Path(screenshot)] = render_png(page)
     return write_outputs(files)[0]

@@ -54,7 +54,7 @@ def _scenarios_section(inputs: ReportInputs) -> str:
 
 
 def _claims_section(inputs: ReportInputs) -> str:
-    from sim.analysis.narrative import claim_paragraph, prior_distributions
+    from sim.analysis.narrative import claim_paragraph, missing_sensitivity_sentence, prior_distributions
     from sim.analysis.tables import claims_by_open_model, claims_frame
     from sim.engine.results import claims_from_attr
     from sim.plots.claims import crossing_chart
@@ -74,8 +74,10 @@ def _claims_section(inputs: ReportInputs) -> str:
             parts += [paragraph("The open-source claims under each structural variant of the open-source model, "
                                 "side by side (kept paths of each variant):", "note"),
                       table_html(_percentages(variants))]
+        if item.sensitivity is None:  # once for the scenario, not in every claim's paragraph
+            parts.append(paragraph(missing_sensitivity_sentence(command), "note"))
         parts += [paragraph(claim_paragraph(ds, claim, sensitivity=item.sensitivity, priors=priors,
-                                            replaced=replaced, sensitivity_command=command), "claim")
+                                            replaced=replaced, sensitivity_command=None), "claim")
                   for claim in claims_from_attr(ds)]
         parts.append(figure_html(crossing_chart(ds), f"claim crossing dates of {scenario.name}"))
     return "".join(parts)
@@ -90,14 +92,23 @@ def _percentages(frame):
 
 
 def _comparison_section(inputs: ReportInputs) -> str:
-    from sim.analysis.compare import compare_table
+    from sim.analysis.compare import band_frame, claim_cells, indistinct_claims
+    from sim.analysis.tables import claim_probabilities
     from sim.plots.compare import compare_chart
 
     if len(inputs.results) < 2:
         return paragraph("Only one scenario in this report: pass several scenario files to compare them.")
     datasets = [item.dataset for item in inputs.results]
-    return (paragraph("Median and 10-90% band of each variable, and every claim's probability, per scenario.")
-            + f"<pre>{escape(compare_table(datasets))}</pre>"
+    claims = claim_cells(datasets)
+    names = [str(ds.attrs.get("scenario", f"#{i}")) for i, ds in enumerate(datasets)]
+    noise = indistinct_claims(names, [claim_probabilities(ds) for ds in datasets], list(claims.index))
+    return (paragraph("Median and 10-90% band of each variable per scenario (T = 10^12 tokens per day; shares in %).",
+                      "note")
+            + table_html(band_frame(datasets))
+            + paragraph("Each claim's probability per scenario, +- its Monte Carlo standard error ('-': the scenario "
+                        "does not state it).", "note")
+            + table_html(claims)
+            + "".join(paragraph(sentence, "note") for sentence in noise)
             + figure_html(compare_chart(datasets), "comparison of scenarios"))
 
 

@@ -1,4 +1,4 @@
-"""The compute bound on inference volume (DATA.md section 5), an optional scenario assumption.
+"""The compute bound on inference volume (calibration/compute.toml), an optional scenario assumption.
 
 A day of inference on all of China's intelligent compute bounds daily tokens::
 

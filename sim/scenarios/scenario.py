@@ -2,8 +2,9 @@
 
 A scenario says what to simulate (horizon, step, draws, seed), which growth families and which
 variants of the open-source model to mix and with what weights, how volatile the future is around the
-trend, and which claims to evaluate.
-``extends = "baseline.toml"`` starts from another scenario and overrides it table by table.
+trend, which claims to evaluate, and what it means against the baseline (its intent).
+``extends = "baseline.toml"`` starts from another scenario (a file next to it, or else one of the scenario
+library) and overrides it table by table.
 Every error names the file, the line and the key, and what is allowed.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.core import paths
 from sim.core.errors import UserError
 from sim.core.timeaxis import parse_month
 from sim.core.tomlfile import TablePath, TomlFile
@@ -45,10 +47,9 @@ MAX_EVENTS = 20
 CLAIM_KINDS = ("at_date", "first_passage")
 
 _TOP = ("name", "description", "horizon", "step_months", "draws", "seed", "families", "open_models", "volatility",
-        "claims", "events", "assumptions", "compute")
-#: Where a scenario's [compute] table finds the compute figures unless it says ``series = ...``
-#: (relative to the scenario file).
-COMPUTE_SERIES = "../calibration/compute.toml"
+        "claims", "events", "assumptions", "compute", "intent")
+#: How a scenario states what it means against the baseline, per variable (:mod:`sim.analysis.intent` checks it).
+DIRECTIONS = ("higher", "lower")
 #: The variants of the open-source model a scenario mixes, and their weights unless it says otherwise.
 OPEN_MODELS = {name: 1.0 / len(OPEN_VARIANTS) for name in OPEN_VARIANTS}
 #: Parameters whose calibration prior a scenario may replace (by reweighting the posterior).
@@ -125,6 +126,7 @@ class Scenario:
     open_weights: tuple[tuple[str, float], ...] = tuple(OPEN_MODELS.items())
     growth_shock: float = 0.0
     where_horizon: str = ""
+    intent: tuple[tuple[str, str], ...] = ()
 
     @property
     def sha256(self) -> str:
@@ -185,6 +187,10 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
         parent_path = (path.parent / parent).resolve()
     except (OSError, ValueError, RuntimeError) as exc:  # NUL byte, symlink loop
         raise source.error(f"not a usable path: {exc}", (), "extends") from None
+    if parent_path in (*seen, path.resolve()):
+        raise source.error(f"'extends' makes a cycle through {parent_path.name}", (), "extends")
+    if not parent_path.is_file() and Path(parent).name == parent:  # a bare name: the scenario library's
+        parent_path = (paths.input_folder(paths.SCENARIOS) / parent).resolve()
     if parent_path in (*seen, path.resolve()):
         raise source.error(f"'extends' makes a cycle through {parent_path.name}", (), "extends")
     if not parent_path.exists():
@@ -321,11 +327,24 @@ def _compute(source: TomlFile, data: dict, path: Path) -> ComputeBound | None:
         if not low > 0:
             raise source.error(f"{name} must be positive (use a lognormal, a beta or a positive range)",
                                ("compute",), name)
-    series = path.parent / source.typed(table, "series", str, ("compute",), COMPUTE_SERIES)
+    if "series" in table:  # relative to the scenario file
+        series = path.parent / source.typed(table, "series", str, ("compute",))
+    else:  # the compute figures beside the other calibration inputs (sim.core.paths)
+        series = paths.compute()
     if not series.is_file():
         raise source.error(f"compute figures file not found: {series}", ("compute",), "series")
     return ComputeBound(load_compute_trend(series), priors["utilisation"], priors["active_parameters"],
                         where=f"{path}: [compute]")
+
+
+def _intent(source: TomlFile, data: dict) -> tuple[tuple[str, str], ...]:
+    table = source.typed(data, "intent", dict, (), {})
+    source.check_keys(table, ("intent",), (), VARIABLES)
+    for variable, direction in table.items():
+        if source.typed(table, variable, str, ("intent",)) not in DIRECTIONS:
+            raise source.error(f"expected one of {', '.join(DIRECTIONS)} (against the baseline), got {direction!r}",
+                               ("intent",), variable)
+    return tuple(table.items())
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -376,4 +395,4 @@ def load_scenario(path: str | Path) -> Scenario:
         text += f"\n# --- {compute.trend.source} ---\n" + compute.trend.source.read_text()
     return Scenario(name, source.typed(data, "description", str, (), ""), horizon, step, draws, seed,
                     weights, volatility, claims, path, text, events, _assumptions(source, data), compute,
-                    open_weights, growth_shock, source.error("", (), "horizon").where)
+                    open_weights, growth_shock, source.error("", (), "horizon").where, _intent(source, data))

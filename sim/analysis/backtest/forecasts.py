@@ -15,6 +15,10 @@ from scipy import stats
 from sim.calibration.fits import scale_of
 from sim.data.observations import Observation
 
+#: How an ensemble's CRPS is computed, named rather than left to scoringrules' default (which has changed
+#: between releases): the quantile decomposition, exact for the ensemble's empirical distribution.
+CRPS_ESTIMATOR = "qd"
+
 
 def truth_of(observation: Observation) -> float:
     """The published value on its scoring scale (totals as daily averages, like the model)."""
@@ -34,7 +38,7 @@ class Ensemble:
     def crps(self, truth: float) -> float:
         import scoringrules as sr
 
-        return float(sr.crps_ensemble(truth, self.members))
+        return float(sr.crps_ensemble(truth, self.members, estimator=CRPS_ESTIMATOR))
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class Point:
     def crps(self, truth: float) -> float:
         import scoringrules as sr
 
-        return float(sr.crps_ensemble(truth, np.array([self.value])))
+        return float(sr.crps_ensemble(truth, np.array([self.value]), estimator=CRPS_ESTIMATOR))
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from sim.calibration.fits import scale_of
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
 from sim.calibration.sampling import ConvergenceError
 from sim.core.errors import UserError
-from sim.core.paths import BASELINE
+from sim.core import paths
 from sim.core.provenance import provenance
 from sim.data.observations import CUTS, Observation, ObservationSet
 from sim.data.priors import Priors
@@ -70,7 +70,7 @@ def run_backtest(
     *,
     inputs: CalibrationInputs | None = None,
     cut: str = "published",
-    scenario: str | Path | Scenario = BASELINE,
+    scenario: str | Path | Scenario | None = None,
     ensemble: int = ENSEMBLE,
     log: logging.Logger | None = None,
 ) -> xr.Dataset:
@@ -91,7 +91,7 @@ def run_backtest(
         ``tokensim calibrate``.
     scenario
         Its ``[families]`` weights mix the volume families, its assumptions reweight the posterior
-        and its seed drives the predictive ensembles.
+        and its seed drives the predictive ensembles (default: the baseline, :func:`sim.core.paths.baseline`).
     """
     log = log or logging.getLogger("tokensim")
     if cut not in CUTS:
@@ -99,7 +99,7 @@ def run_backtest(
     inputs = inputs if inputs is not None else CalibrationInputs.load()
     registry, prior_set = inputs.registry, inputs.priors
     if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
+        scenario = load_scenario(paths.baseline() if scenario is None else scenario)
     origins = tuple(sorted(set(origins))) if origins is not None else default_origins(registry, cut)
     if not origins:
         raise UserError("no date has both a volume figure before it and a figure to forecast after it",

@@ -13,7 +13,7 @@ from sim.analysis.backtest.methods import BASELINES, METHODS
 from sim.analysis.backtest.metrics import INTERVALS, METRICS
 from sim.calibration.fits import SCALES
 from sim.core.errors import UserError
-from sim.core.files import writable
+from sim.core.outputs import check_outputs
 from sim.core.variables import VARIABLES
 
 #: The metrics' names, in order (the columns of every table).
@@ -83,4 +83,4 @@ def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
     out = Path(out)
     if out.suffix != ".nc":
         raise UserError("the backtest file must end in .nc", where="--out")
-    return writable((out, out.with_suffix(".csv"), out.with_suffix(".png")), "--out")
+    return check_outputs((out, out.with_suffix(".csv"), out.with_suffix(".png")), "--out")

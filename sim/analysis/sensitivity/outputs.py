@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.core.errors import UserError
-from sim.core.files import writable
+from sim.core.outputs import check_outputs
 
 
 def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
@@ -13,4 +13,4 @@ def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
     out = Path(out)
     if out.suffix != ".nc":
         raise UserError("the sensitivity file must end in .nc (the .csv and .png go next to it)", where=f"--out {out}")
-    return writable((out, out.with_suffix(".csv"), out.with_suffix(".png")), "--out")
+    return check_outputs((out, out.with_suffix(".csv"), out.with_suffix(".png")), "--out")

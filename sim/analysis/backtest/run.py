@@ -1,32 +1,23 @@
 """Rolling-origin hindcasts: calibrate as of an earlier date, forecast what was published after it, score.
 
-For every origin (an ``as_of`` date) the observation registry is cut to what was known then
-(:meth:`~sim.data.observations.ObservationSet.vintage`), calibrated through
+For every origin (an ``as_of`` date) the calibration inputs are cut to what was known then (figures, priors,
+analogs and compute figures: :meth:`~sim.calibration.inputs.CalibrationInputs.vintage`), calibrated through
 :func:`sim.calibration.calibrate.calibrate` (so every origin's posterior is cached by its id), and each
-fitted figure that was *not* known yet (a volume series or the open-source share) is forecast
-three ways and scored against its published value:
+fitted figure that was *not* known yet (a volume series or the open-source share) is forecast by every
+method of :data:`~sim.analysis.backtest.methods.METHODS` and scored against its published value:
 
 ``tokensim``
-    the posterior predictive of the figure under the origin's calibration: for each volume family
-    the window mean (or the level at a date) of the curve at a posterior draw, times the series'
-    scale and ``exp(drift * midpoint)`` when the series is scaled, times lognormal noise with the
-    series' sigma; families mixed by the scenario's ``[families]`` weights (and its assumptions, by
-    reweighting). A series with no figure before the origin takes its scale, drift and sigma from
-    the priors: the posterior of a parameter no data touched is its prior. The open-source share
-    is the window mean of ``adoption x usage`` under the ``open`` fit, with logit-normal noise.
-``two_point_exponential``
-    the straight line (on the log scale) through the last two figures of the same series known at
-    the origin, evaluated at the target's midpoint: a point forecast (CRPS = absolute error, zero
-    width intervals, coverage only on an exact hit).
-``loglinear_trend``
-    statsmodels OLS of log values on time (window midpoints) over every volume figure known at the
-    origin, one level per series (fixed effects) and a common trend; its prediction interval
-    (``obs_ci``) is a Student-t with the residual degrees of freedom.
+    the posterior predictive of the figure under its own definition (:mod:`sim.analysis.predictive`);
+``random_walk``, ``damped_trend``
+    the probabilistic naive baselines of :mod:`sim.analysis.backtest.baselines`, fitted on the series' own
+    history at the origin with a spread pooled across series.
 
-Scores are on the log scale for volumes and the logit scale for shares, from :mod:`scoringrules`:
-CRPS (ensemble estimator for tokensim, closed form for the Student-t, absolute error for a point),
-the weighted interval score of the median and the 50/80/95% central intervals, and whether each
-interval covers the truth. A method that cannot forecast a figure gets NaN and a reason.
+The lead of a hindcast is counted from the origin to the last day the figure describes: only a positive
+lead is a forecast; a figure measured before the origin but published after it (negative or zero lead) is a
+nowcast, scored and reported apart. Scores are on the log scale for volumes and the logit scale for shares
+(:mod:`sim.analysis.backtest.metrics`): CRPS, the weighted interval score and 50/80/95% coverage of exact
+figures, the censored CRPS of figures published as bounds, and every figure's PIT (an interval for a bound).
+A method that cannot forecast a figure gets NaN and a reason.
 """
 
 from __future__ import annotations
@@ -41,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from sim.analysis.backtest.forecasts import truth_of
+from sim.analysis.backtest.baselines import truth_of
 from sim.analysis.backtest.methods import METHODS
 from sim.analysis.backtest.metrics import METRICS, QUANTILES, score
-from sim.analysis.backtest.origins import Origin, check_origin, default_origins, held_out, make_origin
-from sim.analysis.backtest.predictive import ENSEMBLE
+from sim.analysis.backtest.origins import check_origin, default_origins, held_out
+from sim.analysis.predictive import ENSEMBLE, Origin, origin_of
 from sim.calibration.calibrate import calibrate
 from sim.calibration.fits import scale_of
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
@@ -54,7 +45,6 @@ from sim.core.errors import UserError
 from sim.core.paths import BASELINE
 from sim.core.provenance import provenance
 from sim.data.observations import CUTS, Observation, ObservationSet
-from sim.data.priors import Priors
 from sim.scenarios.scenario import Scenario, load_scenario
 
 #: Variables of the backtest Dataset besides the metrics, and what they hold.
@@ -97,7 +87,7 @@ def run_backtest(
     if cut not in CUTS:
         raise UserError(f"unknown cut {cut!r}; allowed: {', '.join(CUTS)}", where="--cut")
     inputs = inputs if inputs is not None else CalibrationInputs.load()
-    registry, prior_set = inputs.registry, inputs.priors
+    registry = inputs.registry
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     origins = tuple(sorted(set(origins))) if origins is not None else default_origins(registry, cut)
@@ -118,13 +108,14 @@ def run_backtest(
             log.warning("backtest origin %s skipped: %s", as_of, skipped[str(as_of)])
             continue
         calibration_ids[str(as_of)] = posterior.id
-        origin = make_origin(as_of, known.observations, posterior, prior_set, scenario)
+        origin = origin_of(known, posterior, scenario)  # the vintage's figures and priors
         for target in held_out(registry, as_of, cut):
             rows.append(_hindcast(origin, target, scenario.seed, ensemble))
     if not rows:
         raise UserError("no origin's calibration passed the convergence gate: " + "; ".join(
             f"{date}: {message}" for date, message in skipped.items()), where="tokensim backtest")
-    dataset = _dataset(rows, calibration_ids, scenario, registry, prior_set, cut, inputs.settings, ensemble)
+    dataset = _dataset(rows, calibration_ids, scenario, registry, inputs.priors.digest(), cut, inputs.settings,
+                       ensemble)
     dataset.attrs["skipped_origins"] = json.dumps(skipped)
     return dataset
 
@@ -134,22 +125,23 @@ def _hindcast(origin: Origin, target: Observation, seed: int, ensemble: int) -> 
     forecasts = {name: method.forecast(origin, target, seed, ensemble) for name, method in METHODS.items()}
     truth = truth_of(target)
     known_series = {o.series for o in origin.vintage.fitted(scale_of(target).quantities)}
+    lead = (target.last_day - origin.as_of).days
     return {
         "as_of": str(origin.as_of), "observation": target.id, "series": target.series,
-        "scale": scale_of(target).name, "published": str(target.published),
-        "lead_days": (target.last_day - origin.as_of).days, "series_known": target.series in known_series,
+        "scale": scale_of(target).name, "published": str(target.published), "bound": target.bound,
+        "lead_days": lead, "forecast": lead > 0, "series_known": target.series in known_series,
         "calibration_id": origin.posterior.id, "truth": truth,
-        "scores": {method: score(forecast, truth) for method, forecast in forecasts.items()},
+        "scores": {method: score(forecast, truth, target.bound) for method, forecast in forecasts.items()},
         "reasons": {method: forecast.reason for method, forecast in forecasts.items()},
     }
 
 
 def _dataset(rows: list[dict], calibration_ids: dict[str, str], scenario: Scenario, registry: ObservationSet,
-             priors: Priors, cut: str, settings: SamplerSettings, ensemble: int) -> xr.Dataset:
+             priors_sha256: str, cut: str, settings: SamplerSettings, ensemble: int) -> xr.Dataset:
     """Assemble the hindcasts into the backtest Dataset, with provenance."""
     coords = {"hindcast": np.arange(len(rows)), "method": list(METHODS), "quantile": list(QUANTILES)}
-    for name in ("as_of", "observation", "series", "scale", "published", "lead_days", "series_known",
-                 "calibration_id"):
+    for name in ("as_of", "observation", "series", "scale", "published", "bound", "lead_days", "forecast",
+                 "series_known", "calibration_id"):
         coords[name] = ("hindcast", [row[name] for row in rows])
     data = {name: (("hindcast", "method"), [[row["scores"][m][name] for m in METHODS] for row in rows])
             for name in METRICS}
@@ -162,6 +154,10 @@ def _dataset(rows: list[dict], calibration_ids: dict[str, str], scenario: Scenar
         dataset[name].attrs["long_name"] = text
     dataset["lead_days"].attrs["long_name"] = ("days from the origin to the last day the figure describes "
                                                "(negative: measured before the origin, published after it)")
+    dataset["forecast"].attrs["long_name"] = ("a forecast (positive lead) rather than a nowcast of a figure "
+                                              "measured by the origin")
+    dataset["bound"].attrs["long_name"] = ("'lower' if published as 'more than' the value, 'upper' if 'at most', "
+                                           "empty if exact")
     dataset["series_known"].attrs["long_name"] = ("a figure of this series was known at the origin (if not, "
                                                   "tokensim's forecast rests on the series' scale and drift priors)")
     dataset.attrs.update({
@@ -178,7 +174,7 @@ def _dataset(rows: list[dict], calibration_ids: dict[str, str], scenario: Scenar
         "ensemble_members": int(ensemble),
         "observations_file": str(registry.path),
         "observations_sha256": registry.digest(),
-        "priors_sha256": priors.digest(),
+        "priors_sha256": priors_sha256,
         "sampler": json.dumps(asdict(settings)),
         "methods": "; ".join(f"{m.name}: {m.description}" for m in METHODS.values()),
     })

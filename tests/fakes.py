@@ -1,7 +1,7 @@
 """Fast stand-ins for calibration, for tests about what happens after it (forecasts, backtests, revisions).
 
-:func:`fake_posterior` draws every parameter from the vintage's priors and nudges the volume level by the
-vintage's figures, so that the 'posterior' changes whenever the figures it was given change (and only then):
+:func:`fake_posterior` draws the parameters from the vintage's priors (level and growth near the F&S figures)
+and nudges the volume level by the vintage's figures, so that the 'posterior' changes whenever the figures it was given change (and only then):
 a leak of a later figure into an earlier vintage shows. :func:`constant_posterior` fixes every parameter, for
 closed-form checks.
 """
@@ -14,7 +14,7 @@ import xarray as xr
 from sim.calibration.calibrate import calibration_id, last_data_month
 from sim.calibration.inputs import CalibrationInputs
 from sim.calibration.posterior import Posterior
-from sim.curves.families import FAMILIES
+from sim.curves.families import FAMILIES, anchor_levels
 from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS, OPEN_VARIANTS
 from sim.data.observations import VOLUME_QUANTITIES
 
@@ -27,7 +27,8 @@ def _dataset(values: dict[str, np.ndarray]) -> xr.Dataset:
 
 
 def fake_posterior(inputs: CalibrationInputs, draws: int = 400) -> Posterior:
-    """Prior draws of the test families and both open-source variants, the level nudged by the vintage's data."""
+    """Prior draws of the test families and both open-source variants (level and growth near the data), the level
+    nudged by the vintage's figures."""
     vintage, priors = inputs.observations, inputs.priors
     digest = vintage.digest()
     rng = np.random.default_rng(int(digest[:12], 16))
@@ -36,8 +37,11 @@ def fake_posterior(inputs: CalibrationInputs, draws: int = 400) -> Posterior:
     fits = {}
     for name in TEST_FAMILIES:
         volume = priors.sample_volume(rng, draws)
-        volume["v_ref"] = volume["v_ref"] * np.exp(0.1 * shift)
-        volume["ceiling"] = volume["ceiling"] * np.exp(0.1 * shift)
+        # level and growth near what the F&S figures say (the priors alone would allow levels no compute
+        # bound serves), the level nudged by the vintage's figures
+        volume["v_ref"] = 5e12 * np.exp(0.1 * shift + 0.5 * rng.standard_normal(draws))
+        volume["growth"] = 2.5 * np.exp(0.3 * rng.standard_normal(draws))
+        volume["ceiling"] = anchor_levels(volume)[1] * (1 + volume["ceiling_headroom"])
         values = {p: volume[p] for p in FAMILIES[name].parameters}
         for series in dict.fromkeys(o.series for o in fitted):
             for parameter, prior in priors.series[series].items():

@@ -18,6 +18,7 @@ from sim.cli.commands import (
     cmd_sensitivity,
     cmd_summarize,
 )
+from sim.cli.forecasting import cmd_predict, cmd_revise
 from sim.core.errors import UserError
 from sim.core.paths import (
     ANALOGS,
@@ -31,6 +32,7 @@ from sim.core.paths import (
     REPORT,
     REPORT_FIGURE,
     RESULTS,
+    REVISE,
     SBC,
 )
 
@@ -57,6 +59,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number like 1e14 or 0.444, got {text!r}") from None
 
 
 def _seed(text: str) -> int:
@@ -165,6 +174,45 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(backtest)
     backtest.set_defaults(handler=cmd_backtest)
 
+    predict = commands.add_parser("predict", help="the posterior predictive of a series' next figure")
+    predict.add_argument("series", help="a fitted series of calibration/observations.toml (e.g. doubao, "
+                                        "idc_public_cloud, fs_enterprise, fs_open_share)")
+    when = predict.add_mutually_exclusive_group(required=True)
+    when.add_argument("--date", type=_date, help="a value at this date (YYYY-MM-DD)")
+    when.add_argument("--window", type=_date, nargs=2, metavar=("START", "END"),
+                      help="a figure over this window, both days included")
+    predict.add_argument("--kind", choices=("window_average", "window_total"),
+                         help="with --window: a daily average or a total over the window (default: how the series "
+                              "publishes its window figures)")
+    predict.add_argument("--value", type=_number,
+                         help="a value in the figure's base units (tokens/day, tokens for a total, a fraction for a "
+                              "share): also print P(figure <= value), the PIT")
+    predict.add_argument("--bound", choices=("lower", "upper"),
+                         help="with --value: the value is published as a bound (lower: 'more than V'); its PIT is "
+                              "then an interval")
+    predict.add_argument("--scenario", type=Path, default=BASELINE,
+                         help="its [families] and [open_models] weights mix the fits (default: %(default)s)")
+    predict.add_argument("--members", type=_positive, default=20_000,
+                         help="members of the predictive ensemble (default: %(default)s)")
+    predict.add_argument("--format", choices=("table", "json"), default="table")
+    _calibration_options(predict)
+    predict.set_defaults(handler=cmd_predict)
+
+    revise = commands.add_parser("revise", help="what the figures published between two vintages did")
+    revise.add_argument("--from", dest="from_", type=_date, required=True, metavar="DATE",
+                        help="the older vintage: figures published by this date (YYYY-MM-DD)")
+    revise.add_argument("--to", type=_date, metavar="DATE",
+                        help="the newer vintage (default: every figure in the registry)")
+    revise.add_argument("--scenario", type=Path, default=BASELINE,
+                        help="the scenario simulated under both vintages (default: %(default)s)")
+    revise.add_argument("--draws", type=_positive, help="number of paths of each run (overrides the scenario)")
+    revise.add_argument("--seed", type=_seed, help="root random seed of both runs (default: the scenario's)")
+    revise.add_argument("--out", type=Path, default=REVISE,
+                        help="the revision as netCDF; the .png goes next to it (default: %(default)s)")
+    _sampler_option(revise)
+    _data_options(revise)
+    revise.set_defaults(handler=cmd_revise)
+
     report = commands.add_parser("report", help="one self-contained HTML report of several scenarios")
     report.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO", help="scenario files (TOML)")
     report.add_argument("-o", "--out", type=Path, default=REPORT,
@@ -174,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: %(default)s)")
     report.add_argument("--backtest", type=Path, default=BACKTEST,
                         help="backtest results to include (default: %(default)s)")
+    report.add_argument("--revise", type=Path, default=REVISE,
+                        help="revision results to include (written by 'tokensim revise'; default: %(default)s)")
     report.add_argument("--draws", type=_positive, help="number of paths (overrides the scenarios)")
     report.add_argument("--seed", type=_seed, help="root random seed (overrides the scenarios)")
     report.add_argument("--screenshot", type=Path, help="also render the page in headless Chromium to this PNG")

@@ -19,5 +19,6 @@ BASELINE = Path("scenarios/baseline.toml")
 #: Results of runs, comparisons, backtests and sensitivity analyses.
 RESULTS = Path("results")
 BACKTEST = RESULTS / "backtest.nc"
+REVISE = RESULTS / "revise.nc"
 COMPARE = RESULTS / "compare.png"
 REPORT = RESULTS / "report.html"

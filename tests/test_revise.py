@@ -17,6 +17,7 @@ from sim.analysis import revise as revise_module
 from sim.analysis.predictive import Target, figure_forecast, origin_of
 from sim.analysis.revise import _shift, claim_frame, figure_frame, median_frame, published_between, revise
 from sim.calibration.inputs import CalibrationInputs
+from sim.calibration.models import vendor_open_shares
 from sim.cli import main
 from sim.core.errors import UserError
 from sim.plots import revise as revise_plots
@@ -41,8 +42,12 @@ def revision(mix):
 
 
 def test_the_new_figures_are_those_published_between_the_vintages_each_with_its_pit(revision, mix):
-    # doubao_2025_09 describes 2025-09-30 but was published on 2025-10-01: new to the vintage of 2025-09-30
-    assert list(revision["figure"].values) == ["fs_daily_2025h2", "doubao_2025_09", "doubao_2025_12"]
+    # doubao_2025_09 describes 2025-09-30 but was published on 2025-10-01: new to the vintage of 2025-09-30; the
+    # 2025H2 vendor shares are a second look at the open share, read with the noise the model gives them
+    implied = "fs_qwen_share_2025h2+fs_doubao_share_2025h2+fs_deepseek_share_2025h2"
+    assert list(revision["figure"].values) == ["fs_daily_2025h2", "doubao_2025_09", "doubao_2025_12", implied]
+    assert "fs_qwen_share_2025h2" not in revision.attrs["figure_ids_context"]
+    assert "vendor_estimates_doubao_2025_12" in revision.attrs["figure_ids_context"]
     assert [o.id for o in published_between(INPUTS.registry, D("2025-09-30"), D("2025-11-30"))] == ["doubao_2025_09"]
     # the PIT is the older vintage's predictive read at the published value (an interval for a bound)
     older = INPUTS.vintage(D("2025-09-30"))
@@ -53,6 +58,12 @@ def test_the_new_figures_are_those_published_between_the_vintages_each_with_its_
     assert float(revision["pit_lower"].sel(figure=fs.id)) == forecast.cdf(np.log(fs.value_base))
     assert float(revision["pit_upper"].sel(figure=fs.id)) == float(revision["pit_lower"].sel(figure=fs.id))
     assert float(revision["pit_upper"].sel(figure="doubao_2025_12")) == 1.0  # "more than 50T": [F(50T), 1]
+    (label, _, share, sd), = vendor_open_shares(INPUTS.observations, INPUTS.priors)
+    target = Target("fs_open_share", "open_share", "window_average", D("2025-07-01"), D("2025-12-31"), label=label,
+                    noise=sd)
+    assert float(revision["figure_value"].sel(figure=implied)) == share
+    assert float(revision["pit_lower"].sel(figure=implied)) == figure_forecast(origin, target, seed=mix.seed,
+                                                                               size=2000).cdf(np.log(share / (1 - share)))
     p5, p50, p95 = revision["predictive"].sel(figure=fs.id).values
     assert p5 < p50 < p95 and p50 == pytest.approx(np.exp(np.median(forecast.members)), rel=0.01)
     frame = figure_frame(revision)

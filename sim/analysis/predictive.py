@@ -72,7 +72,9 @@ def origin_of(inputs: CalibrationInputs, posterior: Posterior, scenario: Scenari
 @dataclass(frozen=True)
 class Target:
     """A figure to forecast: a series, what it measures (``quantity``) and how (``kind``: a window average,
-    a window total or a value at a date), with its window or date; ``label`` names it (its id if published)."""
+    a window total or a value at a date), with its window or date; ``label`` names it (its id if published).
+    ``noise`` replaces the series' own noise sd on the scoring scale for a figure measured otherwise (the
+    open share the vendor shares imply, :func:`sim.calibration.models.vendor_open_shares`)."""
 
     series: str
     quantity: str
@@ -81,6 +83,7 @@ class Target:
     end: dt.date | None = None
     date: dt.date | None = None
     label: str = ""
+    noise: float | None = None
 
     @classmethod
     def of(cls, observation: Observation) -> Target:
@@ -201,7 +204,12 @@ def _share_members(origin: Origin, target: Target, rng: np.random.Generator, siz
             share = open_share(np.full(where.size, a), params)
         else:
             share = open_share_window_mean(np.full(where.size, a), np.full(where.size, b), params)
-        sigma = draws[SHARE_SIGMA][index] if SHARE_SIGMA in draws else origin.priors.open["sigma"].sample(rng, where.size)
+        if target.noise is not None:
+            sigma = np.full(where.size, target.noise)
+        elif SHARE_SIGMA in draws:
+            sigma = draws[SHARE_SIGMA][index]
+        else:
+            sigma = origin.priors.open["sigma"].sample(rng, where.size)
         members[where] = special.logit(np.clip(share, 1e-12, 1 - 1e-12)) + sigma * rng.standard_normal(where.size)
     return Ensemble(members)
 

@@ -1,8 +1,10 @@
 """``tokensim revise``: what the figures published between two vintages did to the forecast.
 
 For each fitted figure published after the older vintage (``--from``) and by the newer one (``--to``, default
-the whole registry): its PIT under the older vintage's calibration (:mod:`sim.analysis.predictive`; an interval
-for a figure published as a bound), i.e. how surprising it was. Then the scenario is simulated on both
+the whole registry), and each open share the vendor shares published between them imply (the open-source fit's
+second look at the share, :func:`sim.calibration.models.vendor_open_shares`, with its own noise): its PIT under
+the older vintage's calibration (:mod:`sim.analysis.predictive`; an interval for a figure published as a bound),
+i.e. how surprising it was. Then the scenario is simulated on both
 vintages' calibrations with the same seed and number of paths, and every claim probability and every year-end
 median is compared: the shift, and whether it exceeds Monte Carlo noise (more than twice
 ``sqrt(se_before^2 + se_after^2)``, with the runs' own Monte Carlo standard errors; both runs share their
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,6 +27,7 @@ from sim.analysis.predictive import ENSEMBLE, Target, figure_forecast, origin_of
 from sim.analysis.tables import claim_probabilities, year_end_times
 from sim.calibration.calibrate import calibrate, last_data_month
 from sim.calibration.inputs import CalibrationInputs
+from sim.calibration.models import vendor_open_shares
 from sim.core.errors import UserError
 from sim.core.provenance import provenance
 from sim.core.variables import VARIABLES
@@ -35,6 +39,8 @@ from sim.scenarios.scenario import MAX_DRAWS, Scenario
 TITLE = "tokensim revise: what the figures published between two vintages did"
 #: A shift exceeds Monte Carlo noise when it is more than this many standard errors of the difference.
 NOISE_MULTIPLE = 2.0
+#: The series an open share implied by vendor shares is a figure of.
+SHARE_SERIES = "fs_open_share"
 #: The predictive quantiles kept per new figure (published units).
 FIGURE_LEVELS = (0.05, 0.5, 0.95)
 
@@ -65,19 +71,50 @@ def check_revision(inputs: CalibrationInputs, start: dt.date, end: dt.date | Non
     scenario.check_months(last_data_month(older))
 
 
-def _figures(origin, figures: tuple[Observation, ...], seed: int, size: int) -> dict:
+@dataclass(frozen=True)
+class NewFigure:
+    """A figure the newer vintage knows and the older did not: what it is, its value as published (base units)
+    and how (exact or a bound), when, and the series it is shown under."""
+
+    target: Target
+    value: float
+    bound: str
+    published: dt.date
+    shown_as: str
+    unit: str
+
+
+def new_figures(inputs: CalibrationInputs, start: dt.date, end: dt.date | None) -> tuple[NewFigure, ...]:
+    """The fitted figures published between the vintages, then each open share that vendor shares published
+    between them imply (a second look at the share, with its own noise)."""
+    figures = [NewFigure(Target.of(o), o.value_base, o.bound, o.published, o.series, QUANTITIES[o.quantity])
+               for o in published_between(inputs.registry, start, end)]
+    older, newer = inputs.vintage(start), inputs.vintage(end)
+    known = {label for label, *_ in vendor_open_shares(older.observations, older.priors)}
+    by_id = {o.id: o for o in inputs.registry.observations}
+    for label, _, share, sd in vendor_open_shares(newer.observations, newer.priors):
+        if label in known:
+            continue
+        parts = [by_id[i] for i in label.split("+")]
+        target = Target(SHARE_SERIES, SHARE_QUANTITIES[0], "window_average", parts[0].start, parts[0].end, label=label,
+                        noise=sd)
+        figures.append(NewFigure(target, share, "", max(o.published for o in parts),
+                                 f"{SHARE_SERIES} (implied by vendor shares)", QUANTITIES[SHARE_QUANTITIES[0]]))
+    return tuple(figures)
+
+
+def _read(origin, figures: tuple[NewFigure, ...], seed: int, size: int) -> dict:
     """PIT interval and predictive quantiles (published units) of each new figure under the older vintage."""
     rows = {"pit_lower": [], "pit_upper": [], "quantiles": [], "reason": []}
     for figure in figures:
-        target = Target.of(figure)
-        forecast = figure_forecast(origin, target, seed=seed, size=size)
+        forecast = figure_forecast(origin, figure.target, seed=seed, size=size)
         if isinstance(forecast, NoForecast):
             rows["pit_lower"].append(np.nan), rows["pit_upper"].append(np.nan)
             rows["quantiles"].append(np.full(len(FIGURE_LEVELS), np.nan)), rows["reason"].append(forecast.reason)
             continue
-        lower, upper = pit_interval(forecast, target.to_scale(figure.value_base), figure.bound)
+        lower, upper = pit_interval(forecast, figure.target.to_scale(figure.value), figure.bound)
         rows["pit_lower"].append(lower), rows["pit_upper"].append(upper)
-        rows["quantiles"].append(target.from_scale(forecast.quantiles(FIGURE_LEVELS)))
+        rows["quantiles"].append(figure.target.from_scale(forecast.quantiles(FIGURE_LEVELS)))
         rows["reason"].append("")
     return rows
 
@@ -105,8 +142,8 @@ def revise(inputs: CalibrationInputs, start: dt.date, end: dt.date | None, scena
     log.info("revise: calibrating as of %s and as of %s", start, end or "all data")
     before, _ = calibrate(older, log=log)
     after, _ = calibrate(newer, log=log)
-    figures = published_between(inputs.registry, start, end)
-    read = _figures(origin_of(older, before, scenario), figures, seed, size)
+    figures = new_figures(inputs, start, end)
+    read = _read(origin_of(older, before, scenario), figures, seed, size)
     runs = {"before": _simulate(before, scenario, draws, seed), "after": _simulate(after, scenario, draws, seed)}
     claims = {name: claim_probabilities(ds) for name, ds in runs.items()}
     times = year_end_times(runs["before"])
@@ -122,11 +159,11 @@ def revise(inputs: CalibrationInputs, start: dt.date, end: dt.date | None, scena
     median_shift = _shift(medians["before"], median_se["before"], medians["after"], median_se["after"])
     dataset = xr.Dataset(
         {
-            "figure_series": ("figure", [o.series for o in figures]),
-            "figure_published": ("figure", [str(o.published) for o in figures]),
-            "figure_bound": ("figure", [o.bound for o in figures]),
-            "figure_value": ("figure", [o.value_base for o in figures]),
-            "figure_unit": ("figure", [QUANTITIES[o.quantity] for o in figures]),
+            "figure_series": ("figure", [f.shown_as for f in figures]),
+            "figure_published": ("figure", [str(f.published) for f in figures]),
+            "figure_bound": ("figure", [f.bound for f in figures]),
+            "figure_value": ("figure", [f.value for f in figures]),
+            "figure_unit": ("figure", [f.unit for f in figures]),
             "pit_lower": ("figure", read["pit_lower"]),
             "pit_upper": ("figure", read["pit_upper"]),
             "predictive": (("figure", "level"), np.array(read["quantiles"]).reshape(len(figures), len(FIGURE_LEVELS))),
@@ -141,7 +178,7 @@ def revise(inputs: CalibrationInputs, start: dt.date, end: dt.date | None, scena
             "median_after": medians["after"], "median_after_mc_se": median_se["after"],
             "median_shift": median_shift["shift"], "median_exceeds_noise": median_shift["exceeds_noise"],
         },
-        coords={"figure": [o.id for o in figures], "level": list(FIGURE_LEVELS)},
+        coords={"figure": [f.target.label for f in figures], "level": list(FIGURE_LEVELS)},
     )
     for name, text in LONG_NAMES.items():
         dataset[name].attrs["long_name"] = text
@@ -156,8 +193,8 @@ def revise(inputs: CalibrationInputs, start: dt.date, end: dt.date | None, scena
         "noise_rule": f"a shift exceeds Monte Carlo noise when |after - before| > {NOISE_MULTIPLE:g} x "
                       "sqrt(mc_se_before^2 + mc_se_after^2)",
         "figure_ids_context": json.dumps([o.id for o in inputs.registry.observations
-                                          if o not in figures and start < o.published
-                                          and (end is None or o.published <= end)]),
+                                          if start < o.published and (end is None or o.published <= end)
+                                          and not any(o.id in f.target.label.split("+") for f in figures)]),
     })
     return dataset
 

@@ -4,6 +4,7 @@ published between two vintages did); each a thin call into :mod:`sim.analysis`, 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 from sim.cli.commands import _inputs
@@ -43,6 +44,9 @@ def cmd_revise(args: argparse.Namespace) -> int:
               f"of {dataset.attrs['from']} (its 5/50/95% predictive in the figure's own definition and base units; "
               "PIT = P(figure <= value), an interval for a bound; near 0 or 1 = a surprise):")
         print(figure_frame(dataset).to_string(float_format=number))
+        context = json.loads(dataset.attrs["figure_ids_context"])
+        if context:
+            print(f"Also published then, registered but not fitted (no PIT): {', '.join(context)}")
         print(f"\nClaims of scenario '{dataset.attrs['scenario']}' ({dataset.attrs['paths']} paths, seed "
               f"{dataset.attrs['seed']}; before = as of {dataset.attrs['from']}, after = {dataset.attrs['to']}; "
               f"{dataset.attrs['noise_rule']}):")

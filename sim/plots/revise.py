@@ -80,8 +80,12 @@ def _medians_panel(ax, dataset: xr.Dataset) -> None:
                                                   at["median_before_mc_se"].values / at["median_before"].values)
         ax.errorbar(np.arange(len(years)), ratio, yerr=error, fmt="o-", markersize=4, capsize=2,
                     color=VARIABLES[str(variable)].colour, label=VARIABLES[str(variable)].label)
+    from matplotlib.ticker import FormatStrFormatter
+
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
+    for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        axis(FormatStrFormatter("%.2g"))
     ax.set_xticks(range(len(years)), years, fontsize=8)
     ax.set_ylabel("year-end median, after / before", fontsize=8)
     ax.set_title("Year-end medians: how far they moved", fontsize=9)

@@ -118,7 +118,9 @@ def hindcast_frame(dataset: xr.Dataset) -> pd.DataFrame:
                   for m in METHODS},
                "series known": "yes" if bool(h["series_known"]) else "no"}
         reasons = {m: str(h["reason"].sel({"method": m}).values) for m in METHODS}
-        row["why no baseline"] = "; ".join(f"{METHODS[m].label}: {reason}" for m, reason in reasons.items() if reason)
+        said = list(dict.fromkeys(reason for reason in reasons.values() if reason))
+        row["why no baseline"] = "; ".join(
+            f"{', '.join(METHODS[m].label for m, r in reasons.items() if r == reason)}: {reason}" for reason in said)
         rows.append(row)
     return pd.DataFrame(rows).set_index(["as_of", "observation"])
 

@@ -1,9 +1,9 @@
 """Fast stand-ins for calibration, for tests about what happens after it (forecasts, backtests, revisions).
 
 :func:`fake_posterior` draws the parameters from the vintage's priors (level and growth near the F&S figures)
-and nudges the volume level by the vintage's figures, so that the 'posterior' changes whenever the figures it was given change (and only then):
-a leak of a later figure into an earlier vintage shows. :func:`constant_posterior` fixes every parameter, for
-closed-form checks.
+and nudges the volume level by the vintage's figures, so that the 'posterior' changes whenever the figures it
+was given change (and only then): a leak of a later figure into an earlier vintage shows.
+:func:`constant_posterior` fixes every parameter, for closed-form checks.
 """
 
 from __future__ import annotations

@@ -173,7 +173,9 @@ def test_baselines_say_why_they_cannot_forecast():
         assert "0 earlier figure(s)" in baseline(early, FIGURE["fs_daily_2025h1"]).reason
     two = dataclasses.replace(REGISTRY, observations=(FIGURE["doubao_2024_09"], FIGURE["doubao_2025_05"]))
     assert "1 increment(s)" in random_walk(two, FIGURE["doubao_2025_09"]).reason
-    assert "one degree of freedom" in random_walk(REGISTRY.vintage(D("2025-07-31")), FIGURE["doubao_2025_09"]).reason
+    # doubao's three figures make two increments: one degree of freedom, a Cauchy with no finite CRPS
+    assert "2 increment(s)" in random_walk(REGISTRY.vintage(D("2025-07-31")), FIGURE["doubao_2025_09"]).reason
+    assert isinstance(random_walk(REGISTRY.vintage(D("2025-08-31")), FIGURE["doubao_2025_09"]), StudentT)
 
 
 def test_truth_reads_totals_as_daily_averages():
@@ -236,7 +238,8 @@ def test_backtest_dataset_follows_the_file_contract(small_backtest):
     walk = ds.sel({"method": "random_walk"})
     made = walk["pit_lower"].notnull().values
     assert set(ds["series"].values[made]) == {"doubao", "fs_enterprise"}
-    assert all("earlier figure" in str(r) for r in walk["reason"].values[~made])
+    assert set(ds["as_of"].values[made]) == {"2025-09-30"}  # on 2025-07-31 only doubao's 2 increments: too few
+    assert all("earlier figure" in str(r) or "2 increment(s)" in str(r) for r in walk["reason"].values[~made])
 
 
 def test_score_frame_keeps_forecasts_nowcasts_scales_and_bounds_apart(small_backtest):

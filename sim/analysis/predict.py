@@ -72,7 +72,8 @@ class Prediction:
         """The quantiles as a table and the PIT in words."""
         target = self.target
         lines = [f"Predictive of {target.describe()} ({target.series}'s own definition; {self.unit}), as of "
-                 f"{self.as_of or 'all data'}, scenario '{self.scenario}' weights, calibration {self.calibration_id[:12]}, "
+                 f"{self.as_of or 'all data'}, scenario '{self.scenario}' weights, calibration "
+                 f"{self.calibration_id[:12]}, "
                  f"{self.members} members:", ""]
         lines += [f"  p{round(100 * level):<3} {value:12.4g}" for level, value in self.quantiles.items()]
         if self.pit is not None:
@@ -95,7 +96,10 @@ def _series_scale(registry: ObservationSet, series: str) -> str:
                         f"fitted series: {', '.join(fitted)}", where="SERIES")
     quantities = {o.quantity for o in registry.observations if o.series == series}
     scales = [scale.name for scale in SCALES.values() if quantities & set(scale.quantities)]
-    return scales[0] if scales else ("logit" if series.endswith("share") else "log")
+    if len(scales) != 1:
+        raise UserError(f"series {series!r} has {'no figure' if not scales else 'figures of several kinds'} in the "
+                        "registry, so what its figures measure is not known", where=str(registry.path))
+    return scales[0]
 
 
 def figure_target(registry: ObservationSet, series: str, *, date: dt.date | None = None,

@@ -124,6 +124,12 @@ def _simulate(posterior, scenario: Scenario, draws: int, seed: int) -> xr.Datase
     return to_dataset(run_paths(posterior, scenario, draws=draws, seed=seed), scenario, posterior, seed)
 
 
+def _year_end_medians(dataset: xr.Dataset, times: np.ndarray, suffix: str) -> xr.DataArray:
+    """The median (or, with ``suffix="_mc_se"``, its Monte Carlo error) of every variable at ``times``."""
+    return xr.concat([dataset[f"{v}_quantiles{suffix}"].sel(quantile=0.5, time=times, method="nearest")
+                      .drop_vars("quantile") for v in VARIABLES], dim=pd.Index(list(VARIABLES), name="variable"))
+
+
 def _shift(before: xr.DataArray, before_se: xr.DataArray, after: xr.DataArray, after_se: xr.DataArray) -> dict:
     noise = np.hypot(before_se, after_se)
     return {"shift": after - before, "exceeds_noise": np.abs(after - before) > NOISE_MULTIPLE * noise}
@@ -147,13 +153,8 @@ def revise(inputs: CalibrationInputs, start: dt.date, end: dt.date | None, scena
     runs = {"before": _simulate(before, scenario, draws, seed), "after": _simulate(after, scenario, draws, seed)}
     claims = {name: claim_probabilities(ds) for name, ds in runs.items()}
     times = year_end_times(runs["before"])
-    medians = {name: xr.concat([ds[f"{v}_quantiles"].sel(quantile=0.5, time=times, method="nearest").drop_vars("quantile")
-                                for v in VARIABLES], dim=pd.Index(list(VARIABLES), name="variable"))
-               for name, ds in runs.items()}
-    median_se = {name: xr.concat([ds[f"{v}_quantiles_mc_se"].sel(quantile=0.5, time=times, method="nearest")
-                                  .drop_vars("quantile") for v in VARIABLES],
-                                 dim=pd.Index(list(VARIABLES), name="variable"))
-                 for name, ds in runs.items()}
+    medians = {name: _year_end_medians(ds, times, "") for name, ds in runs.items()}
+    median_se = {name: _year_end_medians(ds, times, "_mc_se") for name, ds in runs.items()}
     claim_shift = _shift(claims["before"]["probability"], claims["before"]["mc_se"], claims["after"]["probability"],
                          claims["after"]["mc_se"])
     median_shift = _shift(medians["before"], median_se["before"], medians["after"], median_se["after"])
@@ -236,8 +237,10 @@ def figure_frame(dataset: xr.Dataset) -> pd.DataFrame:
 def claim_frame(dataset: xr.Dataset) -> pd.DataFrame:
     """Every claim by each of its dates: probability before and after with their Monte Carlo errors, the shift."""
     frame = pd.DataFrame({
-        "before": dataset["claim_probability_before"].values, "+- before": dataset["claim_probability_before_mc_se"].values,
-        "after": dataset["claim_probability_after"].values, "+- after": dataset["claim_probability_after_mc_se"].values,
+        "before": dataset["claim_probability_before"].values,
+        "+- before": dataset["claim_probability_before_mc_se"].values,
+        "after": dataset["claim_probability_after"].values,
+        "+- after": dataset["claim_probability_after_mc_se"].values,
         "shift": dataset["claim_shift"].values,
         "beyond MC noise": np.where(dataset["claim_exceeds_noise"].values, "yes", "no"),
     }, index=pd.Index([str(c) for c in dataset["claim"].values], name="claim"))

@@ -119,7 +119,8 @@ def _revision_section(inputs: ReportInputs) -> str:
     return "".join([
         paragraph(f"What the figures published after {ds.attrs['from']} (to {ds.attrs['to']}) did to scenario "
                   f"'{ds.attrs['scenario']}' ({ds.attrs['paths']} paths, seed {ds.attrs['seed']}, calibrations "
-                  f"{ds.attrs['calibration_id_before'][:12]} before and {ds.attrs['calibration_id_after'][:12]} after). "
+                  f"{ds.attrs['calibration_id_before'][:12]} before and {ds.attrs['calibration_id_after'][:12]} "
+                  "after). "
                   "Each new figure's PIT is the probability the older vintage gave to a value at most the published "
                   "one (an interval for a figure published as a bound): near 0 or 1, a surprise.", "note"),
         "<h3>The new figures under the older vintage</h3>", table_html(figure_frame(ds)),

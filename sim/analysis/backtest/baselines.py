@@ -24,8 +24,8 @@ scale known at the origin, measured around one common drift:
 series' growth rates differ, which is what a forecaster facing a two-figure history should fear: its own drift
 is about as uncertain as growth rates are across series. The predictive is a Student-t with
 ``increments - 1`` degrees of freedom (the estimate of ``sigma`` from so few increments is itself uncertain).
-A baseline with fewer than two figures of the series, or fewer than two increments to pool, says why it has
-no forecast.
+A baseline with fewer than two figures of the series, or fewer than three increments to pool (one degree of
+freedom is a Cauchy, with no finite CRPS), says why it has no forecast.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from sim.analysis.forecasts import Forecast, NoForecast, StudentT
 from sim.calibration.fits import scale_of
 from sim.data.observations import Observation, ObservationSet
 
+#: Increments a pooled spread needs: two degrees of freedom, the fewest with a finite CRPS.
+MIN_INCREMENTS = 3
 #: Half-life of the damped trend's slope, in years (a monthly damping factor of 2 ** (-1/12) = 0.944).
 TREND_HALF_LIFE = 1.0
 
@@ -62,8 +64,9 @@ def pooled_spread(history: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[fl
     dy = np.concatenate([d for _, d in steps]) if steps else np.array([])
     keep = dt > 0
     dt, dy = dt[keep], dy[keep]
-    if dt.size < 2:
-        return (f"{dt.size} increment(s) among the series known at the origin; a spread needs at least 2")
+    if dt.size < MIN_INCREMENTS:
+        return (f"{dt.size} increment(s) among the series known at the origin; a spread needs at least "
+                f"{MIN_INCREMENTS} (with fewer the Student-t has one degree of freedom, a Cauchy with no finite CRPS)")
     drift = dy.sum() / dt.sum()
     return float(np.sum((dy - drift * dt) ** 2 / dt) / (dt.size - 1)), int(dt.size - 1)
 
@@ -90,8 +93,8 @@ def random_walk(vintage: ObservationSet, target: Observation) -> Forecast:
     span = times[-1] - times[0]
     drift = (values[-1] - values[0]) / span
     h = abs(target.midpoint - times[-1])
-    return StudentT(df, values[-1] + drift * (target.midpoint - times[-1]), float(np.sqrt(variance * (h + h**2 / span))),
-                    "" if df > 1 else "one degree of freedom in the pooled spread: CRPS undefined")
+    loc = values[-1] + drift * (target.midpoint - times[-1])
+    return StudentT(df, loc, float(np.sqrt(variance * (h + h**2 / span))))
 
 
 def damped_trend(vintage: ObservationSet, target: Observation) -> Forecast:
@@ -108,5 +111,4 @@ def damped_trend(vintage: ObservationSet, target: Observation) -> Forecast:
     lead = target.midpoint - times[-1]
     damped = -np.expm1(-rate * lead) / rate
     h = abs(lead)
-    return StudentT(df, values[-1] + slope * damped, float(np.sqrt(variance * (h + damped**2 / gap))),
-                    "" if df > 1 else "one degree of freedom in the pooled spread: CRPS undefined")
+    return StudentT(df, values[-1] + slope * damped, float(np.sqrt(variance * (h + damped**2 / gap))))

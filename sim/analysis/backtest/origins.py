@@ -1,5 +1,6 @@
 """The origins of a backtest: which figures each must forecast, which dates can be origins, and the default
-origins (the day before each release of fitted figures). What an origin knew is :class:`sim.analysis.predictive.Origin`."""
+origins (the day before each release of fitted figures). What an origin knew is
+:class:`sim.analysis.predictive.Origin`."""
 
 from __future__ import annotations
 

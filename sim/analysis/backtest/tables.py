@@ -38,7 +38,8 @@ def _row(dataset: xr.Dataset, method: str, picked: np.ndarray) -> dict:
     exact = chosen["crps"].notnull() | chosen["wis"].notnull()
     row = {"n": int(exact.sum()), "crps": _mean(chosen["crps"]), "wis": _mean(chosen["wis"])}
     row.update({f"coverage_{round(100 * c)}": _mean(chosen[f"covered_{round(100 * c)}"]) for c in INTERVALS})
-    row.update({"n bounds": int(chosen["censored_crps"].notnull().sum()), "censored crps": _mean(chosen["censored_crps"])})
+    row.update({"n bounds": int(chosen["censored_crps"].notnull().sum()),
+                "censored crps": _mean(chosen["censored_crps"])})
     return row
 
 
@@ -105,10 +106,12 @@ def hindcast_frame(dataset: xr.Dataset) -> pd.DataFrame:
         inverse, shown = scale.inverse, VARIABLES[scale.variable]
         factor = shown.display_scale
         q = h["log_quantiles"].sel({"method": "tokensim"})
-        lo, mid, hi = (float(inverse(q.sel(quantile=level, method="nearest"))) / factor for level in (0.025, 0.5, 0.975))
+        lo, mid, hi = (float(inverse(q.sel(quantile=level, method="nearest"))) / factor
+                       for level in (0.025, 0.5, 0.975))
         bound = str(h["bound"].values)
         tokensim = h.sel({"method": "tokensim"})
-        flags = "".join("y" if tokensim[f"covered_{round(100 * c)}"] == 1 else "-" for c in INTERVALS) if not bound else ""
+        flags = "" if bound else "".join("y" if tokensim[f"covered_{round(100 * c)}"] == 1 else "-"
+                                         for c in INTERVALS)
         row = {"as_of": str(h["as_of"].values), "observation": str(h["observation"].values),
                "lead (days)": int(h["lead_days"]), "unit": shown.display_unit,
                "truth": {"lower": "> ", "upper": "<= "}.get(bound, "") + f"{float(inverse(h['truth'])) / factor:.3g}",

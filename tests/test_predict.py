@@ -122,3 +122,14 @@ def test_real_posterior_predicts_doubao_and_an_idc_year(posterior_dir, capsys):
     assert year["kind"] == "window_total" and year["unit"] == "tokens"
     # the 2025H1 total published (536.7万亿 tokens) is part of the year, so the year's median exceeds it
     assert year["quantiles"]["0.5"] > 5.367e14
+
+
+def test_the_python_api_cuts_the_inputs_to_the_vintage_asked_for(constant, monkeypatch):
+    import sim.api
+
+    seen = []
+    monkeypatch.setattr(predict_module, "calibrate",
+                        lambda inputs: seen.append(inputs.as_of) or (constant_posterior(VALUES, "logistic"), None))
+    prediction = sim.api.predict("doubao", date=D("2026-06-30"), value=1e14, scenario=constant, as_of=D("2025-09-30"),
+                                 members=1000, inputs=INPUTS)
+    assert seen == [D("2025-09-30")] and prediction.as_of == D("2025-09-30") and 0 <= prediction.pit <= 1

@@ -49,7 +49,7 @@ def fake_calibrate(monkeypatch):
     """Replace calibration inside the backtest by :func:`fake_posterior`; records each call's vintage."""
     calls = []
 
-    def fake(inputs, *, log):
+    def fake(inputs, *, log, drop_failing=False):
         calls.append((inputs.as_of, inputs.cut))
         return fake_posterior(inputs), None
 
@@ -293,22 +293,74 @@ def test_no_look_ahead_later_figures_and_later_priors_do_not_change_an_origins_f
     assert all(D(evidence) <= o.as_of for o in seen for _, evidence in o.priors.evidence)
 
 
-def test_an_origin_that_fails_the_convergence_gate_is_skipped_and_listed(monkeypatch, mix):
+def test_a_fit_failing_the_gate_is_left_out_and_an_origin_left_with_nothing_is_skipped(monkeypatch, mix):
     from sim.calibration.sampling import ConvergenceError
 
-    def gate(inputs, *, log):
-        if inputs.as_of == D("2025-09-30"):
+    def gate(inputs, *, log, drop_failing=False):
+        assert drop_failing  # the backtest asks calibrate to leave out what fails, not to give up
+        if inputs.as_of == D("2025-07-31"):
             raise ConvergenceError("did not pass the convergence gate: v_ref: R-hat 1.0102 >= 1.01. Diagnostics:\n...",
-                                   where="calibration fit 'product'")
-        return fake_posterior(inputs), None
+                                   where="calibration fit 'logistic'")
+        posterior = fake_posterior(inputs)
+        left_out = ("decay",) if inputs.as_of == D("2025-09-30") else ("open_call_weighted", "open_equal_weight")
+        for fit in left_out:
+            del posterior.fits[fit]
+        posterior.attrs["dropped_fits"] = json.dumps({fit: "902 divergent transitions" for fit in left_out})
+        return posterior, None
 
     monkeypatch.setattr(backtest_run, "calibrate", gate)
-    ds = run_backtest([D("2025-07-31"), D("2025-09-30")], inputs=INPUTS, scenario=mix, ensemble=200)
-    assert set(ds["as_of"].values) == {"2025-07-31"}
+    ds = run_backtest([D("2025-07-31"), D("2025-08-31"), D("2025-09-30")], inputs=INPUTS, scenario=mix, ensemble=200)
+    assert set(ds["as_of"].values) == {"2025-09-30"}
     skipped = json.loads(ds.attrs["skipped_origins"])
-    assert list(skipped) == ["2025-09-30"] and "R-hat 1.0102" in skipped["2025-09-30"]
+    assert list(skipped) == ["2025-07-31", "2025-08-31"] and "R-hat 1.0102" in skipped["2025-07-31"]
+    assert "every fit the scenario weights in its open weights failed" in skipped["2025-08-31"]
+    assert json.loads(ds.attrs["dropped_fits"]) == {"2025-09-30": {"decay": "902 divergent transitions"}}
+    tokensim = ds.sel({"method": "tokensim"})
+    assert tokensim["pit_lower"].notnull().all()  # forecast by the logistic family alone, its weight renormalised
+    assert all("without decay" in str(reason) for reason in tokensim["reason"].values)
     with pytest.raises(UserError, match="no origin's calibration passed the convergence gate"):
-        run_backtest([D("2025-09-30")], inputs=INPUTS, scenario=mix, ensemble=200)
+        run_backtest([D("2025-07-31")], inputs=INPUTS, scenario=mix, ensemble=200)
+
+
+def test_calibrate_leaves_out_a_failing_fit_only_when_asked_and_caches_that_apart(tmp_path, monkeypatch):
+    import xarray as xr
+
+    from sim.calibration import calibrate as calibrate_module
+    from sim.calibration.calibrate import calibrate, calibration_id
+    from sim.calibration.fits import FITS
+    from sim.calibration.sampling import ConvergenceError
+
+    fitted, failing = [], {"decay"}
+
+    def fit_one(fit, *args, **kwargs):
+        fitted.append(fit)
+        if fit in failing:
+            raise ConvergenceError("did not pass the convergence gate: 3 divergent transitions. Diagnostics:\n...",
+                                   where=f"calibration fit '{fit}'")
+        draws = xr.Dataset({p: (("chain", "draw"), np.ones((1, 10))) for p in FITS[fit].parameters})
+        report = xr.Dataset({k: ("parameter", [1.0]) for k in ("rhat", "ess_bulk", "ess_tail")},
+                            coords={"parameter": ["v_ref"]}, attrs={"draws": 10, "divergences": 0})
+        return draws, report
+
+    monkeypatch.setattr(calibrate_module, "fit_one", fit_one)
+    monkeypatch.setattr(calibrate_module, "fit_names", lambda compute=True: ("logistic", "decay"))
+    inputs = dataclasses.replace(INPUTS.vintage(D("2025-09-30")), cache=tmp_path)
+    with pytest.raises(ConvergenceError, match="3 divergent"):
+        calibrate(inputs)
+    posterior, path = calibrate(inputs, drop_failing=True)
+    assert set(posterior.fits) == {"logistic"} and json.loads(posterior.attrs["dropped_fits"]) == {
+        "decay": "calibration fit 'decay': did not pass the convergence gate: 3 divergent transitions"}
+    assert posterior.id == calibration_id(inputs, partial=True) != calibration_id(inputs)
+    fitted.clear()
+    again, _ = calibrate(inputs, drop_failing=True)  # reused: the same fits would fail the same way
+    assert fitted == [] and again.id == posterior.id and set(again.fits) == {"logistic"}
+    with pytest.raises(ConvergenceError):
+        calibrate(inputs)  # a partial calibration never stands in for a full one
+    failing.clear()
+    full, path = calibrate(inputs.vintage(D("2025-11-30")), drop_failing=True)  # nothing fails: the full id
+    assert full.id == calibration_id(inputs.vintage(D("2025-11-30"))) and "dropped_fits" not in full.attrs
+    fitted.clear()
+    assert calibrate(inputs.vintage(D("2025-11-30")))[0].id == full.id and fitted == []
 
 
 def test_outputs_are_written_atomically_and_a_failure_leaves_earlier_files(small_backtest, tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from pathlib import Path
 from sim.calibration.fits import FITS, fit_names
 from sim.calibration.inputs import CalibrationInputs
 from sim.calibration.posterior import Posterior, load_posterior
-from sim.calibration.sampling import fit_one, quiet_pymc
+from sim.calibration.sampling import ConvergenceError, fit_one, quiet_pymc
 from sim.core.errors import UserError
 from sim.core.provenance import utc_now
 from sim.core.version import __version__
@@ -29,9 +29,10 @@ from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observati
 MODEL_VERSION = "4"
 
 
-def calibration_id(inputs: CalibrationInputs) -> str:
+def calibration_id(inputs: CalibrationInputs, *, partial: bool = False) -> str:
     """The hash that names a posterior: the fitted observations and their vintage, the priors chosen for it,
-    the compute trend (when the fits use it), the model version, the sampler settings and the fits."""
+    the compute trend (when the fits use it), the model version, the sampler settings and the fits; ``partial``
+    names a calibration that left out fits failing the convergence gate (never a full calibration's id)."""
     compute = inputs.compute
     payload = {
         "model_version": MODEL_VERSION,
@@ -42,6 +43,7 @@ def calibration_id(inputs: CalibrationInputs) -> str:
         "compute": None if compute is None else [compute.sha256, str(compute.as_of)],
         "settings": asdict(inputs.settings),
         "fits": list(fit_names(compute)),
+        **({"failing_fits": "left out"} if partial else {}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -52,29 +54,52 @@ def last_data_month(observations: ObservationSet) -> str:
     return str(max(o.last_day for o in fitted))[:7]
 
 
-def calibrate(inputs: CalibrationInputs, *, force: bool = False,
-              log: logging.Logger | None = None) -> tuple[Posterior, Path]:
+def _reuse(path: Path, posterior_id: str, fits: tuple[str, ...], log: logging.Logger) -> Posterior:
+    """The cached posterior at ``path``, checked: every fit it does not list as left out is there, whole."""
+    posterior = load_posterior(path, expected_id=posterior_id)
+    dropped = json.loads(posterior.attrs.get("dropped_fits", "{}"))
+    missing = [f"{fit}.{name}" for fit in fits if fit not in dropped for name in FITS[fit].parameters
+               if fit not in posterior.fits or name not in posterior.fits[fit]]
+    if missing:
+        raise UserError(f"damaged posterior: {', '.join(missing)} missing; delete it or run "
+                        "'tokensim calibrate --force'", where=str(path))
+    log.info("reusing posterior %s", path)
+    return posterior
+
+
+def calibrate(inputs: CalibrationInputs, *, force: bool = False, log: logging.Logger | None = None,
+              drop_failing: bool = False) -> tuple[Posterior, Path]:
     """Fit (or reuse from ``inputs.cache``) the posterior for the inputs' observations (as of their
-    vintage), priors and sampler settings; returns it and its file."""
+    vintage), priors and sampler settings; returns it and its file.
+
+    With ``drop_failing`` (the backtest, which calibrates many vintages), a fit that fails the convergence gate
+    is left out instead of failing the calibration: the posterior lists it, with the finding, in its
+    ``dropped_fits`` attribute and is cached under an id of its own (:func:`calibration_id` with ``partial``);
+    when no fit fails it is the full calibration, under the full id. If every fit fails, the first failure
+    is raised.
+    """
     log = log or logging.getLogger("tokensim")
     observations, priors, settings, compute = inputs.observations, inputs.priors, inputs.settings, inputs.compute
     fits = fit_names(compute)
-    posterior_id = calibration_id(inputs)
-    path = inputs.cache / f"posterior-{posterior_id[:16]}.nc"
-    if path.exists() and not force:
-        posterior = load_posterior(path, expected_id=posterior_id)
-        missing = [f"{fit}.{name}" for fit in fits for name in FITS[fit].parameters
-                   if fit not in posterior.fits or name not in posterior.fits[fit]]
-        if missing:
-            raise UserError(f"damaged posterior: {', '.join(missing)} missing; delete it or run "
-                            "'tokensim calibrate --force'", where=str(path))
-        log.info("reusing posterior %s", path)
-        return posterior, path
-    draws, reports = {}, {}
+    ids = (calibration_id(inputs), *((calibration_id(inputs, partial=True),) if drop_failing else ()))
+    if not force:
+        for posterior_id in ids:
+            path = inputs.cache / f"posterior-{posterior_id[:16]}.nc"
+            if path.exists():
+                return _reuse(path, posterior_id, fits, log), path
+    draws, reports, dropped, first_failure = {}, {}, {}, None
     for fit in fits:
         started = time.perf_counter()
-        with quiet_pymc():
-            draws[fit], reports[fit] = fit_one(fit, observations, priors, settings, compute=compute)
+        try:
+            with quiet_pymc():
+                draws[fit], reports[fit] = fit_one(fit, observations, priors, settings, compute=compute)
+        except ConvergenceError as error:
+            if not drop_failing:
+                raise
+            first_failure = first_failure or error
+            dropped[fit] = str(error).split(". Diagnostics:")[0]
+            log.warning("left out %s: %s", fit, dropped[fit])
+            continue
         log.info("fitted %-12s in %5.1f s (max R-hat %.4f, min ESS %.0f)", fit, time.perf_counter() - started,
                  float(reports[fit]["rhat"].max()),
                  float(min(reports[fit]["ess_bulk"].min(), reports[fit]["ess_tail"].min())))
@@ -95,7 +120,12 @@ def calibrate(inputs: CalibrationInputs, *, force: bool = False,
         "cut": observations.cut,
         "sampler": json.dumps(asdict(settings)),
         "created": utc_now(),
+        **({"dropped_fits": json.dumps(dropped)} if dropped else {}),
     }
+    if not draws:
+        raise first_failure
+    posterior_id = ids[-1] if dropped else ids[0]
+    path = inputs.cache / f"posterior-{posterior_id[:16]}.nc"
     posterior = Posterior(posterior_id, draws, reports, attrs)
     posterior.save(path)
     log.info("saved posterior %s", path)

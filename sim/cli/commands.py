@@ -220,6 +220,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(pit_frame(dataset).to_string(float_format=lambda v: f"{v:.2f}"))
     for date, message in json.loads(dataset.attrs["skipped_origins"]).items():
         print(f"\nskipped origin {date}: {message}")
+    for date, fits in json.loads(dataset.attrs["dropped_fits"]).items():
+        print(f"\norigin {date}: tokensim mixes the fits that passed the convergence gate, weights renormalised; "
+              "left out: " + "; ".join(f"{fit} ({why})" for fit, why in fits.items()))
     print(f"\nwrote {', '.join(str(p) for p in written)} in {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -22,6 +22,7 @@ A method that cannot forecast a figure gets NaN and a reason.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -40,6 +41,7 @@ from sim.analysis.predictive import ENSEMBLE, Origin, origin_of
 from sim.calibration.calibrate import calibrate
 from sim.calibration.fits import scale_of
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
+from sim.calibration.posterior import Posterior
 from sim.calibration.sampling import ConvergenceError
 from sim.core.errors import UserError
 from sim.core.paths import BASELINE
@@ -71,8 +73,12 @@ def run_backtest(
     origins
         ``as_of`` dates (default: :func:`~sim.analysis.backtest.origins.default_origins`). Each must have a
         fitted volume figure known before it and something left to forecast after it, otherwise :class:`UserError`.
-        An origin whose calibration fails the convergence gate is skipped, logged, and listed in
-        the ``skipped_origins`` attribute (JSON date -> diagnostics); if all fail, UserError.
+        A fit that fails the convergence gate at an origin is left out of that origin's calibration
+        (:func:`~sim.calibration.calibrate.calibrate` with ``drop_failing``): tokensim then mixes the families
+        and open-source variants that passed, the scenario's weights renormalised over them, says so in the
+        reason of each of that origin's forecasts, and lists it in the ``dropped_fits`` attribute (JSON date ->
+        fit -> finding). An origin left with no weighted family or no open-source variant is skipped, logged,
+        and listed in ``skipped_origins`` (JSON date -> why); if all are, UserError.
     inputs
         The observations, priors, sampler settings and posterior cache of every origin's calibration
         (default: the files in ``calibration/``; the origins cut the observations to their vintages).
@@ -96,33 +102,60 @@ def run_backtest(
                         where=str(registry.path))
     for as_of in origins:  # every origin is checked before any calibration starts
         check_origin(registry, as_of, cut)
-    rows, calibration_ids, skipped = [], {}, {}
+    rows, calibration_ids, skipped, dropped = [], {}, {}, {}
     for as_of in origins:
         log.info("backtest origin %s: calibrating on what was %s by then", as_of,
                  "published" if cut == "published" else "measured")
         known = inputs.vintage(as_of, cut)
         try:
-            posterior, _ = calibrate(known, log=log)
+            posterior, _ = calibrate(known, log=log, drop_failing=True)
         except ConvergenceError as error:  # a diagnostic finding about that vintage, not a user mistake
             skipped[str(as_of)] = str(error).split(". Diagnostics:")[0]
             log.warning("backtest origin %s skipped: %s", as_of, skipped[str(as_of)])
             continue
+        left_out = json.loads(posterior.attrs.get("dropped_fits", "{}"))
+        mixed = restricted(scenario, posterior)
+        if isinstance(mixed, str):
+            skipped[str(as_of)] = f"{mixed}: {'; '.join(f'{fit}: {why}' for fit, why in left_out.items())}"
+            log.warning("backtest origin %s skipped: %s", as_of, skipped[str(as_of)])
+            continue
+        if left_out:
+            dropped[str(as_of)] = left_out
         calibration_ids[str(as_of)] = posterior.id
-        origin = origin_of(known, posterior, scenario)  # the vintage's figures and priors
+        origin = origin_of(known, posterior, mixed)  # the vintage's figures and priors
+        caveat = (f"mixes the fits that passed the convergence gate, without {', '.join(left_out)}, weights "
+                  "renormalised" if left_out else "")
         for target in held_out(registry, as_of, cut):
-            rows.append(_hindcast(origin, target, scenario.seed, ensemble))
+            rows.append(_hindcast(origin, target, scenario.seed, ensemble, caveat))
     if not rows:
         raise UserError("no origin's calibration passed the convergence gate: " + "; ".join(
             f"{date}: {message}" for date, message in skipped.items()), where="tokensim backtest")
     dataset = _dataset(rows, calibration_ids, scenario, registry, inputs.priors.digest(), cut, inputs.settings,
                        ensemble)
     dataset.attrs["skipped_origins"] = json.dumps(skipped)
+    dataset.attrs["dropped_fits"] = json.dumps(dropped)
     return dataset
 
 
-def _hindcast(origin: Origin, target: Observation, seed: int, ensemble: int) -> dict:
-    """Forecast one held-out figure by every method and score each against its published value."""
+def restricted(scenario: Scenario, posterior: Posterior) -> Scenario | str:
+    """The scenario with its family and open-source weights renormalised over the fits the posterior has (a
+    backtest origin's calibration may leave out a fit that failed the convergence gate), or why none is left."""
+    weights = {}
+    for table, pairs in (("family_weights", scenario.family_weights), ("open_weights", scenario.open_weights)):
+        kept = [(fit, w) for fit, w in pairs if w > 0 and fit in posterior.fits]
+        if not kept:
+            return f"every fit the scenario weights in its {table.replace('_', ' ')} failed the convergence gate"
+        total = sum(w for _, w in kept)
+        weights[table] = tuple((fit, w / total) for fit, w in kept)
+    return dataclasses.replace(scenario, **weights)
+
+
+def _hindcast(origin: Origin, target: Observation, seed: int, ensemble: int, caveat: str = "") -> dict:
+    """Forecast one held-out figure by every method and score each against its published value; ``caveat`` is
+    added to tokensim's reason."""
     forecasts = {name: method.forecast(origin, target, seed, ensemble) for name, method in METHODS.items()}
+    reasons = {method: forecast.reason for method, forecast in forecasts.items()}
+    reasons["tokensim"] = "; ".join(r for r in (reasons["tokensim"], caveat) if r)
     truth = truth_of(target)
     known_series = {o.series for o in origin.vintage.fitted(scale_of(target).quantities)}
     lead = (target.last_day - origin.as_of).days
@@ -132,7 +165,7 @@ def _hindcast(origin: Origin, target: Observation, seed: int, ensemble: int) -> 
         "lead_days": lead, "forecast": lead > 0, "series_known": target.series in known_series,
         "calibration_id": origin.posterior.id, "truth": truth,
         "scores": {method: score(forecast, truth, target.bound) for method, forecast in forecasts.items()},
-        "reasons": {method: forecast.reason for method, forecast in forecasts.items()},
+        "reasons": reasons,
     }
 
 

@@ -157,7 +157,8 @@ def _write_synthetic_backtest(path):
                 "bound": ("hindcast", ["", "lower"]), "lead_days": ("hindcast", [92, 62]),
                 "forecast": ("hindcast", [True, True])},
         attrs={"tokensim_version": "test", "calibration_ids": json.dumps({"2025-09-30": "x" * 64}),
-               "scale": "log of daily tokens"})
+               "scale": "log of daily tokens", "skipped_origins": json.dumps({"2025-02-28": "every fit failed"}),
+               "dropped_fits": json.dumps({"2025-09-30": {"compute_logistic": "902 divergent transitions"}})})
     ds.to_netcdf(path, engine="h5netcdf")
 
 
@@ -224,6 +225,7 @@ def test_report_says_what_is_missing_and_whether_results_were_reused(report):
     assert "moves this most is &#x27;eventual adopters m (prior)&#x27;" in html  # read from the sensitivity file
     assert "run &#x27;tokensim sensitivity" in html  # the surge scenario still has none
     assert "doubao_2025_12" in html and "No backtest results" not in html and "PIT histograms" in html
+    assert "Origin 2025-02-28 skipped: every fit failed" in html and "compute_logistic (902 divergent" in html
     assert "run &#x27;tokensim revise --from DATE&#x27;" in first and "No revision results" not in html
     assert "fs_daily_2025h2" in html and "Moved beyond noise" in html
 

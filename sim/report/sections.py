@@ -4,6 +4,7 @@ computed, the data sources and the provenance."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
@@ -97,6 +98,11 @@ def _backtest_section(inputs: ReportInputs) -> str:
 
     from sim.analysis.backtest.tables import pit_frame
 
+    skipped, dropped = (json.loads(ds.attrs.get(key, "{}")) for key in ("skipped_origins", "dropped_fits"))
+    notes = [f"Origin {date} skipped: {why}." for date, why in skipped.items()]
+    notes += [f"Origin {date}: tokensim mixes the fits that passed the convergence gate, weights renormalised; left "
+              f"out: {'; '.join(f'{fit} ({why})' for fit, why in fits.items())}." for date, fits in dropped.items()]
+    parts += [paragraph(note, "note") for note in notes]
     parts.append(table_html(score_frame(ds)))
     parts.append(paragraph("PIT histograms: the share of the published values' PIT in each fifth of the predictive "
                            "(a calibrated method puts 0.2 in each; mass at the ends means intervals too narrow, in the "

@@ -4,9 +4,9 @@
 >>> results = sim.run("scenarios/baseline.toml", draws=2000)   # doctest: +SKIP
 >>> results["daily_tokens"].sel(time="2030-12").median("draw")   # doctest: +SKIP
 
-``run`` and ``sensitivity`` calibrate first (reusing a cached posterior); they take the calibration
+``run``, ``sensitivity`` and ``predict`` calibrate first (reusing a cached posterior); they take the calibration
 inputs loaded (:class:`~sim.calibration.inputs.CalibrationInputs`), or ``run`` the files to load
-them from. ``simulate`` runs a scenario on a posterior already at hand.
+them from. ``simulate`` runs a scenario on a posterior already at hand; ``predict`` forecasts one figure.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sim.calibration.calibrate import calibrate, last_data_month
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
 from sim.calibration.posterior import Posterior
 from sim.calibration.prior_draws import prior_posterior
+from sim.core import paths
 from sim.core.errors import UserError
 from sim.engine.results import open_results, to_dataset, write_dataset
 from sim.engine.runner import DEFAULT_CHUNK, Progress, run_paths
@@ -130,6 +131,27 @@ def _check_overrides(draws: int | None, seed: int | None) -> None:
         raise UserError(f"must be between 1 and {MAX_DRAWS}, got {draws}", where="--draws")
     if seed is not None and not 0 <= seed < 2**63:
         raise UserError(f"must be between 0 and 2**63 - 1, got {seed}", where="--seed")
+
+
+def predict(series: str, *, date: dt.date | None = None, window: tuple[dt.date, dt.date] | None = None,
+            kind: str | None = None, value: float | None = None, bound: str = "",
+            scenario: str | Path | Scenario | None = None, as_of: dt.date | None = None, members: int = 20_000,
+            inputs: CalibrationInputs | None = None):
+    """The posterior predictive of a fitted series' next figure, as ``tokensim predict`` prints it: a
+    :class:`~sim.analysis.predict.Prediction` with its quantiles (and, with ``value``, its PIT); the
+    scenario's weights mix the fits (default: the baseline, :func:`sim.core.paths.baseline`).
+
+    >>> sim.api.predict("doubao", date=dt.date(2026, 6, 30), value=1e14).pit   # doctest: +SKIP
+    """
+    from sim.analysis.predict import check_value, figure_target
+    from sim.analysis.predict import predict as predict_figure
+
+    inputs = (inputs if inputs is not None else CalibrationInputs.load()).vintage(as_of)
+    target = figure_target(inputs.registry, series, date=date, window=window, kind=kind)
+    check_value(target, value, bound)
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(paths.baseline() if scenario is None else scenario)
+    return predict_figure(inputs, target, scenario, value=value, bound=bound, size=members)
 
 
 def load(path: str | Path) -> xr.Dataset:

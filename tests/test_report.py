@@ -3,6 +3,7 @@ self-contained page, bad input refused with exit 2, and a page that renders in h
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -143,23 +144,43 @@ def test_crossing_distribution_is_the_increments_of_the_crossed_curve_and_sums_t
 
 
 def _write_synthetic_backtest(path):
-    """A small backtest file following the contract (two hindcasts, three methods)."""
+    """A small backtest file following the contract (two hindcasts, one of a bound; three methods)."""
     quantiles = [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975]
     centre = np.log([5e12, 1.2e13])
     spread = np.array([-2, -1.3, -0.7, 0, 0.7, 1.3, 2]) * 0.3
     log_q = np.stack([np.stack([c + spread * w for w in (1.0, 0.5, 1.5)]) for c in centre])
+    exact, bound = [[0.2, 0.5, 0.3], [np.nan] * 3], [[np.nan] * 3, [0.01, np.nan, 0.02]]
     ds = xr.Dataset(
-        {"crps": (("hindcast", "method"), [[0.2, 0.5, 0.3], [0.1, np.nan, 0.4]]),
-         "wis": (("hindcast", "method"), [[0.3, 0.6, 0.4], [0.2, np.nan, 0.5]]),
-         **{f"covered_{c}": (("hindcast", "method"), [[1.0, 0.0, 1.0], [1.0, np.nan, 0.0]]) for c in (50, 80, 95)},
+        {"crps": (("hindcast", "method"), exact), "censored_crps": (("hindcast", "method"), bound),
+         "wis": (("hindcast", "method"), exact),
+         **{f"covered_{c}": (("hindcast", "method"), [[1.0, 0.0, 1.0], [np.nan] * 3]) for c in (50, 80, 95)},
+         "pit_lower": (("hindcast", "method"), [[0.4, 0.9, 0.6], [0.3, np.nan, 0.2]]),
+         "pit_upper": (("hindcast", "method"), [[0.4, 0.9, 0.6], [1.0, np.nan, 1.0]]),
          "truth": ("hindcast", centre + 0.1), "log_quantiles": (("hindcast", "method", "quantile"), log_q)},
-        coords={"hindcast": [0, 1], "method": ["tokensim", "two_point_exponential", "loglinear_trend"],
-                "quantile": quantiles, "as_of": ("hindcast", ["2025-02-28", "2025-02-28"]),
-                "observation": ("hindcast", ["idc_total_2025h1", "fs_daily_2025h1"]),
-                "series": ("hindcast", ["idc_public_cloud", "fs_enterprise"]), "scale": ("hindcast", ["log", "log"])},
-        attrs={"tokensim_version": "test", "calibration_ids": json.dumps({"2025-02-28": "x" * 64}),
-               "scale": "log of daily tokens"})
+        coords={"hindcast": [0, 1], "method": ["tokensim", "random_walk", "damped_trend"],
+                "quantile": quantiles, "as_of": ("hindcast", ["2025-09-30", "2025-09-30"]),
+                "observation": ("hindcast", ["fs_daily_2025h2", "doubao_2025_12"]),
+                "series": ("hindcast", ["fs_enterprise", "doubao"]), "scale": ("hindcast", ["log", "log"]),
+                "bound": ("hindcast", ["", "lower"]), "lead_days": ("hindcast", [92, 62]),
+                "forecast": ("hindcast", [True, True])},
+        attrs={"tokensim_version": "test", "calibration_ids": json.dumps({"2025-09-30": "x" * 64}),
+               "scale": "log of daily tokens", "skipped_origins": json.dumps({"2025-02-28": "every fit failed"}),
+               "dropped_fits": json.dumps({"2025-09-30": {"compute_logistic": "902 divergent transitions"}})})
     ds.to_netcdf(path, engine="h5netcdf")
+
+
+def _write_revision(path):
+    """A revision from 2025-09-30 computed on stand-in posteriors (prior draws that depend on the vintage)."""
+    from sim.analysis import revise as revise_module
+    from sim.calibration.inputs import CalibrationInputs
+    from sim.plots.revise import write_revise
+    from tests.fakes import fake_posterior, scenario_mixing
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(revise_module, "calibrate", lambda inputs, log=None: (fake_posterior(inputs), None))
+        dataset = revise_module.revise(CalibrationInputs.load(OBSERVATIONS, PRIORS), dt.date(2025, 9, 30), None,
+                                       scenario_mixing(path.parent), draws=1000, size=1000)
+    write_revise(dataset, path)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +190,8 @@ def report(posterior_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     results, out = folder / "results", folder / "report.html"
     results.mkdir()  # only ./results/ is made on demand
-    common = ["--results", str(results), "--backtest", str(folder / "backtest.nc"), "--draws", "1000",
+    common = ["--results", str(results), "--backtest", str(folder / "backtest.nc"), "--revise", str(folder / "revise.nc"),
+              "--draws", "1000",
               "--observations", str(OBSERVATIONS), "--priors", str(PRIORS), "--posteriors", str(posterior_dir)]
     first = main(["report", str(BASELINE), "-o", str(out), *common])
     first_html = out.read_text(encoding="utf-8")
@@ -179,6 +201,7 @@ def report(posterior_dir, tmp_path_factory):
                           calibration_id=calibration_id).to_netcdf(results / "baseline-sensitivity.nc",
                                                                    engine="h5netcdf")
     _write_synthetic_backtest(folder / "backtest.nc")
+    _write_revision(folder / "revise.nc")
     second = main(["report", str(BASELINE), str(SURGE), "-o", str(out), *common])
     return {"codes": (first, second), "first": first_html, "html": out.read_text(encoding="utf-8"), "out": out,
             "folder": folder}
@@ -190,9 +213,9 @@ def test_report_is_one_wellformed_page_with_every_section_and_embedded_figures(r
     headings = [h.text for h in root.iter("h2")]
     assert headings == [title for _, title, _ in SECTIONS]
     images = list(root.iter("img"))
-    # per scenario a fan chart and a crossing chart, the comparison, the backtest figure; a tornado if
-    # sim.analysis.sensitivity is there to draw it
-    assert len(images) >= 2 * 2 + 2
+    # per scenario a fan chart and a crossing chart, the comparison, the revision and backtest figures; a
+    # tornado if sim.analysis.sensitivity is there to draw it
+    assert len(images) >= 2 * 2 + 3
     assert all(img.get("src").startswith("data:image/png;base64,") for img in images)
     assert not list(root.iter("script")) and not list(root.iter("link"))
     assert "src=\"http" not in report["html"] and "url(" not in report["html"]
@@ -211,7 +234,10 @@ def test_report_says_what_is_missing_and_whether_results_were_reused(report):
     assert "run &#x27;tokensim sensitivity" in html  # the surge scenario still has none
     assert html.count("has not been computed for this scenario") == 1  # said once for it, not once per claim
     assert first.count("has not been computed for this scenario") == 1
-    assert "idc_total_2025h1" in html and "No backtest results" not in html
+    assert "doubao_2025_12" in html and "No backtest results" not in html and "PIT histograms" in html
+    assert "Origin 2025-02-28 skipped: every fit failed" in html and "compute_logistic (902 divergent" in html
+    assert "run &#x27;tokensim revise --from DATE&#x27;" in first and "No revision results" not in html
+    assert "fs_daily_2025h2" in html and "Moved beyond noise" in html
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -28,7 +28,7 @@ from pathlib import Path
 from sim.calibration.fits import FITS, fit_names
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
 from sim.calibration.posterior import FORMAT, Posterior, load_posterior
-from sim.calibration.sampling import ConvergenceGate, gate_failures
+from sim.calibration.sampling import ConvergenceError, ConvergenceGate, gate_failures
 from sim.calibration.toolchain import library_versions
 from sim.core.errors import UserError
 from sim.core.locks import folder_lock, folder_locks
@@ -51,10 +51,11 @@ def expected_time(fits: int) -> str:
     return f"about {low} to {high} minutes on 2 idle cores, longer on a busy machine"
 
 
-def calibration_id(inputs: CalibrationInputs) -> str:
+def calibration_id(inputs: CalibrationInputs, *, partial: bool = False) -> str:
     """The hash that names a posterior: the fitted observations and their vintage, the priors chosen for it,
     the compute trend (when the fits use it), the model version, the sampler settings, the fits, the
-    posterior file format and the library versions."""
+    posterior file format and the library versions; ``partial`` names a calibration that left out fits
+    failing the convergence gate (never a full calibration's id)."""
     compute = inputs.compute
     payload = {
         "model_version": MODEL_VERSION,
@@ -67,6 +68,7 @@ def calibration_id(inputs: CalibrationInputs) -> str:
         "fits": list(fit_names(compute)),
         "libraries": library_versions(),
         "posterior_format": FORMAT,
+        **({"failing_fits": "left out"} if partial else {}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -101,35 +103,44 @@ def cached_posterior(inputs: CalibrationInputs, posterior_id: str | None = None,
 
 
 def calibrate(inputs: CalibrationInputs, *, force: bool = False, log: logging.Logger | None = None,
-              processes: int | None = None) -> tuple[Posterior, Path]:
+              processes: int | None = None, drop_failing: bool = False) -> tuple[Posterior, Path]:
     """Fit (or reuse from ``inputs.cache``) the posterior for the inputs' observations (as of their
     vintage), priors and sampler settings; returns it and its file. A fit that fails the convergence gate
-    raises :class:`~sim.calibration.sampling.ConvergenceError`; a cached file that does not prove itself
-    is refused with the reason, never reused."""
-    outcome = calibrate_all([inputs], force=force, log=log, processes=processes)[0]
+    raises :class:`~sim.calibration.sampling.ConvergenceError` (unless ``drop_failing``, see
+    :func:`calibrate_all`); a cached file that does not prove itself is refused with the reason, never
+    reused."""
+    outcome = calibrate_all([inputs], force=force, log=log, processes=processes, drop_failing=drop_failing)[0]
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome
 
 
 def calibrate_all(vintages: Sequence[CalibrationInputs], *, force: bool = False, log: logging.Logger | None = None,
-                  processes: int | None = None) -> list[tuple[Posterior, Path] | BaseException]:
+                  processes: int | None = None, drop_failing: bool = False
+                  ) -> list[tuple[Posterior, Path] | BaseException]:
     """Calibrate several inputs (vintages) at once, each cached by its id; returns, in order, each one's
     (posterior, file) or the error that stopped it (a fit failing the convergence gate). Fits of every
     vintage not cached yet run in ``processes`` worker processes (default: one per CPU), holding the
-    cache folders' locks."""
+    cache folders' locks.
+
+    With ``drop_failing`` (the backtest, which calibrates many vintages), a fit that fails the convergence
+    gate is left out instead of failing its vintage: the posterior lists it, with the finding, in its
+    ``dropped_fits`` attribute and is cached under an id of its own (:func:`calibration_id` with
+    ``partial``); when no fit fails it is the full calibration, under the full id. If every fit of a
+    vintage fails, its first failure is its outcome.
+    """
     log = log or logging.getLogger("tokensim")
     results: list[tuple[Posterior, Path] | BaseException | None] = [None] * len(vintages)
     ids = [calibration_id(inputs) for inputs in vintages]
-    pending = _not_cached(vintages, ids, results, force, log)
+    pending = _not_cached(vintages, ids, results, force, log, drop_failing)
     if pending:
         for cache in {vintages[index].cache for index in pending.values()}:
             _check_writable(cache)
         with folder_locks([vintages[index].cache for index in pending.values()], why="calibrating there"):
             if not force:  # fitted by another process while this one waited
                 pending = _not_cached([vintages[i] for i in pending.values()], list(pending), results, False, log,
-                                      indices=list(pending.values()))
-            _fit_pending(vintages, pending, results, log, processes)
+                                      drop_failing, indices=list(pending.values()))
+            _fit_pending(vintages, pending, results, log, processes, drop_failing)
     first: dict[str, int] = {}
     for index, posterior_id in enumerate(ids):
         if results[index] is not None:
@@ -140,20 +151,23 @@ def calibrate_all(vintages: Sequence[CalibrationInputs], *, force: bool = False,
     return results  # type: ignore[return-value]
 
 
-def _not_cached(vintages, ids, results, force, log, indices=None) -> dict[str, int]:
-    """Fill ``results`` with the verified cached posteriors; return the ids still to fit, each with the
-    index of its first vintage."""
+def _not_cached(vintages, ids, results, force, log, drop_failing, indices=None) -> dict[str, int]:
+    """Fill ``results`` with the verified cached posteriors (a partial one too, with ``drop_failing``); return
+    the ids still to fit, each with the index of its first vintage."""
     pending: dict[str, int] = {}
     for index, inputs, posterior_id in zip(indices or range(len(vintages)), vintages, ids):
-        posterior = None if force else cached_posterior(inputs, posterior_id, log)
-        if posterior is not None:
-            results[index] = posterior, posterior_path(inputs, posterior_id)
+        found = None
+        for candidate in (posterior_id, *((calibration_id(inputs, partial=True),) if drop_failing else ())):
+            posterior = None if force or found else cached_posterior(inputs, candidate, log)
+            found = found or (posterior and (posterior, posterior_path(inputs, candidate)))
+        if found:
+            results[index] = found
         elif posterior_id not in pending:
             pending[posterior_id] = index
     return pending
 
 
-def _fit_pending(vintages, pending: dict[str, int], results, log, processes) -> None:
+def _fit_pending(vintages, pending: dict[str, int], results, log, processes, drop_failing) -> None:
     """Fit every fit of each pending vintage in worker processes and save each vintage's posterior."""
     from sim.calibration.workers import run_jobs
 
@@ -177,14 +191,21 @@ def _fit_pending(vintages, pending: dict[str, int], results, log, processes) -> 
     for posterior_id, index in pending.items():
         inputs = vintages[index]
         fits = fit_names(inputs.compute)
-        failed = [outcomes[(index, fit)] for fit in fits if isinstance(outcomes[(index, fit)], BaseException)]
-        if failed:
-            results[index] = failed[0]
+        failed = {fit: outcomes[(index, fit)] for fit in fits if isinstance(outcomes[(index, fit)], BaseException)}
+        droppable = drop_failing and all(isinstance(error, ConvergenceError) for error in failed.values())
+        if failed and (not droppable or len(failed) == len(fits)):
+            results[index] = next(iter(failed.values()))
             continue
-        groups = {fit: dict(outcomes[(index, fit)][0]) for fit in fits}
-        draws = {fit: groups[fit].pop("posterior") for fit in fits}
-        reports = {fit: outcomes[(index, fit)][1] for fit in fits}
-        posterior = Posterior(posterior_id, draws, reports, _attributes(inputs), groups)
+        dropped = {fit: str(error).split(". Diagnostics:")[0] for fit, error in failed.items()}
+        for fit, why in dropped.items():
+            log.warning("left out %s as of %s: %s", fit, inputs.as_of, why)
+        kept = [fit for fit in fits if fit not in failed]
+        groups = {fit: dict(outcomes[(index, fit)][0]) for fit in kept}
+        draws = {fit: groups[fit].pop("posterior") for fit in kept}
+        reports = {fit: outcomes[(index, fit)][1] for fit in kept}
+        attrs = {**_attributes(inputs), **({"dropped_fits": json.dumps(dropped)} if dropped else {})}
+        posterior_id = calibration_id(inputs, partial=True) if dropped else posterior_id
+        posterior = Posterior(posterior_id, draws, reports, attrs, groups)
         path = posterior_path(inputs, posterior_id)
         posterior.save(path)
         log.info("saved posterior %s", path)
@@ -198,6 +219,8 @@ def verified(path: Path, posterior_id: str, settings: SamplerSettings, fits: tup
     (divergences counted afresh from its NUTS statistics). Otherwise a UserError saying why."""
     posterior = load_posterior(path, expected_id=posterior_id)
     refit = "; it is not used. Refit with 'tokensim calibrate --force'"
+    dropped = json.loads(posterior.attrs.get("dropped_fits", "{}"))  # left out of a partial calibration
+    fits = tuple(fit for fit in fits if fit not in dropped)
     missing = [f"{fit}.{name}" for fit in fits for name in FITS[fit].parameters
                if fit not in posterior.fits or name not in posterior.fits[fit]]
     if missing:

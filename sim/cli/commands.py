@@ -230,7 +230,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from sim.analysis.backtest.run import run_backtest
-    from sim.analysis.backtest.tables import hindcast_frame, output_paths, score_frame
+    from sim.analysis.backtest.tables import hindcast_frame, output_paths, pit_frame, score_frame
     from sim.plots.backtest import write_backtest
 
     started = time.perf_counter()
@@ -241,11 +241,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 90):
         print(f"Hindcasts (scores on the {dataset.attrs['scale']}):")
         print(hindcast_frame(dataset).to_string(float_format=lambda v: f"{v:.3g}"))
-        print("\nMean scores and interval coverage per method (lower CRPS/WIS is better; coverage should "
-              "be near 0.5/0.8/0.95):")
+        print("\nMean scores and interval coverage per method, forecasts and nowcasts apart (lower CRPS/WIS is "
+              "better; coverage should be near 0.5/0.8/0.95; figures published as bounds are scored by the "
+              "censored CRPS only):")
         print(score_frame(dataset).to_string(float_format=lambda v: f"{v:.3g}"))
+        print("\nPIT histograms (share of PIT mass per bin; calibrated = equal shares; a bound's PIT interval "
+              "is spread over its bins):")
+        print(pit_frame(dataset).to_string(float_format=lambda v: f"{v:.2f}"))
     for date, message in json.loads(dataset.attrs["skipped_origins"]).items():
         print(f"\nskipped origin {date}: {message}")
+    for date, fits in json.loads(dataset.attrs["dropped_fits"]).items():
+        print(f"\norigin {date}: tokensim mixes the fits that passed the convergence gate, weights renormalised; "
+              "left out: " + "; ".join(f"{fit} ({why})" for fit, why in fits.items()))
     print(f"\nwrote {', '.join(str(p) for p in written)} in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -265,7 +272,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         check_chromium()
     scenarios = load_scenarios(args.scenarios)  # every scenario's errors before anything runs
     check_outputs([args.results / f"{s.name}{suffix}" for s in scenarios for suffix in (".nc", ".png")], "--results")
-    report = gather(scenarios, _inputs(args), results_dir=args.results, backtest=args.backtest, draws=args.draws,
+    report = gather(scenarios, _inputs(args), results_dir=args.results, backtest=args.backtest, revise=args.revise,
+                    draws=args.draws,
                     seed=args.seed, command=command_line())
     for item in report.results:
         print(f"{item.scenario.name}: {item.origin}")

@@ -20,6 +20,7 @@ from sim.cli.commands import (
     cmd_sensitivity,
     cmd_summarize,
 )
+from sim.cli.forecasting import cmd_predict, cmd_revise
 from sim.core import paths
 from sim.core.errors import UserError
 from sim.core.version import __version__
@@ -48,6 +49,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number like 1e14 or 0.444, got {text!r}") from None
 
 
 def _seed(text: str) -> int:
@@ -205,6 +213,47 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(backtest)
     backtest.set_defaults(handler=cmd_backtest)
 
+    predict = command("predict", "the posterior predictive of a series' next figure")
+    predict.add_argument("series", help="a fitted series of calibration/observations.toml (e.g. doubao, "
+                                        "idc_public_cloud, fs_enterprise, fs_open_share)")
+    when = predict.add_mutually_exclusive_group(required=True)
+    when.add_argument("--date", type=_date, help="a value at this date (YYYY-MM-DD)")
+    when.add_argument("--window", type=_date, nargs=2, metavar=("START", "END"),
+                      help="a figure over this window, both days included")
+    predict.add_argument("--kind", choices=("window_average", "window_total"),
+                         help="with --window: a daily average or a total over the window (default: how the series "
+                              "publishes its window figures)")
+    predict.add_argument("--value", type=_number,
+                         help="a value in the figure's base units (tokens/day, tokens for a total, a fraction for a "
+                              "share): also print P(figure <= value), the PIT")
+    predict.add_argument("--bound", choices=("lower", "upper"),
+                         help="with --value: the value is published as a bound (lower: 'more than V'); its PIT is "
+                              "then an interval")
+    predict.add_argument("--scenario", type=_scenario, default=paths.baseline(),
+                         help="scenario file or library name: its [families] and [open_models] weights mix the fits "
+                              "(default: %(default)s)")
+    predict.add_argument("--members", type=_positive, default=20_000,
+                         help="members of the predictive ensemble (default: %(default)s)")
+    predict.add_argument("--format", choices=("table", "json"), default="table",
+                         help="a table, or one JSON object with quantiles and pit (default: %(default)s)")
+    _calibration_options(predict)
+    predict.set_defaults(handler=cmd_predict)
+
+    revise = command("revise", "what the figures published between two vintages did")
+    revise.add_argument("--from", dest="from_", type=_date, required=True, metavar="DATE",
+                        help="the older vintage: figures published by this date (YYYY-MM-DD)")
+    revise.add_argument("--to", type=_date, metavar="DATE",
+                        help="the newer vintage (default: every figure in the registry)")
+    revise.add_argument("--scenario", type=_scenario, default=paths.baseline(),
+                        help="the scenario simulated under both vintages (default: %(default)s)")
+    revise.add_argument("--draws", type=_positive, help="number of paths of each run (overrides the scenario)")
+    revise.add_argument("--seed", type=_seed, help="root random seed of both runs (default: the scenario's)")
+    revise.add_argument("--out", type=Path, default=paths.REVISE,
+                        help="the revision as netCDF; the .png goes next to it (default: %(default)s)")
+    _sampler_option(revise)
+    _data_options(revise)
+    revise.set_defaults(handler=cmd_revise)
+
     report = command("report", "one self-contained HTML report of several scenarios")
     report.add_argument("scenarios", type=_scenario, nargs="+", metavar="SCENARIO",
                         help="scenario files (TOML), or names in the scenario library")
@@ -215,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: %(default)s)")
     report.add_argument("--backtest", type=Path, default=paths.BACKTEST,
                         help="backtest results to include (default: %(default)s)")
+    report.add_argument("--revise", type=Path, default=paths.REVISE,
+                        help="revision results to include (written by 'tokensim revise'; default: %(default)s)")
     report.add_argument("--draws", type=_positive, help="number of paths (overrides the scenarios)")
     report.add_argument("--seed", type=_seed, help="root random seed (overrides the scenarios)")
     report.add_argument("--screenshot", type=Path,

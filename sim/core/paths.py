@@ -30,6 +30,7 @@ _SHIPPED_ROOTS = (_PACKAGE / "defaults", _PACKAGE.parent)
 #: Results of runs, comparisons, backtests and sensitivity analyses.
 RESULTS = Path("results")
 BACKTEST = RESULTS / "backtest.nc"
+REVISE = RESULTS / "revise.nc"
 COMPARE = RESULTS / "compare.png"
 REPORT = RESULTS / "report.html"
 

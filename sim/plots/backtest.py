@@ -1,5 +1,5 @@
-"""The backtest figure: each held-out figure's forecasts by origin and method against its published value;
-and the files a backtest writes (.nc, .csv, .png), rendered before the first is written."""
+"""The backtest figure: each held-out figure's forecasts by origin and method against its published value, and a
+PIT histogram per method; and the files a backtest writes (.nc, .csv, .png), rendered before the first is written."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import xarray as xr
 
 from sim.analysis.backtest.methods import METHODS
 from sim.analysis.backtest.metrics import INTERVALS
-from sim.analysis.backtest.tables import output_paths, score_csv
+from sim.analysis.backtest.tables import PIT_BINS, output_paths, score_csv
+from sim.analysis.forecasts import pit_histogram
 from sim.calibration.fits import SCALES
 from sim.core.files import netcdf_bytes, write_outputs
 from sim.core.variables import VARIABLES
@@ -22,23 +23,28 @@ from sim.plots.text import as_written
 
 @as_written
 def backtest_figure(dataset: xr.Dataset, observations: ObservationSet | None = None):
-    """One panel per held-out figure: each origin's 50/80/95% bands per method, the published value
-    as a dashed line; volumes in T/day on a log axis, shares in %. Returns the figure."""
+    """One panel per held-out figure: each origin's 50/80/95% bands per method, the published value as a
+    dashed line (dotted for a bound); volumes in T/day on a log axis, shares in %. Below, one PIT histogram
+    per method: forecasts (positive lead) solid, nowcasts stacked lighter. Returns the figure."""
     ids = list(dict.fromkeys(str(v) for v in dataset["observation"].values))
     origins = sorted({str(v) for v in dataset["as_of"].values})
-    columns = min(3, len(ids))
-    rows = -(-len(ids) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.4 * rows + 0.8), squeeze=False,
+    columns = max(len(METHODS), min(4, len(ids)))
+    rows = -(-len(ids) // columns) + 1
+    figure, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.4 * rows + 0.8), squeeze=False,
                                 constrained_layout=True)
     described = {o.id: o for o in observations.observations} if observations is not None else {}
-    for ax, observation in zip(axes.flat, ids):
+    panels = list(axes[:-1].flat)
+    for ax, observation in zip(panels, ids):
         _panel(ax, dataset.isel(hindcast=np.flatnonzero(dataset["observation"].values == observation)),
                observation, described.get(observation), origins)
-    for ax in list(axes.flat)[len(ids):]:
+    for ax in [*panels[len(ids):], *axes[-1, len(METHODS):]]:
         ax.set_visible(False)
+    for ax, method in zip(axes[-1], METHODS):
+        _pit_panel(ax, dataset, method)
     handles = [plt.Rectangle((0, 0), 1, 1, color=method.colour, alpha=0.5) for method in METHODS.values()]
-    handles.append(plt.Line2D([], [], color="black", linestyle="--"))
-    figure.legend(handles, [*METHODS, "published value"], loc="outside lower center", ncol=4, fontsize=8)
+    handles += [plt.Line2D([], [], color="black", linestyle="--"), plt.Line2D([], [], color="black", linestyle=":")]
+    figure.legend(handles, [*METHODS, "published value", "published bound ('more than')"], loc="outside lower center",
+                  ncol=5, fontsize=8)
     figure.suptitle(f"Backtest: forecasts made as of each origin (x) of figures published later; bands 50/80/95%, "
                     f"scenario '{dataset.attrs.get('scenario', '?')}', cut '{dataset.attrs.get('cut', '?')}', "
                     f"{dataset.attrs.get('source', '')}", fontsize=9)
@@ -66,7 +72,8 @@ def _panel(ax, hindcasts: xr.Dataset, observation: str, described: Observation |
             median = float(inverse(q.sel(quantile=0.5, method="nearest"))) / factor
             ax.plot([x - 0.08, x + 0.08], [median, median], color=METHODS[method].colour, linewidth=1.5)
     truth = float(inverse(hindcasts["truth"].values[0])) / factor
-    ax.axhline(truth, color="black", linestyle="--", linewidth=1)
+    bound = str(hindcasts["bound"].values[0])
+    ax.axhline(truth, color="black", linestyle=":" if bound else "--", linewidth=1)
     ax.set_xticks(range(len(origins)), [f"as of\n{o}" for o in origins], fontsize=7)
     ax.set_xlim(-0.5, len(origins) - 0.5)
     if scale == "log":
@@ -76,8 +83,32 @@ def _panel(ax, hindcasts: xr.Dataset, observation: str, described: Observation |
         ax.set_ylabel("%", fontsize=8)
     ax.autoscale_view()
     title = observation if described is None else f"{observation} ({described.series}, published {described.published})"
-    ax.set_title(title, fontsize=8)
+    ax.set_title(title + {"lower": ", more than", "upper": ", at most"}.get(bound, ""), fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
+
+
+def _pit_panel(ax, dataset: xr.Dataset, method: str) -> None:
+    """PIT histogram of one method: forecasts solid, nowcasts stacked lighter, the uniform as a line."""
+    chosen = dataset.sel({"method": method})
+    forecast = dataset["forecast"].values.astype(bool)
+    edges = np.linspace(0.0, 1.0, PIT_BINS + 1)
+    bottom, total = np.zeros(PIT_BINS), 0
+    for wanted, alpha, label in ((True, 0.8, "forecasts"), (False, 0.3, "nowcasts")):
+        lower, upper = (chosen[name].values[forecast == wanted] for name in ("pit_lower", "pit_upper"))
+        n = int(np.sum(np.isfinite(lower)))
+        if not n:
+            continue
+        counts = pit_histogram(lower, upper, PIT_BINS) * n
+        ax.bar(edges[:-1], counts, width=1 / PIT_BINS, bottom=bottom, align="edge", color=METHODS[method].colour,
+               alpha=alpha, edgecolor="white", label=f"{label} ({n})")
+        bottom, total = bottom + counts, total + n
+    if total:
+        ax.axhline(total / PIT_BINS, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("PIT (a bound's interval spread over its bins)", fontsize=8)
+    ax.set_ylabel("hindcasts", fontsize=8)
+    ax.set_title(f"PIT histogram: {METHODS[method].label}", fontsize=8)
+    ax.legend(fontsize=7)
 
 
 def write_backtest(dataset: xr.Dataset, out: str | Path, observations: ObservationSet | None = None

@@ -1,5 +1,5 @@
 """What a report is built from: per scenario its results (reused when they match, simulated otherwise) and
-sensitivity results, the observations and priors, and the backtest.
+sensitivity results, the observations and priors, the backtest and the revision.
 
 For each scenario the report reuses ``results/<name>.nc`` when it was made from the same scenario
 text, calibration, seed and number of paths, and otherwise simulates it now on the calibration all
@@ -20,7 +20,7 @@ from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.core.files import load_netcdf, settle
 from sim.core.outputs import check_outputs
-from sim.core.paths import BACKTEST, RESULTS
+from sim.core.paths import BACKTEST, RESULTS, REVISE
 from sim.core.provenance import utc_now
 from sim.data.observations import ObservationSet
 from sim.data.priors import Priors
@@ -50,6 +50,8 @@ class ReportInputs:
     backtest_path: Path
     command: str
     generated: str
+    revision: xr.Dataset | None = None
+    revision_path: Path = REVISE
 
 
 def check_output(out: str | Path) -> Path:
@@ -113,16 +115,31 @@ def load_scenarios(paths: Sequence[str | Path]) -> tuple[Scenario, ...]:
     return scenarios
 
 
+def _revision(path: Path) -> xr.Dataset | None:
+    """The revision written by ``tokensim revise``, if there is one; a file of another kind is refused."""
+    from sim.analysis.revise import TITLE
+
+    if not path.is_file():
+        return None
+    dataset = load_netcdf(path, "", "not a readable revision file")
+    if dataset.attrs.get("title") != TITLE:
+        raise UserError("not a revision written by 'tokensim revise'", where=f"--revise {path}")
+    return dataset
+
+
 def gather(scenarios: Sequence[Scenario], inputs: CalibrationInputs, *, results_dir: str | Path = RESULTS,
-           backtest: str | Path = BACKTEST, draws: int | None = None, seed: int | None = None,
-           command: str = "") -> ReportInputs:
-    """Calibrate once, then reuse or run each scenario on that posterior, and read the backtest results."""
-    backtest = Path(backtest)
+           backtest: str | Path = BACKTEST, revise: str | Path = REVISE, draws: int | None = None,
+           seed: int | None = None, command: str = "") -> ReportInputs:
+    """Calibrate once, then reuse or run each scenario on that posterior, and read the backtest and revision
+    results."""
+    backtest, revise = Path(backtest), Path(revise)
     backtest_data = load_netcdf(backtest, "", "not a readable backtest results file") if backtest.is_file() else None
     from sim.api import calibration_files
 
+    revision = _revision(revise)
     posterior, posterior_path = calibrate(inputs)
     files = calibration_files(inputs, posterior_path)
     results = tuple(scenario_result(s, posterior, Path(results_dir), inputs.registry, draws=draws, seed=seed,
                                     files=files) for s in scenarios)
-    return ReportInputs(results, inputs.registry, inputs.priors, backtest_data, backtest, command, utc_now())
+    return ReportInputs(results, inputs.registry, inputs.priors, backtest_data, backtest, command, utc_now(), revision,
+                        revise)

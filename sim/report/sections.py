@@ -1,9 +1,10 @@
 """The report's sections, in order (:data:`SECTIONS`): forecast tables and fan charts, claims in words with
-their crossing-date charts, the scenario comparison, the backtest and sensitivity results if computed, the
-data sources and the provenance."""
+their crossing-date charts, the scenario comparison, the revision, the backtest and sensitivity results if
+computed, the data sources and the provenance."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
@@ -123,9 +124,46 @@ def _backtest_section(inputs: ReportInputs) -> str:
     from sim.analysis.backtest.tables import score_frame
     from sim.plots.backtest import backtest_figure
 
+    from sim.analysis.backtest.tables import pit_frame
+
+    skipped, dropped = (json.loads(ds.attrs.get(key, "{}")) for key in ("skipped_origins", "dropped_fits"))
+    notes = [f"Origin {date} skipped: {why}." for date, why in skipped.items()]
+    notes += [f"Origin {date}: tokensim mixes the fits that passed the convergence gate, weights renormalised; left "
+              f"out: {'; '.join(f'{fit} ({why})' for fit, why in fits.items())}." for date, fits in dropped.items()]
+    parts += [paragraph(note, "note") for note in notes]
     parts.append(table_html(score_frame(ds)))
+    parts.append(paragraph("PIT histograms: the share of the published values' PIT in each fifth of the predictive "
+                           "(a calibrated method puts 0.2 in each; mass at the ends means intervals too narrow, in the "
+                           "middle too wide); a figure published as a bound spreads its PIT interval over its bins.",
+                           "note"))
+    parts.append(table_html(pit_frame(ds)))
     parts.append(figure_html(backtest_figure(ds, inputs.observations), "backtest forecasts and published values"))
     return "".join(parts)
+
+
+def _revision_section(inputs: ReportInputs) -> str:
+    ds = inputs.revision
+    if ds is None:
+        return paragraph(f"No revision results at {inputs.revision_path}: run 'tokensim revise --from DATE' (it writes "
+                         f"{inputs.revision_path}) and rebuild the report.")
+    from sim.analysis.revise import claim_frame, figure_frame, median_frame
+    from sim.plots.revise import revise_figure
+
+    changed = [str(c) for c, moved in zip(ds["claim"].values, ds["claim_exceeds_noise"].values) if moved]
+    return "".join([
+        paragraph(f"What the figures published after {ds.attrs['from']} (to {ds.attrs['to']}) did to scenario "
+                  f"'{ds.attrs['scenario']}' ({ds.attrs['paths']} paths, seed {ds.attrs['seed']}, calibrations "
+                  f"{ds.attrs['calibration_id_before'][:12]} before and {ds.attrs['calibration_id_after'][:12]} "
+                  "after). "
+                  "Each new figure's PIT is the probability the older vintage gave to a value at most the published "
+                  "one (an interval for a figure published as a bound): near 0 or 1, a surprise.", "note"),
+        "<h3>The new figures under the older vintage</h3>", table_html(figure_frame(ds)),
+        "<h3>Claims</h3>",
+        paragraph(f"{ds.attrs['noise_rule']}. Moved beyond noise: {', '.join(changed) or 'none'}.", "note"),
+        table_html(claim_frame(ds)),
+        "<h3>Year-end medians</h3>", table_html(median_frame(ds)),
+        figure_html(revise_figure(ds), "revision: PIT of the new figures, claims and medians before and after"),
+    ])
 
 
 def _ranking_html(ds: xr.Dataset, csv: Path, top: int = TOP_FACTORS) -> str:
@@ -198,6 +236,11 @@ def _provenance_section(inputs: ReportInputs) -> str:
         "written by": item.dataset.attrs.get("source", ""), "results": item.origin,
     } for item in inputs.results])
     extra = []
+    if inputs.revision is not None:
+        extra.append(f"Revision: {inputs.revision_path}, {inputs.revision.attrs.get('tokensim_version', '?')}, "
+                     f"calibrations {inputs.revision.attrs.get('calibration_id_before', '?')[:16]} (as of "
+                     f"{inputs.revision.attrs.get('from', '?')}) and "
+                     f"{inputs.revision.attrs.get('calibration_id_after', '?')[:16]}.")
     if inputs.backtest is not None:
         extra.append(f"Backtest: {inputs.backtest_path}, {inputs.backtest.attrs.get('tokensim_version', '?')}, "
                      f"calibration ids {inputs.backtest.attrs.get('calibration_ids', '?')}.")
@@ -216,6 +259,7 @@ SECTIONS: tuple[tuple[str, str, Callable[[ReportInputs], str]], ...] = (
     ("scenarios", "Scenario forecasts", _scenarios_section),
     ("claims", "Claims", _claims_section),
     ("comparison", "Scenario comparison", _comparison_section),
+    ("revision", "What the latest figures changed", _revision_section),
     ("backtest", "Backtest", _backtest_section),
     ("sensitivity", "Sensitivity", _sensitivity_section),
     ("sources", "Data sources", _sources_section),

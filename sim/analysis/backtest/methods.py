@@ -1,4 +1,4 @@
-"""The forecasting methods a backtest scores, a registry: tokensim and the naive baselines.
+"""The forecasting methods a backtest scores, a registry: tokensim and the probabilistic naive baselines.
 
 Each method forecasts one held-out figure given the origin (what was known then), the backtest's
 seed and the ensemble size; its label heads the printed table's column, its colour its bands in the
@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sim.analysis.backtest.baselines import loglinear_trend, two_point_exponential
-from sim.analysis.backtest.forecasts import Forecast
-from sim.analysis.backtest.origins import Origin
-from sim.analysis.backtest.predictive import tokensim_forecast
+from sim.analysis.backtest.baselines import damped_trend, random_walk
+from sim.analysis.forecasts import Forecast
+from sim.analysis.predictive import Origin, figure_forecast
 from sim.data.observations import Observation
 
 
@@ -31,14 +30,15 @@ class Method:
 METHODS: dict[str, Method] = {
     method.name: method
     for method in (
-        Method("tokensim", "tokensim", "#1f5f99", "posterior predictive of the origin's calibration",
-               lambda origin, target, seed, size: tokensim_forecast(origin, target, seed=seed, size=size)),
-        Method("two_point_exponential", "2-point", "#b3541e",
-               "log-linear through the last two figures of the series (a point)",
-               lambda origin, target, seed, size: two_point_exponential(origin.vintage, target)),
-        Method("loglinear_trend", "loglinear", "#2e7d32",
-               "statsmodels OLS with series fixed effects and a common trend, Student-t prediction interval",
-               lambda origin, target, seed, size: loglinear_trend(origin.vintage, target)),
+        Method("tokensim", "tokensim", "#1f5f99", "posterior predictive of the figure under the origin's calibration",
+               lambda origin, target, seed, size: figure_forecast(origin, target, seed=seed, size=size)),
+        Method("random_walk", "random walk", "#b3541e",
+               "random walk with the series' own drift in log space, spread pooled over every series' increments "
+               "(Student-t)",
+               lambda origin, target, seed, size: random_walk(origin.vintage, target)),
+        Method("damped_trend", "damped trend", "#2e7d32",
+               "the last two figures' slope damped with a one-year half-life, the same pooled spread (Student-t)",
+               lambda origin, target, seed, size: damped_trend(origin.vintage, target)),
     )
 }
 #: The naive baselines, each compared head to head with tokensim where it can forecast.

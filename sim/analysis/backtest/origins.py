@@ -1,38 +1,14 @@
-"""The origins of a backtest: what each knew (its vintage and posterior), which figures it must forecast,
-and the default origins (the day before each release of fitted figures)."""
+"""The origins of a backtest: which figures each must forecast, which dates can be origins, and the default
+origins (the day before each release of fitted figures). What an origin knew is
+:class:`sim.analysis.predictive.Origin`."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import numpy as np
-
-from sim.calibration.posterior import Posterior
 from sim.core.errors import UserError
 from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet
-from sim.data.priors import Priors
-from sim.engine.reweighting import posterior_weights
-from sim.scenarios.scenario import Scenario
-
-
-@dataclass(frozen=True)
-class Origin:
-    """One calibration origin: its vintage, posterior and what the tokensim forecast needs."""
-
-    as_of: dt.date
-    vintage: ObservationSet
-    posterior: Posterior
-    priors: Priors
-    scenario: Scenario
-    resampling: dict[str, np.ndarray | None]
-
-
-def make_origin(as_of: dt.date, vintage: ObservationSet, posterior: Posterior, priors: Priors,
-                scenario: Scenario) -> Origin:
-    """Bundle an origin's posterior with the scenario's resampling weights."""
-    return Origin(as_of, vintage, posterior, priors, scenario, posterior_weights(posterior, scenario))
 
 
 def _knowledge_date(cut: str) -> Callable[[Observation], dt.date]:

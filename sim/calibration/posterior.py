@@ -120,12 +120,26 @@ def arviz_groups(idata, model) -> dict[str, xr.Dataset]:
     groups["sample_stats"] = stats[[name for name in stats.data_vars if stats[name].dims == ("chain", "draw")
                                     and stats[name].dtype.kind in "biuf"]].reset_coords(drop=True)
     if model.observed_RVs:
-        groups["observed_data"] = idata.observed_data
+        groups["observed_data"] = observed_data(model)
         with warnings.catch_warnings():  # PyTensor's C backend: a note on BLAS, irrelevant to this small graph
             warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
             groups["log_likelihood"] = pm.compute_log_likelihood(idata, model=model, extend_inferencedata=False,
                                                                  progressbar=False)
     return groups
+
+
+def observed_data(model) -> xr.Dataset:
+    """The ``observed_data`` group of a model, as PyMC would write it (nutpie's sampler on a compiled log
+    density returns no such group): each observed variable's data on its dimensions."""
+    from pymc.backends.arviz import find_observations
+
+    variables = {}
+    for name, values in find_observations(model).items():
+        values = np.asarray(values)
+        dims = model.named_vars_to_dims.get(name) or tuple(f"{name}_dim_{i}" for i in range(values.ndim))
+        variables[name] = xr.DataArray(values, dims=dims,
+                                       coords={d: list(model.coords[d]) for d in dims if d in model.coords})
+    return xr.Dataset(variables)
 
 
 def stored_draws(draws: xr.Dataset, model) -> xr.Dataset:

@@ -11,6 +11,7 @@ them from. ``simulate`` runs a scenario on a posterior already at hand; ``predic
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from pathlib import Path
@@ -104,6 +105,10 @@ def simulate(posterior: Posterior, scenario: Scenario, *, draws: int | None = No
     :func:`run`'s; ``files`` names the calibration files used, :func:`calibration_files`, for the provenance)."""
     _check_overrides(draws, seed)
     scenario.check_months(posterior.attrs["last_data_month"])
+    if scenario.compute is not None:  # the bound as known at the posterior's vintage, like its data
+        as_of = posterior.attrs.get("as_of") or None
+        scenario = dataclasses.replace(scenario, compute=scenario.compute.known_by(
+            None if as_of is None else dt.date.fromisoformat(str(as_of))))
     seed = scenario.seed if seed is None else seed
     output = run_paths(posterior, scenario, draws=scenario.draws if draws is None else draws, seed=seed,
                        chunk_size=chunk_size, keep_paths=keep_paths, workers=workers, scheduler=scheduler,

@@ -48,6 +48,18 @@ def test_a_vintage_fits_only_the_compute_figures_published_by_then():
         load_compute_trend(COMPUTE, dt.date(2024, 9, 14))
 
 
+def test_a_scenario_bound_is_seen_as_its_vintage_saw_it():
+    """A [compute] scenario run as of an earlier date bounds its paths by the compute figures published by
+    then, as the calibration does, not by later ones."""
+    import datetime as dt
+
+    bound = load_scenario(ROOT / "scenarios" / "compute_constrained.toml").compute
+    earlier = bound.known_by(dt.date(2025, 9, 30))
+    assert bound.known_by(None) is bound and len(bound.trend.figures) == 7
+    assert earlier.trend == load_compute_figures(bound.trend.source).trend(dt.date(2025, 9, 30))
+    assert earlier.trend.growth != bound.trend.growth and earlier.utilisation is bound.utilisation
+
+
 def _scenario(tmp_path, compute: str, volume_sd: float = 0.0):
     path = tmp_path / "bounded.toml"
     path.write_text(f'extends = "{ROOT / "scenarios" / "baseline.toml"}"\nname = "bounded"\ndraws = 2000\n'

@@ -289,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     sensitivity.set_defaults(handler=cmd_sensitivity)
 
     sbc = command("sbc", "simulation-based calibration: refit prior simulations, test rank uniformity")
-    sbc.add_argument("--fits", help="comma-separated fits (volume families and/or 'open'; default: all)")
+    sbc.add_argument("--fits", help="comma-separated fits (volume families and/or open_call_weighted, "
+                                    "open_equal_weight; default: all)")
     sbc.add_argument("--simulations", type=_positive,
                      help="prior simulations (refits) per fit, at least 10 (default: 100; 50 with --quick)")
     sbc.add_argument("--seed", type=_seed, help="root random seed (default: 20250901)")

@@ -20,12 +20,14 @@ bound then caps the path's trend month by month.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 
 from sim.core.errors import UserError
-from sim.data.compute_trend import ComputeTrend
+from sim.data.compute_trend import ComputeTrend, load_compute_trend
 from sim.data.distributions import Distribution
 
 #: Tokens per day per EFLOPS per unit utilisation, for a model with one active parameter:
@@ -45,6 +47,12 @@ class ComputeBound:
     utilisation: Distribution
     active_parameters: Distribution
     where: str = "[compute]"
+
+    def known_by(self, as_of: dt.date | None) -> "ComputeBound":
+        """The same bound on the compute trend of the figures published by ``as_of`` (a vintage's view)."""
+        if as_of is None:
+            return self
+        return dataclasses.replace(self, trend=load_compute_trend(self.trend.source, as_of))
 
     def tokens_per_day(self, t: np.ndarray, utilisation: np.ndarray, active_parameters: np.ndarray) -> np.ndarray:
         """The bound ``(path, time)`` for each path's utilisation and active parameters."""

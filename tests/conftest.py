@@ -43,3 +43,15 @@ def baseline_results(posterior_dir):
     import sim
 
     return sim.run(BASELINE, observations=OBSERVATIONS, priors=PRIORS, posteriors=posterior_dir)
+
+
+@pytest.fixture
+def fits_in_process(monkeypatch):
+    """Install a stand-in for :func:`sim.calibration.sampling.fit_one`: calibrations then run their fits in this
+    process (``TOKENSIM_CALIBRATION_PROCESSES=1``), where the stand-in replaces real sampling."""
+    from sim.calibration import sampling
+
+    def install(replacement) -> None:
+        monkeypatch.setenv("TOKENSIM_CALIBRATION_PROCESSES", "1")
+        monkeypatch.setattr(sampling, "fit_one", replacement)
+    return install

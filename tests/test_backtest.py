@@ -325,7 +325,8 @@ def test_a_fit_failing_the_gate_is_left_out_and_an_origin_left_with_nothing_is_s
         run_backtest([D("2025-07-31")], inputs=INPUTS, scenario=mix, ensemble=200)
 
 
-def test_calibrate_leaves_out_a_failing_fit_only_when_asked_and_caches_that_apart(tmp_path, monkeypatch):
+def test_calibrate_leaves_out_a_failing_fit_only_when_asked_and_caches_that_apart(tmp_path, monkeypatch,
+                                                                                  fits_in_process):
     import xarray as xr
 
     from sim.calibration import calibrate as calibrate_module
@@ -340,12 +341,13 @@ def test_calibrate_leaves_out_a_failing_fit_only_when_asked_and_caches_that_apar
         if fit in failing:
             raise ConvergenceError("did not pass the convergence gate: 3 divergent transitions. Diagnostics:\n...",
                                    where=f"calibration fit '{fit}'")
-        draws = xr.Dataset({p: (("chain", "draw"), np.ones((1, 10))) for p in FITS[fit].parameters})
-        report = xr.Dataset({k: ("parameter", [1.0]) for k in ("rhat", "ess_bulk", "ess_tail")},
-                            coords={"parameter": ["v_ref"]}, attrs={"draws": 10, "divergences": 0})
-        return draws, report
+        shape = (inputs.settings.chains, inputs.settings.draws)
+        draws = xr.Dataset({p: (("chain", "draw"), np.ones(shape)) for p in FITS[fit].parameters})
+        report = xr.Dataset({k: ("parameter", [1.0 if k == "rhat" else 4000.0]) for k in ("rhat", "ess_bulk", "ess_tail")},
+                            coords={"parameter": ["v_ref"]}, attrs={"draws": shape[1], "divergences": 0})
+        return {"posterior": draws}, report
 
-    monkeypatch.setattr(calibrate_module, "fit_one", fit_one)
+    fits_in_process(fit_one)
     monkeypatch.setattr(calibrate_module, "fit_names", lambda compute=True: ("logistic", "decay"))
     inputs = dataclasses.replace(INPUTS.vintage(D("2025-09-30")), cache=tmp_path)
     with pytest.raises(ConvergenceError, match="3 divergent"):

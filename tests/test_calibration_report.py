@@ -173,6 +173,7 @@ def test_calibrate_report_prints_each_section_and_writes_the_figure(report, post
 
     monkeypatch.setattr(calibration_report, "build_report", reuse)
     out = tmp_path / "figures" / "report.png"
+    out.parent.mkdir()  # only ./results/ is made on demand
     assert main(_calibrate_args(out, posterior_dir)) == 0
     printed = capsys.readouterr().out
     for section in ("divergences", "rhat", "ess_bulk", "ess_tail", "What each family alone implies",

@@ -25,7 +25,7 @@ FITS = ("exponential", "open_equal_weight")
 def _draws(outcomes) -> dict:
     for label, outcome in outcomes.items():
         assert not isinstance(outcome, BaseException), (label, outcome)
-    return {label: outcome[0] for label, outcome in outcomes.items()}
+    return {label: outcome[0]["posterior"] for label, outcome in outcomes.items()}
 
 
 @pytest.mark.slow

@@ -90,7 +90,10 @@ def test_streamed_quantiles_beyond_the_histogram_range_are_not_clipped(posterior
     """Volumes pushed far above 1e19 and below 1e9 tokens/day (outside the dense bins): the streamed quantiles
     still agree with the exact ones within a bin across the 20,000-path switch, instead of reading 1e19."""
     scenario = tmp_path / "extremes.toml"
-    scenario.write_text(f'extends = "{BASELINE}"\nname = "extremes"\n' + EXTREMES + COMPUTE_BESIDE, encoding="utf-8")
+    # a compute bound far above any volume (a tiny model at full utilisation), so that it caps nothing
+    unbounded = COMPUTE_BESIDE + ('utilisation = { dist = "fixed", value = 0.9 }\n'
+                                  'active_parameters = { dist = "fixed", value = 1e3 }\n')
+    scenario.write_text(f'extends = "{BASELINE}"\nname = "extremes"\n' + EXTREMES + unbounded, encoding="utf-8")
     exact = run(posterior_dir, scenario, draws=20000, seed=4)
     streamed = run(posterior_dir, scenario, draws=20000, seed=4, keep_paths=400)
     assert exact.attrs["summary_method"].startswith("exact") and streamed.attrs["summary_method"].startswith("streamed")

@@ -148,7 +148,7 @@ def test_a_copy_loads_identically_and_the_format_is_part_of_the_id(stored, tmp_p
     assert calibration_id(inputs) != before  # a file of another format is never looked for, so never misread
 
 
-def test_calibrate_force_refits_a_tampered_file_and_the_new_file_proves_itself(stored, tmp_path, monkeypatch):
+def test_calibrate_force_refits_a_tampered_file_and_the_new_file_proves_itself(stored, tmp_path, fits_in_process):
     """``calibrate --force`` is the way out the refusals name: it replaces the file (the fit itself is
     replayed from the stored groups here, to keep NUTS out of this test)."""
     import h5py
@@ -165,12 +165,12 @@ def test_calibrate_force_refits_a_tampered_file_and_the_new_file_proves_itself(s
     tree = xr.open_datatree(stored, engine="h5netcdf")
     replayed = []
 
-    def replay(fit, observations, priors, settings, **options):
+    def replay(fit, observations, priors, settings, *gate, **options):
         replayed.append(fit)
         groups = {name: tree[fit][name].to_dataset().load() for name in ("posterior", *GROUPS)}
         return groups, tree[fit][DIAGNOSTICS].to_dataset().load()
 
-    monkeypatch.setattr(calibrate_module, "fit_one", replay)
+    fits_in_process(replay)
     refitted, written = calibrate(inputs, force=True, log=logging.getLogger("tokensim.tests"))
     assert written == path and replayed == list(fit_names(inputs.compute))
     assert float(load_posterior(path).fits["open_call_weighted"]["adoption_headroom"].max()) < 1.0

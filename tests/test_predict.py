@@ -96,13 +96,11 @@ def test_cli_json_prints_quantiles_by_probability_and_the_pit(constant, monkeypa
     (["doubao", "--date", "2026-06-30", "--scenario", "{tmp}/none.toml"], "none.toml"),
     (["doubao", "--date", "2026-06-30", "--as-of", "2024-01-01"], "nothing had been published by 2024-01-01"),
 ])
-def test_cli_bad_input_exits_2_before_any_calibration(args, message, tmp_path, capsys, monkeypatch):
-    from sim.calibration import calibrate as calibrate_module
-
+def test_cli_bad_input_exits_2_before_any_calibration(args, message, tmp_path, capsys, fits_in_process):
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled")
 
-    monkeypatch.setattr(calibrate_module, "fit_one", no_sampling)
+    fits_in_process(no_sampling)
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     status = main(["predict", *args, "--observations", str(OBSERVATIONS), "--priors", str(PRIORS),
                    "--posteriors", str(tmp_path / "post")])

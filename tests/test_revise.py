@@ -122,6 +122,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(args, message, tmp_path, capsy
 def test_cli_prints_the_new_figures_pit_and_the_claims_and_writes_both_files(mix, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(revise_module, "calibrate", lambda inputs, log=None: (fake_posterior(inputs), None))
     out = tmp_path / "rev" / "revise.nc"
+    out.parent.mkdir()  # only ./results/ is made on demand
     status = main(["revise", "--from", "2025-09-30", "--scenario", str(mix.path), "--draws", "1000",
                    "--out", str(out), "--observations", str(OBSERVATIONS), "--priors", str(PRIORS)])
     printed = capsys.readouterr().out

@@ -109,12 +109,18 @@ def _rows(model: str, checks: list[FitCheck], mix: list[float], observations: Ob
     for column, observation in enumerate(first.observations):
         quantiles = scale.natural(weighted_quantiles(values[:, column], weights, QUANTILES))
         percentile = predictive_percentile(values[:, column], weights, first.observed[column])
-        rows.append({"observation": observation, "series": by_id[observation].series, "model": model,
+        rows.append({"observation": observation, "series": _first(by_id, observation).series, "model": model,
                      "unit": scale.unit, "observed": float(scale.natural(first.observed[column])),
                      **{f"p{round(100 * q)}": v for q, v in zip(QUANTILES, quantiles)},
                      "percentile": percentile, "inside_50": 0.25 <= percentile <= 0.75,
                      "inside_90": 0.05 <= percentile <= 0.95})
     return rows
+
+
+def _first(by_id: dict, label: str):
+    """The observation a predictive label names: an id, or ids joined by '+' (vendor shares read together as
+    one open share, :func:`sim.calibration.models.vendor_open_shares`), named by the first."""
+    return by_id[label.split("+")[0]]
 
 
 def predictive_table(checks: dict[str, FitCheck], weights: dict[str, float],
@@ -131,10 +137,11 @@ def predictive_table(checks: dict[str, FitCheck], weights: dict[str, float],
         rows += _rows(MIX, [checks[f] for f in mixed], [weights[f] / total for f in mixed], observations)
     frame = pd.DataFrame(rows)
     # Series in registry order, each series' observations in time order, models in fit order.
-    midpoint = {o.id: o.midpoint for o in observations.observations}
+    by_id = {o.id: o for o in observations.observations}
     series = list(dict.fromkeys(o.series for o in observations.observations))
     models = [*checks, MIX]
-    frame["_order"] = list(zip(frame["series"].map(series.index), frame["observation"].map(midpoint),
+    frame["_order"] = list(zip(frame["series"].map(series.index),
+                               frame["observation"].map(lambda label: _first(by_id, label).midpoint),
                                frame["model"].map(models.index)))
     return frame.sort_values("_order").drop(columns="_order").set_index(["series", "observation", "model"])
 

@@ -203,7 +203,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
         sys.stdout.write(content if content.endswith("\n") else content + "\n")
         return 0
     data = content if isinstance(content, bytes) else content.encode("utf-8")
-    atomic_write(args.out, lambda tmp: tmp.write_bytes(data))
+    atomic_write(args.out, data)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

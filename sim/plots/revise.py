@@ -11,7 +11,8 @@ import xarray as xr
 
 from sim.analysis.revise import NOISE_MULTIPLE
 from sim.core.errors import UserError
-from sim.core.files import atomic_write, writable, write_netcdf
+from sim.core.files import netcdf_bytes, write_outputs
+from sim.core.outputs import check_outputs
 from sim.core.variables import VARIABLES
 from sim.plots.render import png_bytes
 
@@ -98,14 +99,12 @@ def output_paths(out: str | Path) -> tuple[Path, Path]:
     out = Path(out)
     if out.suffix != ".nc":
         raise UserError("the revision file must end in .nc (the .png goes next to it)", where="--out")
-    return writable((out, out.with_suffix(".png")), "--out")
+    return check_outputs((out, out.with_suffix(".png")), "--out")
 
 
 def write_revise(dataset: xr.Dataset, out: str | Path) -> tuple[Path, Path]:
-    """Write the Dataset (.nc) and the chart (.png), each atomically; the chart is rendered first, so a failure
-    while drawing writes nothing."""
+    """Write the Dataset (.nc) and the chart (.png) as one set: both replaced, or neither (the chart is rendered
+    before anything is written)."""
     nc, png = output_paths(out)
-    image = png_bytes(revise_figure(dataset), dpi=110)
-    write_netcdf(dataset, nc)
-    atomic_write(png, lambda tmp: tmp.write_bytes(image))
+    write_outputs({nc: netcdf_bytes(dataset), png: png_bytes(revise_figure(dataset), dpi=110)})
     return nc, png

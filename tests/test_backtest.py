@@ -414,6 +414,7 @@ def test_cli_backtest_end_to_end_with_mocked_sampling(tmp_path, capsys, monkeypa
     from sim.calibration.inputs import SamplerSettings
     from sim.cli import commands
 
+    monkeypatch.setenv("TOKENSIM_CALIBRATION_PROCESSES", "1")  # the fits in this process, where the mock is
     monkeypatch.setattr(pm, "sample", functools.partial(
         mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)}))
     monkeypatch.setattr(sampling, "gate_failures", lambda report, gate: [])  # prior draws, identical chains

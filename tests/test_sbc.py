@@ -136,7 +136,8 @@ def test_reduced_sbc_fails_when_the_likelihood_takes_window_means_at_the_midpoin
     assert not bool(dataset["passed"].all())
     # the level is biased up (the midpoint sits below the window mean), so the true v_ref ranks low
     assert not bool(verdict["passed"].sel(parameter="v_ref"))
-    assert float(verdict["p_value"].sel(parameter="v_ref")) < 1e-4
+    # rejected at the fit's Bonferroni level, by a margin (a chance failure would sit near the threshold)
+    assert float(verdict["p_value"].sel(parameter="v_ref")) < QUICK.alpha / verdict.sizes["parameter"] / 4
     assert float(verdict["rank"].sel(parameter="v_ref").mean()) < QUICK.ranks / 2
 
 

@@ -30,6 +30,7 @@ def test_a_claim_with_dollars_runs_and_reports(posterior_dir, tmp_path, capsys):
     assert main(["-q", "run", str(scenario), "--draws", "300", "--out", str(tmp_path / "r.nc"), *common]) == 0
     assert (tmp_path / "r.png").stat().st_size > 10_000
     out = tmp_path / "report.html"
+    (tmp_path / "results").mkdir()  # only ./results/ is made on demand
     assert main(["-q", "report", str(scenario), "-o", str(out), "--draws", "300", "--results", str(tmp_path / "results"),
                  "--backtest", str(tmp_path / "none.nc"), *common]) == 0
     assert DOLLARS in out.read_text(encoding="utf-8")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sim.calibration.fits import FITS, fit_names
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
+from sim.calibration.models import check_volume_inputs
 from sim.calibration.posterior import FORMAT, Posterior, load_posterior
 from sim.calibration.sampling import ConvergenceError, ConvergenceGate, gate_failures
 from sim.calibration.toolchain import library_versions
@@ -76,6 +77,9 @@ def calibration_id(inputs: CalibrationInputs, *, partial: bool = False) -> str:
 def last_data_month(observations: ObservationSet) -> str:
     """The last month any fitted figure describes (``YYYY-MM``): process noise, events and claims start after it."""
     fitted = observations.fitted((*VOLUME_QUANTITIES, *SHARE_QUANTITIES))
+    if not fitted:
+        raise UserError("no volume observation is left to calibrate on (check the vintage)",
+                        where=str(observations.path))
     return str(max(o.last_day for o in fitted))[:7]
 
 
@@ -133,6 +137,8 @@ def calibrate_all(vintages: Sequence[CalibrationInputs], *, force: bool = False,
     results: list[tuple[Posterior, Path] | BaseException | None] = [None] * len(vintages)
     ids = [calibration_id(inputs) for inputs in vintages]
     pending = _not_cached(vintages, ids, results, force, log, drop_failing)
+    for index in pending.values():  # what no fit could use is refused before any work
+        check_volume_inputs(vintages[index].observations, vintages[index].priors)
     if pending:
         for cache in {vintages[index].cache for index in pending.values()}:
             _check_writable(cache)

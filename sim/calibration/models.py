@@ -87,23 +87,30 @@ def _family_parameters(family: GrowthFamily, priors: Priors, compute: ComputeTre
     return params
 
 
+def check_volume_inputs(observations: ObservationSet, priors: Priors) -> list[Observation]:
+    """The fitted volume figures, or a UserError before any work: none left at this vintage, or a series
+    without its priors."""
+    data = volume_observations(observations)
+    if not data:
+        raise UserError("no volume observation is left to calibrate on (check the vintage)",
+                        where=str(observations.path))
+    missing = [s for s in dict.fromkeys(o.series for o in data) if s not in priors.series]
+    if missing:
+        raise UserError(f"no priors for series {missing[0]!r}; add a [series.{missing[0]}] table",
+                        where=str(priors.path))
+    return data
+
+
 def build_volume_model(family: GrowthFamily, observations: ObservationSet, priors: Priors,
                        compute: ComputeTrend | None = None):
     """The PyMC model of daily enterprise tokens under one growth family."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    data = volume_observations(observations)
-    if not data:
-        raise UserError("no volume observation is left to calibrate on (check the vintage)",
-                        where=str(observations.path))
+    data = check_volume_inputs(observations, priors)
     # Without a reference-series figure (an early vintage) the F&S level is known only through the
     # other series' scale priors: the fit runs, and its width says so.
     series_names = list(dict.fromkeys(o.series for o in data))
-    missing = [s for s in series_names if s not in priors.series]
-    if missing:
-        raise UserError(f"no priors for series {missing[0]!r}; add a [series.{missing[0]}] table",
-                        where=str(priors.path))
     releases = [release_of(o) for o in data]
     shared = [r for r in dict.fromkeys(releases) if releases.count(r) > 1]
     coords = {"obs": [o.id for o in data], "series": series_names, "release": shared}

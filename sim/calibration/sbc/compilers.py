@@ -97,7 +97,10 @@ def ranked_parameters(model) -> list[str]:
     """What SBC ranks: every free parameter (the elements of a vector one each are not ranked: only scalars),
     plus deterministics the engine uses (the ceiling, ``m``) that depend on a free parameter; a constant
     (the compute trend, a variant's fixed call weight) has no rank to test."""
-    from pytensor.graph.basic import ancestors
+    try:  # PyTensor 2.36 moved it; older releases (the dependency floor) have it in graph.basic
+        from pytensor.graph.traversal import ancestors
+    except ImportError:
+        from pytensor.graph.basic import ancestors
 
     free = [rv for rv in model.free_RVs if rv.ndim == 0]
     drawn = set(model.free_RVs)

@@ -162,7 +162,7 @@ def test_cli_writes_the_contract_and_is_reproducible(posterior_dir, tiny, tmp_pa
                  "--posteriors", str(posterior_dir)]
     assert main(arguments) == 0
     printed = capsys.readouterr().out
-    assert "Top three drivers" in printed and "adoption above 80% by 2027-12" in printed
+    assert "Top three drivers" in printed and "adoption above 80% on 2027-12" in printed
     dataset = xr.load_dataset(out)
     assert set(dataset.dims) == {"target", "factor", "quantity"}  # quantity: the PAWN part
     for name in ("S1", "S1_conf", "ST", "ST_conf"):

@@ -27,12 +27,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sim.analysis.tables import KIND_WORDS, median_crossing
+from sim.analysis.tables import median_crossing
 from sim.core.variables import VARIABLES
 from sim.curves.families import anchor_levels
 from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS
 from sim.data.distributions import Distribution
-from sim.scenarios.scenario import Claim
+from sim.scenarios.scenario import KIND_WORDS, Claim
 
 #: How a claim's state reads, by kind and direction: on the date, or at some time by then.
 STATES = {"at_date": {"above": "is above", "below": "is below"},

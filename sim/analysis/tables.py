@@ -15,6 +15,7 @@ import xarray as xr
 
 from sim.core.variables import VARIABLES
 from sim.engine.results import claims_from_attr
+from sim.scenarios.scenario import KIND_WORDS
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 SERIES = tuple(VARIABLES)
@@ -90,8 +91,6 @@ def claims_frame(dataset: xr.Dataset):
     return pd.DataFrame(rows)
 
 
-#: How each kind of claim reads in a sentence: on the date, or at some time by then.
-KIND_WORDS = {"at_date": "on", "first_passage": "at some time by"}
 #: The variables whose claims depend on the structural variant of the open-source model.
 OPEN_VARIABLES = ("open_share", "open_adoption")
 

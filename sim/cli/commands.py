@@ -10,6 +10,7 @@ from pathlib import Path
 from sim.core.errors import UserError
 from sim.core.outputs import check_outputs
 from sim.core.paths import RESULTS
+from sim.scenarios.scenario import KIND_WORDS
 
 
 def _settings(args: argparse.Namespace):
@@ -306,7 +307,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         for by in claim.by:
             drivers = "; ".join(f"{label} {st:.2f} +-{conf:.2f}"
                                 for label, st, conf in top_drivers(dataset, claim.name, str(by)))
-            print(f"  {claim.name} by {by}: {drivers or 'constant over the design'}")
+            print(f"  {claim.name} {KIND_WORDS[claim.kind]} {by}: {drivers or 'constant over the design'}")
     print("\nWhich quantities of a path decide each target (PAWN median KS distance, paths at the scenario's own "
           "values; at or below the dummy = no detectable effect):")
     print(format_pawn(dataset))

@@ -64,6 +64,10 @@ class Volatility:
     persistence: float
 
 
+#: How each kind of claim reads in a sentence: on the date, or at some time by then.
+KIND_WORDS = {"at_date": "on", "first_passage": "at some time by"}
+
+
 @dataclass(frozen=True)
 class Claim:
     """A statement to evaluate on each date of ``by``: ``variable`` is above (or below) ``threshold`` on that

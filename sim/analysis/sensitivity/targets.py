@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.engine.paths import Paths
-from sim.scenarios.scenario import Scenario
+from sim.scenarios.scenario import KIND_WORDS, Scenario
 
 MEDIAN_DATES = ("2027-12", "2030-12")
 
@@ -49,7 +49,7 @@ def scenario_targets(scenario: Scenario) -> list[Target]:
         sign = ">" if claim.direction == "above" else "<"
         for by in claim.by:
             targets.append(Target("claim", claim.name, claim.variable, by,
-                                  f"P({claim.variable} {sign} {claim.threshold:g} by {by})"))
+                                  f"P({claim.variable} {sign} {claim.threshold:g} {KIND_WORDS[claim.kind]} {by})"))
     for text in MEDIAN_DATES:
         month = np.datetime64(text, "M")
         if month <= scenario.horizon:

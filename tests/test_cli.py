@@ -119,7 +119,7 @@ def test_compare_writes_one_table_and_one_chart(posterior_dir, tmp_path, capsys)
     assert main(["compare", *outs, "--out", str(tmp_path / "compare.png")]) == 0
     printed = capsys.readouterr().out
     assert "open_source_surge" in printed and "2030-12: median [10% - 90%]" in printed
-    assert "open-source adoption above 80% | by 2030-12" in printed and "+-" in printed
+    assert "open-source adoption above 80% | on 2030-12" in printed and "+-" in printed
     assert (tmp_path / "compare.png").stat().st_size > 10_000
 
 

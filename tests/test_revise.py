@@ -16,6 +16,7 @@ import xarray as xr
 from sim.analysis import revise as revise_module
 from sim.analysis.predictive import Target, figure_forecast, origin_of
 from sim.analysis.revise import _shift, claim_frame, figure_frame, median_frame, published_between, revise
+from sim.analysis.tables import claim_label
 from sim.calibration.inputs import CalibrationInputs
 from sim.calibration.models import vendor_open_shares
 from sim.cli import main
@@ -71,7 +72,7 @@ def test_the_new_figures_are_those_published_between_the_vintages_each_with_its_
 
 
 def test_claims_and_medians_are_compared_under_one_seed(revision, mix):
-    labels = [f"{c.name} | by {b}" for c in mix.claims for b in c.by]
+    labels = [claim_label(c, b) for c in mix.claims for b in c.by]
     assert list(revision["claim"].values) == labels
     shift = revision["claim_probability_after"] - revision["claim_probability_before"]
     xr.testing.assert_allclose(revision["claim_shift"], shift)
@@ -127,7 +128,7 @@ def test_cli_prints_the_new_figures_pit_and_the_claims_and_writes_both_files(mix
                    "--out", str(out), "--observations", str(OBSERVATIONS), "--priors", str(PRIORS)])
     printed = capsys.readouterr().out
     assert status == 0
-    assert "fs_daily_2025h2" in printed and "PIT" in printed and "open-source adoption above 80% | by 2030-12" in printed
+    assert "fs_daily_2025h2" in printed and "PIT" in printed and "open-source adoption above 80% | on 2030-12" in printed
     assert "beyond MC noise" in printed and "Year-end medians" in printed
     assert out.is_file() and out.with_suffix(".png").stat().st_size > 10_000
     assert xr.open_dataset(out, engine="h5netcdf").attrs["from"] == "2025-09-30"

@@ -43,7 +43,7 @@ def band_frame(datasets: Sequence[xr.Dataset]):
 
 
 def claim_frame(datasets: Sequence[xr.Dataset]):
-    """Every claim's probability (by each date) per scenario: rows ``claim | by date``, one column per scenario
+    """Every claim's probability (by each date) per scenario: rows ``claim | on date`` (:func:`~sim.analysis.tables.claim_label`), one column per scenario
     with the probability and one with its Monte Carlo standard error (NaN where a scenario does not state it)."""
     import pandas as pd
 

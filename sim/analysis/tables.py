@@ -40,14 +40,20 @@ def quantile_table(dataset: xr.Dataset, quantiles: tuple[float, ...] = QUANTILES
     return table.sel(time=times, quantile=list(quantiles), method="nearest")
 
 
+def claim_label(claim, by) -> str:
+    """How a claim on one date is named in tables: ``claim | on date`` (``| at some time by date`` for a
+    first-passage claim)."""
+    return f"{claim.name} | {KIND_WORDS[claim.kind]} {by}"
+
+
 def claim_probabilities(dataset: xr.Dataset) -> xr.Dataset:
-    """P(claim holds on each of its dates) over all paths and its Monte Carlo standard error, labelled
-    ``claim | by date``."""
+    """P(claim holds on each of its dates) over all paths and its Monte Carlo standard error, labelled by
+    :func:`claim_label`."""
     labels, values, errors = [], [], []
     for claim in claims_from_attr(dataset):
         for by in claim.by:
             at = {"claim": claim.name, "time": np.datetime64(by, "ns")}
-            labels.append(f"{claim.name} | by {by}")
+            labels.append(claim_label(claim, by))
             values.append(float(dataset["claim_probability"].sel(at)))
             errors.append(float(dataset["claim_probability_mc_se"].sel(at)))
     return xr.Dataset({"probability": ("claim", values), "mc_se": ("claim", errors)}, coords={"claim": labels})
@@ -83,7 +89,7 @@ def claims_frame(dataset: xr.Dataset):
     for claim in claims_from_attr(dataset):
         crossing = median_crossing(dataset, claim.name)
         for by in claim.by:
-            found = probabilities.sel(claim=f"{claim.name} | by {by}")
+            found = probabilities.sel(claim=claim_label(claim, by))
             rows.append({"claim": claim.name, "variable": claim.variable, "kind": claim.kind,
                          "condition": f"{'>' if claim.direction == 'above' else '<'} {claim.threshold:g}",
                          "by": str(by), "probability": float(found["probability"]), "mc_se": float(found["mc_se"]),

@@ -178,15 +178,16 @@ def test_calibrate_force_refits_a_tampered_file_and_the_new_file_proves_itself(s
     xr.testing.assert_identical(reused.fits["open_call_weighted"], refitted.fits["open_call_weighted"])
 
 
-def test_a_second_process_waits_for_the_cache_folder_and_then_reuses(posterior_dir, caplog):
-    """A process fitting into a cache folder holds it exclusively; another calibrate waits (saying so), and
-    then reuses the file instead of fitting the same posterior twice."""
-    descriptor = os.open(posterior_dir, os.O_RDONLY | os.O_DIRECTORY)
+def test_a_second_process_waits_for_the_cache_folder_and_then_reuses(posterior_dir, tmp_path, caplog):
+    """A process fitting into a cache folder holds it exclusively; another calibrate of the same inputs waits
+    (saying so), and then reuses the file instead of fitting the same posterior twice."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    descriptor = os.open(cache, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(descriptor, fcntl.LOCK_EX)  # as a fitting process does
     done: list = []
     caplog.set_level(logging.INFO, logger="tokensim")
-    worker = threading.Thread(target=lambda: done.append(calibrate(
-        CalibrationInputs.load(OBSERVATIONS, PRIORS, posterior_dir))))
+    worker = threading.Thread(target=lambda: done.append(calibrate(CalibrationInputs.load(OBSERVATIONS, PRIORS, cache))))
     try:
         worker.start()
         deadline = time.monotonic() + 60
@@ -194,9 +195,25 @@ def test_a_second_process_waits_for_the_cache_folder_and_then_reuses(posterior_d
             time.sleep(0.05)
         assert worker.is_alive() and not done
         assert "another tokensim process is calibrating there" in caplog.text
+        for fitted in posterior_dir.glob("posterior-*.nc"):  # the other process saves its posterior
+            shutil.copy(fitted, cache / fitted.name)
     finally:
         fcntl.flock(descriptor, fcntl.LOCK_UN)
         os.close(descriptor)
     worker.join(timeout=60)
     assert done and done[0][0].id
+
+
+def test_a_cached_posterior_is_read_while_another_vintage_is_being_fitted(posterior_dir, caplog):
+    """Files are replaced whole, so a posterior already in the folder is reused at once, even while another
+    process holds the folder to fit something else."""
+    descriptor = os.open(posterior_dir, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    caplog.set_level(logging.INFO, logger="tokensim")
+    try:
+        posterior, _ = calibrate(CalibrationInputs.load(OBSERVATIONS, PRIORS, posterior_dir))
+    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        os.close(descriptor)
+    assert posterior.id and "waiting" not in caplog.text
     assert "reusing posterior" in caplog.text

@@ -11,11 +11,12 @@ PyMC), so a cached posterior is found quickly.
 Fits run in parallel worker processes (:mod:`sim.calibration.workers`); ``calibrate_all`` fits several
 vintages at once (a backtest's origins), each fit's vintages in one process so that a structure they
 share is compiled once. Processes sharing a cache folder take turns on its lock: one fits, the others
-wait for it and then reuse its file.
+wait for it and then reuse its file; a file already there is read at once (files are replaced whole).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -99,11 +100,12 @@ def cached_posterior(inputs: CalibrationInputs, posterior_id: str | None = None,
         raise UserError("the posterior cache must be a folder, and this is a file", where=f"--posteriors {cache}")
     if not cache.is_dir():
         return None
-    with folder_lock(cache, shared=True, why="calibrating there"):
-        if not path.exists():
-            return None
-        return verified(path, posterior_id, inputs.settings, fit_names(inputs.compute),
-                        log or logging.getLogger("tokensim"))
+    check = functools.partial(verified, path, posterior_id, inputs.settings, fit_names(inputs.compute),
+                              log or logging.getLogger("tokensim"))
+    if path.exists():  # files are replaced whole (a rename), so one that exists is read without waiting
+        return check()
+    with folder_lock(cache, shared=True, why="calibrating there"):  # perhaps being fitted: wait for it
+        return check() if path.exists() else None
 
 
 def calibrate(inputs: CalibrationInputs, *, force: bool = False, log: logging.Logger | None = None,

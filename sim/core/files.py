@@ -198,16 +198,24 @@ def writable(paths: tuple[Path, ...], where: str) -> tuple[Path, ...]:
 
 
 def netcdf_bytes(dataset: xr.Dataset | xr.DataTree, *, compress: bool = True) -> bytes:
-    """A Dataset or DataTree encoded as netCDF4 (HDF5) in memory, its float variables compressed."""
+    """A Dataset or DataTree encoded as netCDF4 (HDF5), its float variables compressed. It is encoded into a
+    private temporary file and read back (xarray before 2025.6 writes HDF5 only to a path), so the
+    destination is touched only by :func:`write_outputs`."""
+    import tempfile
+
     import xarray as xr
 
     def encoding(ds: xr.Dataset) -> dict:
         return {name: {"zlib": True, "complevel": 4} for name, v in ds.data_vars.items()
                 if compress and v.dtype.kind == "f"}
-    if isinstance(dataset, xr.DataTree):
-        return bytes(dataset.to_netcdf(engine="h5netcdf", encoding={
-            node.path: encoding(node.to_dataset(inherit=False)) for node in dataset.subtree}))
-    return bytes(dataset.to_netcdf(engine="h5netcdf", encoding=encoding(dataset)))
+    with tempfile.TemporaryDirectory(prefix="tokensim-netcdf-") as folder:
+        path = Path(folder) / "encoded.nc"
+        if isinstance(dataset, xr.DataTree):
+            dataset.to_netcdf(path, engine="h5netcdf", encoding={
+                node.path: encoding(node.to_dataset(inherit=False)) for node in dataset.subtree})
+        else:
+            dataset.to_netcdf(path, engine="h5netcdf", encoding=encoding(dataset))
+        return path.read_bytes()
 
 
 def write_netcdf(dataset: xr.Dataset, path: str | Path) -> Path:

@@ -96,7 +96,8 @@ def sbc_fit(label: str, simulator, fitted, settings: SBCSettings, *, stream: int
         try:
             idata = refit(compiled, data_name, simulated[observed_name].values[i], settings, seed)
         except RuntimeError as exc:  # nutpie could not start a chain: the refit counts as failed
-            log.warning("%s: refit %d failed (%s)", label, i, exc)
+            why = " ".join(line.strip() for line in str(exc).split("Stack backtrace")[0].splitlines() if line.strip())
+            log.warning("%s: refit %d failed (%s)", label, i, why)  # nutpie's message without its Rust backtrace
             divergences[i] = -1
             continue
         ranks[:, i], posterior_mean[:, i] = _ranks(idata.posterior, truth.isel(draw=i), parameters, settings.ranks)

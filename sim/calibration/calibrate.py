@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sim.calibration.fits import FITS, fit_names
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
+from sim.calibration.numba_ops import KERNELS_VERSION
 from sim.calibration.models import check_volume_inputs
 from sim.calibration.posterior import FORMAT, Posterior, load_posterior
 from sim.calibration.sampling import ConvergenceError, ConvergenceGate, gate_failures
@@ -69,6 +70,7 @@ def calibration_id(inputs: CalibrationInputs, *, partial: bool = False) -> str:
         "settings": asdict(inputs.settings),
         "fits": list(fit_names(compute)),
         "libraries": library_versions(),
+        "kernels": KERNELS_VERSION,
         "posterior_format": FORMAT,
         **({"failing_fits": "left out"} if partial else {}),
     }

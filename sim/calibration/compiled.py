@@ -141,6 +141,9 @@ def _compile(model, keep: list[str], key: str) -> CompiledFit:
     from pymc.initial_point import make_initial_point_fn
     from pymc.pytensorf import compile as compile_pymc
 
+    from sim.calibration.numba_ops import register
+
+    register()
     started = time.perf_counter()
     free = list(model.free_RVs)
     values = [model.rvs_to_values[rv] for rv in free]

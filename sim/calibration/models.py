@@ -131,7 +131,7 @@ def build_volume_model(family: GrowthFamily, observations: ObservationSet, prior
             sigma.append(series_priors["sigma"].to_pymc(series_parameter(name, "sigma")))
             release_sigma.append(series_priors["release_sigma"].to_pymc(series_parameter(name, "release_sigma")))
         index = np.array([series_names.index(o.series) for o in data])
-        a, b = np.array([o.window for o in data]).T
+        a, b = np.ascontiguousarray(np.array([o.window for o in data]).T)  # contiguous: cacheable kernels
         dated = np.array([o.kind == "at_date" for o in data])
         reference = np.array([observations.series[o.series].role == "reference" for o in data])
         figure_drift = pt.stack(drift)[index]

@@ -136,4 +136,5 @@ def _sample_nutpie(model, settings: SamplerSettings, seed: int, cores: int):
     compiled = compiled_fit(model, _kept_names(model))
     return nutpie.sample(compiled.nutpie_model(model), draws=settings.draws, tune=settings.tune,
                          chains=settings.chains, cores=cores, seed=seed, target_accept=settings.target_accept,
-                         progress_bar=False, save_warmup=False)
+                         low_rank_modified_mass_matrix=settings.mass_matrix == "low_rank", progress_bar=False,
+                         save_warmup=False)

@@ -108,6 +108,47 @@ def test_console_error_has_no_traceback(tmp_path):
     assert "Traceback" not in done.stderr and "bad.toml, line 3, key 'draws'" in done.stderr
 
 
+#: What a run on a cached posterior never needs: the samplers and what compiles their models (a fit imports
+#: them), dask (only --workers and --scheduler do; xarray would import it for numpy arrays, sim.core.nodask),
+#: and scipy.stats (the baseline's distributions are lognormal, drawn without it: sim.data.distributions.Direct).
+NOT_FOR_A_CACHED_RUN = ("pymc", "pytensor", "nutpie", "arviz", "statsmodels", "dask", "distributed", "scipy.stats",
+                        "sim.calibration.compiled", "sim.calibration.workers")
+
+
+def test_a_cached_run_imports_no_sampler_and_no_dask(posterior_dir, tmp_path):
+    imported = tmp_path / "imported.json"
+    script = ("import json, sys\nfrom sim.cli import main\nstatus = main(sys.argv[2:])\n"
+              "open(sys.argv[1], 'w').write(json.dumps([status, sorted(sys.modules)]))")
+    out = tmp_path / "base.nc"
+    done = subprocess.run([sys.executable, "-c", script, str(imported), "-q",
+                           *cli("run", str(BASELINE), "--draws", "1000", "--out", str(out), posteriors=posterior_dir)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    status, modules = json.loads(imported.read_text())
+    assert status == 0 and out.is_file() and out.with_suffix(".png").is_file()
+    assert "matplotlib" in modules and "sim.calibration.posterior" in modules  # it did draw and read the posterior
+    assert [m for m in modules if any(m == name or m.startswith(name + ".") for name in NOT_FOR_A_CACHED_RUN)] == []
+
+
+def test_xarray_still_knows_dask_arrays_once_dask_is_imported(tmp_path):
+    """sim.core.nodask defers xarray's import of dask; it must not hide dask from a process that uses it."""
+    script = """if True:
+        import numpy as np, sys, xarray as xr
+        from sim.core.nodask import defer_dask
+        assert defer_dask() and defer_dask()
+        plain = xr.Dataset({"x": ("i", np.arange(4.0))})
+        plain.to_netcdf(sys.argv[1] + "/plain.nc", engine="h5netcdf")
+        assert "dask" not in sys.modules and plain.chunks == {}
+        import dask.array as da
+        chunked = xr.Dataset({"x": ("i", da.arange(4.0, chunks=2))})
+        assert dict(chunked.chunks) == {"i": (2, 2)} and xr.DataArray(da.ones(3, chunks=1)).chunks == ((1, 1, 1),)
+        chunked.to_netcdf(sys.argv[1] + "/chunked.nc", engine="h5netcdf")
+        assert xr.open_dataset(sys.argv[1] + "/chunked.nc", engine="h5netcdf").x.values.tolist() == [0, 1, 2, 3]
+    """
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+
+
 def test_compare_writes_one_table_and_one_chart(posterior_dir, tmp_path, capsys):
     outs = []
     for scenario in ("baseline", "open_source_surge"):

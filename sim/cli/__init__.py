@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from sim.cli.parser import build_parser
 from sim.core.errors import UserError
+from sim.core.nodask import defer_dask
 
 #: Exit status of a command whose reader closed the pipe (as if killed by SIGPIPE).
 BROKEN_PIPE = 128 + 13
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _configure_logging(quiet=args.quiet)
             _silence_library_warnings()
             _draw_off_screen()
+            defer_dask()  # xarray imports dask only if the command does (--workers): numpy arrays need none
             status = args.handler(args)
             sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at exit
             return status

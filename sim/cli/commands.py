@@ -123,9 +123,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.analysis.tables import format_text
-    from sim.api import run
-    from sim.plots.fan import write_run
     from sim.scenarios.scenario import load_scenario
 
     started = time.perf_counter()
@@ -137,9 +134,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or RESULTS / f"{scenario.name}{'-prior' if args.prior_only else ''}.nc"
     check_outputs((out, *(() if args.no_plot else (out.with_suffix(".png"),))), "--out")
     inputs = _inputs(args)
+    # The engine (numba) once the inputs are read, matplotlib once there is something to draw; the fitting
+    # libraries only if the posterior is not cached (sim.calibration.calibrate).
+    from sim.analysis.tables import format_text
+    from sim.api import run
+
     dataset = run(scenario, draws=args.draws, seed=args.seed, inputs=inputs, chunk_size=args.chunk_size,
                   keep_paths=args.keep_paths, workers=args.workers, scheduler=args.scheduler,
                   progress=None if args.quiet or not sys.stderr.isatty() else _progress, prior_only=args.prior_only)
+    from sim.plots.fan import write_run
+
     had_chart = out.with_suffix(".png").is_file()
     write_run(dataset, out, inputs.registry, chart=not args.no_plot)
     print(format_text(dataset))

@@ -5,7 +5,9 @@ and 95% quantiles (or bounds, or a fixed value), checked when read, and converte
 scipy frozen distribution (for the Monte Carlo engine and for checks) and to a PyMC random variable,
 optionally truncated; both are built on first use, so that reading a priors file imports neither
 ``scipy.stats`` nor PyMC, and a distribution that takes work to build (a reference class's pooled
-prior, :mod:`sim.data.analogs`) costs nothing until it is used.
+prior, :mod:`sim.data.analogs`) costs nothing until it is used. The normal and the lognormal draw and
+give quantiles without building the scipy form (:class:`Direct`, scipy's own arithmetic, bit for bit), so
+a run whose scenario needs no other kind never imports ``scipy.stats`` (half a second of a cached run).
 Each kind is an entry of :data:`KINDS`; adding one means adding an entry, not a branch.
 """
 
@@ -23,6 +25,34 @@ import numpy as np
 Z95 = statistics.NormalDist().inv_cdf(0.95)
 
 
+@dataclass(frozen=True)
+class Direct:
+    """A normal or lognormal drawn and inverted with numpy, by the arithmetic of ``scipy.stats`` itself: a
+    standard normal ``z`` (a draw, or ``scipy.special.ndtri(q)``), through ``exp(shape * z)`` for the
+    lognormal, then ``* scale + loc``; the same numbers, bit for bit, as the frozen distribution's ``rvs`` and
+    ``ppf`` (``tests/test_distributions.py`` compares them)."""
+
+    scale: float
+    loc: float = 0.0
+    shape: float | None = None  # the lognormal's ``s``; None for the normal
+
+    def _standard(self, z):
+        return z if self.shape is None else np.exp(self.shape * z)
+
+    def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
+        return self._standard(rng.standard_normal(size)) * self.scale + self.loc
+
+    def quantile(self, q: float | np.ndarray) -> float | np.ndarray | None:
+        """The quantiles, or None unless every ``q`` lies strictly between 0 and 1 (scipy handles the ends)."""
+        from scipy.special import ndtri
+
+        q = np.asarray(q, dtype=float)
+        if not np.all((q > 0) & (q < 1)):
+            return None
+        value = self._standard(ndtri(q)) * self.scale + self.loc
+        return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
 #: What a kind builds on first use: the scipy frozen distribution (None for a fixed value), and the name
 #: of the PyMC distribution class with its parameters (``"Fixed"`` for a constant).
 Built = tuple[Any, tuple[str, dict[str, float]]]
@@ -38,6 +68,8 @@ class Distribution:
     why: str = field(default="", compare=False)
     #: For a distribution derived from other data (a pooled prior), the plain spec it comes to.
     derive: Callable[[], dict[str, Any]] | None = field(default=None, compare=False)
+    #: Its draws and quantiles without scipy.stats, for the kinds that have them.
+    direct: Direct | None = field(default=None, compare=False)
 
     @functools.cached_property
     def _built(self) -> Built:
@@ -50,12 +82,17 @@ class Distribution:
 
     def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         """Independent draws from this distribution."""
+        if self.direct is not None:
+            return np.asarray(self.direct.sample(rng, size), dtype=float)
         if self.frozen is None:
             return np.full(size, self._built[1][1]["value"], dtype=float)
         return np.asarray(self.frozen.rvs(size=size, random_state=rng), dtype=float)
 
     def quantile(self, q: float | np.ndarray) -> float | np.ndarray:
         """The ``q`` quantile (a fixed value is its own every quantile)."""
+        value = None if self.direct is None else self.direct.quantile(q)
+        if value is not None:
+            return value
         return self._built[1][1]["value"] if self.frozen is None else self.frozen.ppf(q)
 
     def to_pymc(self, name: str, *, lower: Any = None, upper: Any = None) -> Any:
@@ -93,19 +130,30 @@ def _require_order(low: float, high: float, names: tuple[str, str]) -> None:
         raise ValueError(f"{names[0]} must be less than {names[1]} (got {low} and {high})")
 
 
+def _lognormal_parameters(spec: Mapping[str, float]) -> tuple[float, float]:
+    """``mu`` and ``sigma`` of the log of a lognormal with these 5% and 95% quantiles."""
+    p5, p95 = spec["p5"], spec["p95"]
+    return (np.log(p5) + np.log(p95)) / 2, (np.log(p95) - np.log(p5)) / (2 * Z95)
+
+
+def _normal_parameters(spec: Mapping[str, float]) -> tuple[float, float]:
+    p5, p95 = spec["p5"], spec["p95"]
+    return (p5 + p95) / 2, (p95 - p5) / (2 * Z95)
+
+
 def _lognormal(spec: Mapping[str, float]) -> Callable[[], Built]:
     p5, p95 = spec["p5"], spec["p95"]
     if p5 <= 0:
         raise ValueError(f"lognormal quantiles must be positive (got p5 = {p5})")
     _require_order(p5, p95, ("p5", "p95"))
-    mu, sigma = (np.log(p5) + np.log(p95)) / 2, (np.log(p95) - np.log(p5)) / (2 * Z95)
+    mu, sigma = _lognormal_parameters(spec)
     return lambda: (_stats().lognorm(s=sigma, scale=np.exp(mu)), ("LogNormal", {"mu": float(mu), "sigma": float(sigma)}))
 
 
 def _normal(spec: Mapping[str, float]) -> Callable[[], Built]:
     p5, p95 = spec["p5"], spec["p95"]
     _require_order(p5, p95, ("p5", "p95"))
-    mu, sigma = (p5 + p95) / 2, (p95 - p5) / (2 * Z95)
+    mu, sigma = _normal_parameters(spec)
     return lambda: (_stats().norm(mu, sigma), ("Normal", {"mu": float(mu), "sigma": float(sigma)}))
 
 
@@ -156,6 +204,20 @@ KINDS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, float]], Callable
 }
 
 
+def _lognormal_direct(spec: Mapping[str, float]) -> Direct:
+    mu, sigma = _lognormal_parameters(spec)
+    return Direct(scale=np.exp(mu), shape=sigma)  # scipy.stats.lognorm(s=sigma, scale=np.exp(mu)), as in _lognormal
+
+
+def _normal_direct(spec: Mapping[str, float]) -> Direct:
+    mu, sigma = _normal_parameters(spec)
+    return Direct(scale=sigma, loc=mu)  # scipy.stats.norm(mu, sigma), as in _normal
+
+
+#: The kinds drawn and inverted without scipy.stats (:class:`Direct`), from their checked spec.
+DIRECT: dict[str, Callable[[Mapping[str, float]], Direct]] = {"lognormal": _lognormal_direct, "normal": _normal_direct}
+
+
 def _finite(value: float) -> bool:
     try:
         return math.isfinite(value)
@@ -194,4 +256,4 @@ def parse_distribution(spec: Mapping[str, Any]) -> Distribution:
     why = spec.get("why", "")
     if not isinstance(why, str):
         raise ValueError(f"'why' must be a string (got {why!r})")
-    return Distribution(kind, values, build(values), why)
+    return Distribution(kind, values, build(values), why, direct=DIRECT[kind](values) if kind in DIRECT else None)

@@ -16,10 +16,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from sim.core.files import netcdf_bytes, write_outputs
+from sim.core.files import write_outputs
 from sim.core.provenance import SOURCE
 from sim.core.variables import VARIABLES
 from sim.data.observations import Observation, ObservationSet
+from sim.engine.results import results_bytes
 from sim.plots.render import png_bytes
 from sim.plots.text import as_written
 
@@ -163,7 +164,7 @@ def write_run(dataset: xr.Dataset, out: str | Path, observations: ObservationSet
     show other results than the file beside it."""
     out = Path(out)
     figure = png_bytes(fan_chart(dataset, observations), dpi=120, metadata=chart_metadata(dataset)) if chart else None
-    return write_outputs({out: netcdf_bytes(dataset), out.with_suffix(".png"): figure})
+    return write_outputs({out: results_bytes(dataset), out.with_suffix(".png"): figure})
 
 
 def chart_metadata(dataset: xr.Dataset) -> dict[str, str]:

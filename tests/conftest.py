@@ -14,6 +14,15 @@ PRIORS = ROOT / "calibration" / "priors.toml"
 BASELINE = ROOT / "scenarios" / "baseline.toml"
 
 
+def posterior_file(folder: Path) -> Path:
+    """The exact file ``calibrate`` looks for in ``folder`` with the repository's observations and priors (a
+    persistent folder may also hold posteriors of other vintages or of older code)."""
+    from sim.calibration.calibrate import calibration_id
+    from sim.calibration.inputs import CalibrationInputs
+
+    return folder / f"posterior-{calibration_id(CalibrationInputs.load(OBSERVATIONS, PRIORS))[:16]}.nc"
+
+
 @pytest.fixture(scope="session")
 def posterior_dir(tmp_path_factory) -> Path:
     """A posterior cache folder holding the real baseline calibration (real NUTS sampling)."""

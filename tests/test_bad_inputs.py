@@ -41,7 +41,7 @@ from sim.cli import main
 from sim.core.errors import UserError
 from sim.data.distributions import Distribution, parse_distribution
 from sim.scenarios.scenario import Scenario, load_scenario
-from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT
+from tests.conftest import BASELINE, OBSERVATIONS, PRIORS, ROOT, posterior_file
 
 # --------------------------------------------------------------------------------------------------
 # Valid inputs that each case breaks in exactly one place
@@ -177,22 +177,13 @@ def truncate(path: Path) -> Path:
     return path
 
 
-def cache_path(folder: Path) -> Path:
-    """The exact file ``calibrate`` looks for with the repository's observations and priors."""
-    from sim.calibration.calibrate import calibration_id
-    from sim.calibration.inputs import CalibrationInputs
-
-    posterior_id = calibration_id(CalibrationInputs.load(OBSERVATIONS, PRIORS))
-    return folder / f"posterior-{posterior_id[:16]}.nc"
-
-
 def fake_posterior(folder: Path, posterior_id: str | None, *, fits: bool) -> Path:
     """A structurally valid posterior file at the cache path, with any id (default: the right one)."""
     from sim.calibration.calibrate import calibration_id
     from sim.calibration.inputs import CalibrationInputs
     from sim.calibration.posterior import Posterior
 
-    path = cache_path(folder)
+    path = posterior_file(folder)
     if posterior_id is None:
         posterior_id = calibration_id(CalibrationInputs.load(OBSERVATIONS, PRIORS))
     draws, reports = {}, {}
@@ -204,11 +195,11 @@ def fake_posterior(folder: Path, posterior_id: str | None, *, fits: bool) -> Pat
 
 
 def plant_garbage(ctx) -> None:
-    cache_path(ctx.posteriors).write_bytes(b"this is not an HDF5 file\n" * 100)
+    posterior_file(ctx.posteriors).write_bytes(b"this is not an HDF5 file\n" * 100)
 
 
 def plant_empty(ctx) -> None:
-    cache_path(ctx.posteriors).write_bytes(b"")
+    posterior_file(ctx.posteriors).write_bytes(b"")
 
 
 def plant_truncated(ctx) -> None:
@@ -216,7 +207,7 @@ def plant_truncated(ctx) -> None:
 
 
 def plant_foreign(ctx) -> None:
-    write_foreign_netcdf(cache_path(ctx.posteriors))
+    write_foreign_netcdf(posterior_file(ctx.posteriors))
 
 
 def plant_stale(ctx) -> None:
@@ -641,8 +632,8 @@ INPUT_CASES = [
 # bit) or recomputed through the public API (a careful forgery), it must be refused, never reused.
 
 def real_posterior(ctx) -> Path:
-    target = cache_path(ctx.posteriors)
-    shutil.copyfile(next(ctx.real.glob("posterior-*.nc")), target)
+    target = posterior_file(ctx.posteriors)
+    shutil.copyfile(posterior_file(ctx.real), target)
     return target
 
 
@@ -688,7 +679,7 @@ def forged(change: Callable) -> Callable:
         posterior = load_posterior(real_posterior(ctx))
         fits, diagnostics = dict(posterior.fits), dict(posterior.diagnostics)
         change(fits, diagnostics)
-        Posterior(posterior.id, fits, diagnostics, posterior.attrs, posterior.groups).save(cache_path(ctx.posteriors))
+        Posterior(posterior.id, fits, diagnostics, posterior.attrs, posterior.groups).save(posterior_file(ctx.posteriors))
     return make
 
 

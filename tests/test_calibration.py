@@ -20,7 +20,7 @@ from sim.core.errors import UserError
 from sim.core.timeaxis import window_days
 from sim.curves.families import FAMILIES, drifted_window_mean
 from sim.data.observations import UNITS, load_observations
-from tests.conftest import OBSERVATIONS, PRIORS
+from tests.conftest import OBSERVATIONS, PRIORS, posterior_file
 
 TRUTH = {"v_ref": 2.0e12, "growth": 2.2, "ceiling": 6.0e13}
 SERIES_TRUTH = {"idc_public_cloud": (0.4, 0.2), "doubao": (1.5, 0.8), "national": (3.0, -0.3)}
@@ -130,7 +130,7 @@ def test_every_fit_passed_the_gate(posterior):
 
 
 def test_stale_truncated_or_foreign_posteriors_are_refused(posterior_dir, tmp_path):
-    original = next(posterior_dir.glob("posterior-*.nc"))
+    original = posterior_file(posterior_dir)
     with pytest.raises(UserError, match="stale posterior"):
         load_posterior(original, expected_id="0" * 64)
     truncated = tmp_path / "truncated.nc"

@@ -25,12 +25,12 @@ from sim.calibration.fits import fit_names
 from sim.calibration.inputs import CalibrationInputs
 from sim.calibration.posterior import DIAGNOSTICS, FORMAT, GROUPS, load_posterior
 from sim.core.errors import UserError
-from tests.conftest import OBSERVATIONS, PRIORS
+from tests.conftest import OBSERVATIONS, PRIORS, posterior_file
 
 
 @pytest.fixture
 def stored(posterior_dir) -> Path:
-    return next(posterior_dir.glob("posterior-*.nc"))
+    return posterior_file(posterior_dir)
 
 
 def test_each_fit_opens_in_arviz_as_a_standard_tree_with_the_draws_tokensim_uses(stored, posterior):

@@ -9,8 +9,11 @@ compile nothing.
 
 The log density and its gradient are compiled by PyTensor's numba backend and sampled by nutpie as Python
 functions (``nutpie.compiled_pyfunc.from_pyfunc``): the numba kernels come from PyTensor's on-disk cache
-when they were compiled before (:mod:`sim.calibration.compile_cache` says where and how it is
-invalidated), and nothing else is compiled. nutpie's own ``compile_pymc_model`` wraps the same kernels
+when they were compiled before (:mod:`sim.calibration.toolchain` says where and how it is invalidated),
+and nothing else is compiled. A kernel that embeds a pointer cannot be cached, so none may: SciPy's special
+functions are replaced by numba ones (:mod:`sim.calibration.numba_ops`) and constant arrays are contiguous
+(``tests/test_numba_ops.py`` checks the kernels). A warm compile is then PyTensor's graph rewriting, about
+5 s a fit; a cold one adds numba's 20 to 40 s. nutpie's own ``compile_pymc_model`` wraps the same kernels
 in a numba ``cfunc`` that cannot be cached and costs more than all the rest (about 4x the compile time
 here, cold or warm; ``benchmarks/run.py --only calibration_wall``). Kernels are compiled with numba's
 ``fastmath`` off: with it on, a kernel loaded from the cache and one compiled fresh round differently

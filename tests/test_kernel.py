@@ -103,3 +103,32 @@ def test_float32_innovations_change_no_reported_figure_beyond_its_monte_carlo_er
     assert np.all(np.abs(p32 - p64) <= 4 * se + 1e-12)
     # The median path's volume: within 2% (its Monte Carlo error at this many paths is about 1%).
     np.testing.assert_allclose(q32[4], q64[4], rtol=0.02)
+
+
+def test_trends_are_evaluated_per_draw_as_paths_pick_them_with_the_same_numbers(posterior):
+    from sim.core.timeaxis import month_windows
+    from sim.curves.families import FAMILIES
+    from sim.curves.open_source import open_adoption_window_mean, open_share_window_mean
+    from sim.engine.paths import time_grid
+    from sim.engine.trends import DRAWS_AT_ONCE, build_trends
+
+    scenario = load_scenario(BASELINE)
+    a, b = month_windows(time_grid(scenario), scenario.step_months)
+    lazy = build_trends(posterior, scenario, {})
+    picks = np.random.default_rng(5).integers(0, 4000, 3 * DRAWS_AT_ONCE + 7)
+    for name, rows in lazy.volume.items():
+        assert not rows.done.any(), "nothing is evaluated before a path picks a draw"
+        some, = rows.take(picks)
+        assert rows.done.sum() == np.unique(picks).size
+        params = {p: v[:, None] for p, v in lazy.volume_parameters[name].items()}
+        every = FAMILIES[name].window_mean(a, b, params)  # every draw at once, as the engine did before
+        np.testing.assert_array_equal(some, every[picks])
+        np.testing.assert_array_equal(rows.full()[0], every)
+    for name, model in lazy.open.items():
+        logit_adoption, logit_usage = model.rows.take(picks[::-1])
+        columns = {p: v[:, None] for p, v in model.parameters.items()}
+        adoption = np.clip(open_adoption_window_mean(a, b, columns), 1e-12, 1 - 1e-12)
+        usage = np.clip(open_share_window_mean(a, b, columns) / adoption ** columns["call_weight"], 1e-12, 1 - 1e-12)
+        np.testing.assert_array_equal(logit_adoption, special.logit(adoption)[picks[::-1]])
+        np.testing.assert_array_equal(model.logit_usage, special.logit(usage))
+

@@ -55,9 +55,9 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
     draw_index = np.zeros(size, dtype=np.int64)
     for index, name in enumerate(names):
         rows = np.flatnonzero(choice == index)
-        picks = pick_draws(rng, rows.size, trends.volume[name].shape[0], trends.weights.get(name))
+        picks = pick_draws(rng, rows.size, trends.volume[name].size, trends.weights.get(name))
         draw_index[rows] = picks
-        trend[rows] = trends.volume[name][picks]
+        trend[rows], = trends.volume[name].take(picks)
         for p, values in trends.volume_parameters[name].items():
             volume_parameters[p][rows] = values[picks]
     variants = [name for name, _ in scenario.open_weights]
@@ -68,9 +68,9 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
     for index, name in enumerate(variants):
         rows = np.flatnonzero(open_choice == index)
         model = trends.open[name]
-        picks = pick_draws(rng, rows.size, model.logit_adoption.shape[0], trends.weights.get(name))
+        picks = pick_draws(rng, rows.size, model.rows.size, trends.weights.get(name))
         open_index[rows] = picks
-        logit_adoption[rows], logit_usage[rows] = model.logit_adoption[picks], model.logit_usage[picks]
+        logit_adoption[rows], logit_usage[rows] = model.rows.take(picks)
         for p, values in model.parameters.items():
             open_parameters[p][rows] = values[picks]
 

@@ -1,13 +1,15 @@
 """Every posterior draw's monthly trend, computed once per run and shared by all blocks.
 
 A path only chooses which posterior draw it follows; the trend of each draw (a Gauss-Legendre window
-mean for most curves) is therefore computed once here rather than once per path: daily tokens for
-each growth family the scenario mixes, and logit adoption and logit usage for each variant of the
-open-source model.
+mean for most curves) is therefore computed once per run rather than once per path, and only for the
+draws some path picks (:class:`DrawRows`): daily tokens for each growth family the scenario mixes, and
+logit adoption and logit usage for each variant of the open-source model.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,30 +18,101 @@ from scipy import special
 from sim.calibration.posterior import Posterior
 from sim.core.timeaxis import month_windows
 from sim.curves.families import FAMILIES
-from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS, open_adoption_window_mean, open_share_window_mean
+from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS, open_window_means
 from sim.engine.paths import time_grid
 from sim.scenarios.scenario import Scenario
 
 _EPS = 1e-12  # shares are kept this far from 0 and 1 before taking logits
 
 
+#: Posterior draws whose trends are evaluated together: their (draw, month, node) temporaries then stay in
+#: the processor's cache (64 draws x 78 months x 8 nodes is 320 kB a temporary), several times faster than
+#: evaluating every draw at once. Every draw's numbers are the same whatever the draws evaluated with it.
+DRAWS_AT_ONCE = 64
+
+
+class DrawRows:
+    """Per-draw rows ``(draw, time)`` of one or more tables, each draw's computed the first time a path picks
+    it (:meth:`take`), by ``compute(params of some draws) -> tuple of (draws, time) arrays``.
+
+    A run of a few thousand paths picks only some of the posterior draws, and a large one picks every
+    draw in its first blocks; either way no draw is evaluated twice or needlessly. A draw's rows do not
+    depend on which other draws were evaluated with it (``tests/test_kernel.py``), so results do not
+    depend on the order in which blocks, chunks or workers ask for them. ``compute`` must pickle (a
+    module-level function or a ``functools.partial`` of one) for dask workers.
+    """
+
+    def __init__(self, compute: Callable[[dict[str, np.ndarray]], tuple[np.ndarray, ...]],
+                 params: dict[str, np.ndarray], steps: int, tables: int) -> None:
+        self.compute = compute
+        self.params = params
+        self.size = len(next(iter(params.values())))
+        self.tables = tuple(np.empty((self.size, steps)) for _ in range(tables))
+        self.done = np.zeros(self.size, dtype=bool)
+
+    def fill(self, draws: np.ndarray) -> None:
+        """Evaluate the rows of ``draws`` not evaluated yet."""
+        missing = np.flatnonzero(np.bincount(draws, minlength=self.size).astype(bool) & ~self.done)
+        for start in range(0, missing.size, DRAWS_AT_ONCE):
+            rows = missing[start:start + DRAWS_AT_ONCE]
+            for table, values in zip(self.tables, self.compute({p: v[rows] for p, v in self.params.items()})):
+                table[rows] = values
+        self.done[missing] = True
+
+    def take(self, draws: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Every table's rows of ``draws`` (evaluated first where needed)."""
+        self.fill(draws)
+        return tuple(table[draws] for table in self.tables)
+
+    def full(self) -> tuple[np.ndarray, ...]:
+        """Every table, every draw evaluated."""
+        return self.take(np.arange(self.size))
+
+
+def _volume_rows(name: str, a: np.ndarray, b: np.ndarray, params: dict[str, np.ndarray]) -> tuple[np.ndarray]:
+    """The monthly trend of some draws of growth family ``name``."""
+    return (FAMILIES[name].window_mean(a, b, {p: v[:, None] for p, v in params.items()}),)
+
+
+def _open_rows(a: np.ndarray, b: np.ndarray, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The monthly logits of adoption and of usage within adopters of some draws of one open-source fit;
+    usage is what makes the call-weighted share come out as its window mean, ``s / a^gamma``."""
+    columns = {p: v[:, None] for p, v in params.items()}
+    adoption, share = open_window_means(a, b, columns)
+    adoption = np.clip(adoption, _EPS, 1 - _EPS)
+    called = adoption ** columns["call_weight"]
+    usage = np.clip(share / called, _EPS, 1 - _EPS)
+    return special.logit(adoption), special.logit(usage)
+
+
 @dataclass(frozen=True)
 class OpenTrends:
     """One open-source variant's monthly trends for every posterior draw (logits of adoption and of usage
-    within adopters), the call weight linking them, and the draws' parameters."""
+    within adopters, :class:`DrawRows` evaluated as paths pick draws), the call weight linking them, and
+    the draws' parameters."""
 
-    logit_adoption: np.ndarray
-    logit_usage: np.ndarray
+    rows: DrawRows
     call_weight: np.ndarray
     parameters: dict[str, np.ndarray]
+
+    @property
+    def logit_adoption(self) -> np.ndarray:
+        """Logit adoption ``(draw, time)`` of every draw."""
+        return self.rows.full()[0]
+
+    @property
+    def logit_usage(self) -> np.ndarray:
+        """Logit usage within adopters ``(draw, time)`` of every draw."""
+        return self.rows.full()[1]
 
 
 @dataclass(frozen=True)
 class Trends:
-    """The trends of every fit a scenario uses, the resampling weights of its draws, and the first step
-    free of data (process noise, growth shocks and events start there)."""
+    """The trends of every fit a scenario uses (:class:`DrawRows` by family, evaluated as paths pick draws),
+    the resampling weights of its draws, and the first step free of data (process noise, growth shocks and
+    events start there)."""
 
-    volume: dict[str, np.ndarray]
+    volume: dict[str, DrawRows]
     volume_parameters: dict[str, dict[str, np.ndarray]]
     open: dict[str, OpenTrends]
     weights: dict[str, np.ndarray | None]
@@ -52,25 +125,22 @@ def first_free_step(times: np.ndarray, last_data_month: str) -> int:
 
 
 def open_trends(samples: dict[str, np.ndarray], a: np.ndarray, b: np.ndarray) -> OpenTrends:
-    """The monthly logits of adoption and of usage within adopters of every draw of one open-source fit;
-    usage is what makes the call-weighted share come out as its window mean, ``s / a^gamma``."""
+    """The monthly trends of every draw of one open-source fit (evaluated as paths pick draws)."""
     params = {p: samples[p] for p in (*OPEN_PARAMETERS, *OPEN_DERIVED)}
-    columns = {p: v[:, None] for p, v in params.items()}
-    adoption = np.clip(open_adoption_window_mean(a, b, columns), _EPS, 1 - _EPS)
-    called = adoption ** columns["call_weight"]
-    usage = np.clip(open_share_window_mean(a, b, columns) / called, _EPS, 1 - _EPS)
-    return OpenTrends(special.logit(adoption), special.logit(usage), params["call_weight"], params)
+    rows = DrawRows(functools.partial(_open_rows, a, b), {p: params[p] for p in OPEN_PARAMETERS}, len(a), 2)
+    return OpenTrends(rows, params["call_weight"], params)
 
 
 def build_trends(posterior: Posterior, scenario: Scenario, weights: dict[str, np.ndarray | None]) -> Trends:
-    """The trend of every posterior draw of every family and open-source variant the scenario uses."""
+    """The trend of every posterior draw of every family and open-source variant the scenario uses (each
+    draw's evaluated when a path first picks it)."""
     times = time_grid(scenario)
     a, b = month_windows(times, scenario.step_months)
     volume, volume_parameters = {}, {}
     for name, _ in scenario.family_weights:
         samples = posterior.samples(name)
         params = {p: samples[p] for p in FAMILIES[name].parameters}
-        volume[name] = FAMILIES[name].window_mean(a, b, {p: v[:, None] for p, v in params.items()})
+        volume[name] = DrawRows(functools.partial(_volume_rows, name, a, b), params, len(a), 1)
         volume_parameters[name] = params
     opened = {name: open_trends(posterior.samples(name), a, b) for name, _ in scenario.open_weights}
     return Trends(volume, volume_parameters, opened, weights,

@@ -1,24 +1,25 @@
-"""The engine's inner loop: the AR(1) filters and the growth random walk of a block of paths in one compiled
-pass, the inverse links in place, and the histogram pass of the streamed summary.
+"""The engine's inner loops: every path-month of a block of paths in one compiled pass, and the histogram
+pass of the streamed summary.
 
-The recursions run in one numba loop per path that reads each innovation once and writes each deviation
-once; the exponentials and inverse logits, which numpy evaluates with vector instructions (several times
-faster than one value at a time), then run in place, with no temporary arrays. The arithmetic is the same
-as :mod:`sim.engine.shocks` step by step (the filter ``x_t = phi x_{t-1} + s e_t``,
-the walk ``g_t = g_{t-1} + c e_t``, ``level_t = level_{t-1} + g_t dt``), so in float64 the paths agree with
-the numpy reference to rounding (``tests/test_kernel.py``). Kernels are compiled once and cached on disk
+One numba loop per path reads each innovation once and writes each value once: the AR(1) filters and the
+growth random walk, the events, the inverse links and the compute bound's soft cap, with no temporary
+arrays. The arithmetic is that of :mod:`sim.engine.shocks` step by step (the filter
+``x_t = phi x_{t-1} + s e_t``, the walk ``g_t = g_{t-1} + c e_t``, ``level_t = level_{t-1} + g_t dt``), so
+in float64 the paths agree with the numpy reference to rounding (``tests/test_kernel.py``). Kernels are compiled once and cached on disk
 by numba (``cache=True``, beside this file's ``__pycache__``), ``fastmath`` off, so every process
 computes the same bits.
 """
 
 from __future__ import annotations
 
+import math
 
 import numpy as np
 from numba import njit
-from scipy import special
 
-from sim.engine.shocks import soft_cap
+from sim.engine.shocks import CAP_SHARPNESS
+
+assert CAP_SHARPNESS == 8.0, "_soft_cap raises to the 8th power by three squarings, to the -1/8th by three roots"
 
 #: The dtype of the engine's standard normal innovations. float32 draws cost about half as much as float64
 #: ones; the difference in every reported figure is far inside its Monte Carlo error
@@ -27,55 +28,68 @@ INNOVATIONS = np.float32
 
 
 @njit(cache=True, nogil=True)
-def deviations(first, volume_ar, adoption_ar, share_ar, growth_step, step_years, volume_noise, adoption_noise,
-               share_noise, growth_noise, volume, adoption, share):
-    """Fill ``volume``, ``adoption`` and ``share`` ``(path, time)`` with each path's deviations from its trend.
-
-    ``*_ar`` are ``(persistence, innovation scale)`` of each AR(1) deviation (log scale for volume, logit
-    for adoption and usage), ``growth_step`` the sd of the growth rate's step; the ``*_noise`` arrays hold
-    the standard normal innovations from column ``first`` on. Volume's deviation adds the growth walk.
-    """
-    paths, steps = volume.shape
-    for i in range(paths):
-        x_volume = x_adoption = x_share = rate = level = 0.0
-        for t in range(first):
-            volume[i, t] = adoption[i, t] = share[i, t] = 0.0
-        for t in range(first, steps):
-            k = t - first
-            x_volume = volume_ar[1] * volume_noise[i, k] + volume_ar[0] * x_volume
-            x_adoption = adoption_ar[1] * adoption_noise[i, k] + adoption_ar[0] * x_adoption
-            x_share = share_ar[1] * share_noise[i, k] + share_ar[0] * x_share
-            rate += growth_noise[i, k] * growth_step
-            level += rate * step_years
-            volume[i, t] = x_volume + level
-            adoption[i, t] = x_adoption
-            share[i, t] = x_share
+def _soft_cap(value, bound):
+    """:func:`sim.engine.shocks.soft_cap` of one value, ``(v^-n + b^-n)^(-1/n)``, in a form with no
+    transcendental function (the reference takes two logarithms, two exponentials and a log1p):
+    ``min(v, b) (1 + q^n)^(-1/n)`` with ``q = min(v, b) / max(v, b)``, ``q^n`` by three squarings (never
+    overflowing) and the ``-1/n`` power as three square roots, each correctly rounded; equal to the
+    reference to rounding (``tests/test_kernel.py``). Never above ``min(v, b)``; where ``q^n < 1e-17`` (``v``
+    below 0.75% of its bound) the factor rounds to exactly 1 and is not evaluated. A NaN value stays NaN."""
+    if value <= bound:
+        low, ratio = value, value / bound
+    else:
+        low, ratio = bound, bound / value
+    ratio *= ratio
+    ratio *= ratio
+    ratio *= ratio  # CAP_SHARPNESS = 8
+    if ratio < 1e-17:
+        return low
+    return low / math.sqrt(math.sqrt(math.sqrt(1.0 + ratio)))
 
 
+@njit(cache=True, nogil=True)
 def fused_paths(trend, logit_adoption, logit_usage, call_weight, first, volume_ar, adoption_ar, share_ar,
                 growth_step, step_years, volume_noise, adoption_noise, share_noise, growth_noise,
                 volume_events, adoption_events, share_events, bound, volume, adoption, share):
-    """Fill ``volume``, ``adoption`` and ``share`` ``(path, time)`` for one block of paths.
+    """Fill ``volume``, ``adoption`` and ``share`` ``(path, time)`` for one block of paths, in one pass.
 
-    The recursions (AR(1) filters, the growth walk) run in one compiled loop (:func:`deviations`); the
-    inverse links, which numpy evaluates with vector instructions, run in place on the results. The
-    ``*_events`` arrays hold the events' shifts (or have no rows), ``bound`` the compute bound (no rows
-    without one).
+    Per path and month: the AR(1) deviations and the growth walk from column ``first`` on (the
+    ``*_noise`` arrays hold their standard normal innovations from that column), the events' shifts
+    (the ``*_events`` arrays, or no rows), the inverse links, and the compute bound's soft cap
+    (``bound``, no rows without one). ``*_ar`` are ``(persistence, innovation scale)`` of each AR(1)
+    deviation (log scale for volume, logit for adoption and usage), ``growth_step`` the sd of the growth
+    rate's step.
     """
-    deviations(first, volume_ar, adoption_ar, share_ar, growth_step, step_years, volume_noise, adoption_noise,
-               share_noise, growth_noise, volume, adoption, share)
-    for values, shift in ((volume, volume_events), (adoption, adoption_events), (share, share_events)):
-        if len(shift):
-            values += shift
-    np.exp(volume, out=volume)
-    volume *= trend
-    if len(bound):
-        np.copyto(volume, soft_cap(volume, bound))
-    adoption += logit_adoption
-    special.expit(adoption, out=adoption)
-    share += logit_usage
-    special.expit(share, out=share)
-    share *= adoption ** call_weight[:, None]
+    paths, steps = volume.shape
+    has_volume_events, has_adoption_events = volume_events.shape[0] > 0, adoption_events.shape[0] > 0
+    has_share_events, capped = share_events.shape[0] > 0, bound.shape[0] > 0
+    for i in range(paths):
+        x_volume = x_adoption = x_share = rate = level = 0.0
+        weight = call_weight[i]
+        for t in range(steps):
+            d_volume = d_adoption = d_share = 0.0
+            if t >= first:
+                k = t - first
+                x_volume = volume_ar[1] * volume_noise[i, k] + volume_ar[0] * x_volume
+                x_adoption = adoption_ar[1] * adoption_noise[i, k] + adoption_ar[0] * x_adoption
+                x_share = share_ar[1] * share_noise[i, k] + share_ar[0] * x_share
+                rate += growth_noise[i, k] * growth_step
+                level += rate * step_years
+                d_volume, d_adoption, d_share = x_volume + level, x_adoption, x_share
+            if has_volume_events:
+                d_volume += volume_events[i, t]
+            if has_adoption_events:
+                d_adoption += adoption_events[i, t]
+            if has_share_events:
+                d_share += share_events[i, t]
+            value = math.exp(d_volume) * trend[i, t]
+            volume[i, t] = _soft_cap(value, bound[i, t]) if capped else value
+            odds = math.exp(-(d_adoption + logit_adoption[i, t]))  # of not adopting
+            adopted = 1.0 / (1.0 + odds)
+            adoption[i, t] = adopted
+            used = 1.0 / (1.0 + math.exp(-(d_share + logit_usage[i, t])))
+            # adopted ** weight, as exp(weight log(adopted)) with log(adopted) = -log1p(odds): 4x faster than pow
+            share[i, t] = used * (adopted if weight == 1.0 else math.exp(-weight * math.log1p(odds)))
 
 
 @njit(cache=True, nogil=True)
@@ -90,3 +104,45 @@ def count_into(counts, values, low, high):
             position = (value - low) / (high - low) * bins  # as the numpy pass did, bin for bin
             index = int(position) if position > 0 else 0
             counts[t, min(index, bins - 1)] += 1
+
+
+@njit(cache=True, nogil=True)
+def histogram_pass(counts, values, low, high, outside_index, outside_position):
+    """Count every value ``(path, time)`` (on the binned axis already: numpy's vectorised log10 is several
+    times faster than one value at a time) in the histogram ``counts`` ``(time, bin)`` of equal bins from
+    ``low`` to ``high``, in one pass.
+
+    A value outside the range (or NaN) is not counted: its flat index and its position in bins go to
+    ``outside_index`` and ``outside_position`` (buffers of ``values.size``); returns how many there are.
+    Inside, the bin is the one ``count_into`` and the numpy pass of :mod:`sim.engine.summary` give.
+    """
+    paths, steps = values.shape
+    bins = counts.shape[1]
+    outside = 0
+    for i in range(paths):
+        for t in range(steps):
+            position = (values[i, t] - low) / (high - low) * bins
+            if position >= 0.0 and position <= bins:  # the top edge is in the last bin; NaN is outside
+                counts[t, min(int(position), bins - 1)] += 1
+            else:
+                outside_index[outside] = i * steps + t
+                outside_position[outside] = position
+                outside += 1
+    return outside
+
+
+@njit(cache=True, nogil=True)
+def claim_pass(values, threshold, above, first_passage, crossed, passed):
+    """Add to ``crossed`` ``(time,)`` the paths ``(path, time)`` in which a claim holds at each time and to
+    ``passed`` those that have been beyond its threshold at or before it (:class:`sim.scenarios.scenario.Claim`:
+    ``above`` or below ``threshold``; holding means being beyond it then, or by then when ``first_passage``)."""
+    paths, steps = values.shape
+    for i in range(paths):
+        gone = False
+        for t in range(steps):
+            beyond = values[i, t] > threshold if above else values[i, t] < threshold
+            gone = gone or beyond
+            if gone:
+                passed[t] += 1
+            if gone if first_passage else beyond:
+                crossed[t] += 1

@@ -124,17 +124,15 @@ def simulate_blocks(trends: Trends, scenario: Scenario, seed: int, chunk: list[t
     """
     times = time_grid(scenario)
     summary = Summary.empty(len(times), len(scenario.claims))
-    simulated, kept, kept_index = [], [], []
+    labels, kept, kept_index = [], [], []
     for block, size in chunk:
         paths = simulate_block(trends, scenario, seed, block, size, times)
-        summary.add_clusters(paths.clusters())
-        if not keep_all:
-            simulated.append(paths.series())
+        labels.append(paths.clusters())
+        if not keep_all:  # counted block by block, while its paths are still in cache
+            summary.add_paths(paths.series(), scenario.claims)
         index = block * BLOCK + np.arange(size)
         rows = np.flatnonzero(index % stride == 0)
         kept.append(paths.take(rows))
         kept_index.append(index[rows])
-    if simulated:  # one histogram pass per chunk: its fixed cost is that of the (time x bin) table
-        summary.add_paths({name: np.concatenate([s[name] for s in simulated]) for name in simulated[0]},
-                          scenario.claims)
+    summary.add_clusters({name: np.concatenate([part[name] for part in labels]) for name in labels[0]})
     return summary, Paths.concatenate(kept), np.concatenate(kept_index)

@@ -126,11 +126,16 @@ def test_trends_are_evaluated_per_draw_as_paths_pick_them_with_the_same_numbers(
         np.testing.assert_array_equal(rows.full()[0], every)
     for name, model in lazy.open.items():
         logit_adoption, logit_usage = model.rows.take(picks[::-1])
-        columns = {p: v[:, None] for p, v in model.parameters.items()}
+        np.testing.assert_array_equal(logit_adoption, model.logit_adoption[picks[::-1]])  # the same, bit for bit
+        np.testing.assert_array_equal(logit_usage, model.logit_usage[picks[::-1]])
+        columns = {p: v[:, None] for p, v in model.parameters.items()}  # the numpy quadrature, every draw at once
         adoption = np.clip(open_adoption_window_mean(a, b, columns), 1e-12, 1 - 1e-12)
         usage = np.clip(open_share_window_mean(a, b, columns) / adoption ** columns["call_weight"], 1e-12, 1 - 1e-12)
-        np.testing.assert_array_equal(logit_adoption, special.logit(adoption)[picks[::-1]])
-        np.testing.assert_array_equal(model.logit_usage, special.logit(usage))
+        np.testing.assert_allclose(model.logit_adoption, special.logit(adoption), rtol=1e-11, atol=1e-11)
+        np.testing.assert_allclose(model.logit_usage, special.logit(usage), rtol=1e-11, atol=1e-11)
+        fresh = build_trends(posterior, scenario, {}).open[name]  # whatever the draws evaluated together
+        for draw in picks[:5]:
+            np.testing.assert_array_equal(fresh.rows.take(np.array([draw]))[0][0], model.logit_adoption[draw])
 
 
 def test_the_compiled_soft_cap_agrees_with_the_numpy_one_everywhere():

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.curves.backend import NUMPY, ops_for
-from sim.curves.quadrature import Params, gauss_legendre_rule, quadrature_window_mean
+from sim.curves.backend import ops_for
+from sim.curves.quadrature import Params, quadrature_window_mean
 
 #: Model time of the open-source anchors: the middle of 2025H1, the window of the 44.4% share.
 T_OPEN = (181 / 365.25) / 2
@@ -89,15 +89,3 @@ OPEN_DERIVED: dict[str, Any] = {"usage_2025h1": usage_2025h1, "m": eventual_adop
 open_share_window_mean = quadrature_window_mean(open_share, OPEN_PARAMETERS)
 open_adoption_window_mean = quadrature_window_mean(open_adoption, OPEN_PARAMETERS)
 
-
-def open_window_means(a: Any, b: Any, p: Params) -> tuple[Any, Any]:
-    """``(open_adoption_window_mean(a, b, p), open_share_window_mean(a, b, p))`` in one quadrature: the same
-    nodes and the same operations in the same order, so the same numbers bit for bit, with adoption evaluated
-    once per node instead of twice (numpy arrays only; the engine's trends, :mod:`sim.engine.trends`)."""
-    nodes, weights = gauss_legendre_rule(a, b)
-    mid, half = (a + b) / 2.0, (b - a) / 2.0
-    t = NUMPY.pad_last(mid) + NUMPY.pad_last(half) * nodes
-    q = {name: NUMPY.pad_last(p[name]) for name in OPEN_PARAMETERS}
-    adoption = open_adoption(t, q)
-    share = NUMPY.exp(q["call_weight"] * NUMPY.log(adoption)) * usage_within_adopters(t, q)
-    return NUMPY.sum_last(adoption * weights) / 2.0, NUMPY.sum_last(share * weights) / 2.0

@@ -132,7 +132,7 @@ def simulate_blocks(trends: Trends, scenario: Scenario, seed: int, chunk: list[t
             summary.add_paths(paths.series(), scenario.claims)
         index = block * BLOCK + np.arange(size)
         rows = np.flatnonzero(index % stride == 0)
-        kept.append(paths.take(rows))
+        kept.append(paths if rows.size == size else paths.take(rows))
         kept_index.append(index[rows])
     summary.add_clusters({name: np.concatenate([part[name] for part in labels]) for name in labels[0]})
     return summary, Paths.concatenate(kept), np.concatenate(kept_index)

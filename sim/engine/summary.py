@@ -114,12 +114,13 @@ class Summary:
         self.paths += next(iter(series.values())).shape[0]
 
     def __iadd__(self, other: "Summary") -> "Summary":
-        for name, counts in self.counts.items():
-            counts += other.counts[name]
-            self.outside[name] = _merge_rows(np.concatenate([self.outside[name], other.outside[name]]))
-        self.crossed += other.crossed
-        self.passed += other.passed
-        self.paths += other.paths
+        if other.paths:  # a summary that counted no paths has nothing in its (18 MB of) histograms to add
+            for name, counts in self.counts.items():
+                counts += other.counts[name]
+                self.outside[name] = _merge_rows(np.concatenate([self.outside[name], other.outside[name]]))
+            self.crossed += other.crossed
+            self.passed += other.passed
+            self.paths += other.paths
         for name, rows in other.clusters.items():
             self.clusters[name] = _merge_clusters(self.clusters[name], rows)
         return self

@@ -53,6 +53,19 @@ def _no_outside() -> dict[str, np.ndarray]:
     return {name: np.zeros((0, 3), dtype=np.int64) for name in VARIABLES}
 
 
+class Histograms(dict):
+    """Histogram counts ``(time, bin)`` by variable, each allocated (18 MB for the three) when first counted into:
+    a run that keeps every path summarises them exactly and never counts into them."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def __missing__(self, name: str) -> np.ndarray:
+        counts = self[name] = np.zeros((self.steps, VARIABLES[name].bins.count), dtype=np.int64)
+        return counts
+
+
 def _no_clusters() -> dict[str, np.ndarray]:
     return {name: np.zeros((0, 2), dtype=np.int64) for name in VARIABLES}
 
@@ -80,9 +93,8 @@ class Summary:
 
     @classmethod
     def empty(cls, steps: int, claims: int) -> "Summary":
-        counts = {name: np.zeros((steps, variable.bins.count), dtype=np.int64) for name, variable in VARIABLES.items()}
-        return cls(counts, np.zeros((claims, steps), dtype=np.int64), np.zeros((claims, steps), dtype=np.int64), 0,
-                   _no_clusters(), _no_outside())
+        return cls(Histograms(steps), np.zeros((claims, steps), dtype=np.int64),
+                   np.zeros((claims, steps), dtype=np.int64), 0, _no_clusters(), _no_outside())
 
     def add_clusters(self, clusters: dict[str, np.ndarray]) -> None:
         """Count which posterior draw each path rests on (cluster labels, :meth:`Paths.clusters`), per variable."""
@@ -114,9 +126,10 @@ class Summary:
         self.paths += next(iter(series.values())).shape[0]
 
     def __iadd__(self, other: "Summary") -> "Summary":
-        if other.paths:  # a summary that counted no paths has nothing in its (18 MB of) histograms to add
-            for name, counts in self.counts.items():
-                counts += other.counts[name]
+        if other.paths:  # a summary that counted no paths has nothing in its histograms, claims or outside rows
+            for name, counts in other.counts.items():
+                self.counts[name] += counts
+            for name in VARIABLES:
                 self.outside[name] = _merge_rows(np.concatenate([self.outside[name], other.outside[name]]))
             self.crossed += other.crossed
             self.passed += other.passed

@@ -76,29 +76,42 @@ def _volume_rows(name: str, a: np.ndarray, b: np.ndarray, params: dict[str, np.n
     return (FAMILIES[name].window_mean(a, b, {p: v[:, None] for p, v in params.items()}),)
 
 
-def _open_rows(a: np.ndarray, b: np.ndarray, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The monthly logits of adoption and of usage within adopters of some draws of one open-source fit;
-    usage is what makes the call-weighted share come out as its window mean, ``s / a^gamma``.
-
-    The curves at the quadrature nodes come from one compiled pass (:func:`sim.engine.kernel.open_curve_nodes`);
-    the share ``a^gamma u`` and the window means are numpy's, whose vectorised exp and log are several
-    times faster than one value at a time.
-    """
+def _open_grid(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What :func:`sim.engine.kernel.open_curve_nodes` needs of the windows ``[a, b]``: their centres, the
+    half-width of each (windows of equal length in days share one: ``kind``, ``halves``), and the
+    Gauss-Legendre nodes and weights."""
     nodes, weights = gauss_legendre_rule(a, b)
-    days = np.rint((b - a) * DAYS_PER_YEAR).astype(np.int64)  # windows of equal length share their nodes' offsets
+    days = np.rint((b - a) * DAYS_PER_YEAR).astype(np.int64)
     lengths, kind = np.unique(days, return_inverse=True)
     halves = np.array([(b - a)[kind == i][0] / 2.0 for i in range(len(lengths))])
-    draws = len(params["k"])
-    adoption, usage = np.empty((draws, len(a), len(nodes))), np.empty((draws, len(a), len(nodes)))
-    mean_adoption = np.empty((draws, len(a)))
-    open_curve_nodes(*(np.ascontiguousarray(params[p], dtype=float) for p in OPEN_PARAMETERS), (a + b) / 2.0,
-                     kind.astype(np.int64), halves, nodes, weights, T_OPEN, adoption, usage, mean_adoption)
+    return (a + b) / 2.0, kind.astype(np.int64), halves, nodes, weights
+
+
+def _open_rows(grid: tuple[np.ndarray, ...], equal_weight: bool,
+               params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The monthly logits of adoption and of usage within adopters of some draws of one open-source fit
+    (windows ``grid``, :func:`_open_grid`); usage is what makes the call-weighted share come out as its window
+    mean, ``s / a^gamma``.
+
+    The curves at the quadrature nodes come from one compiled pass (:func:`sim.engine.kernel.open_curve_nodes`);
+    the share ``a^gamma u`` is numpy's, whose vectorised exp and log are several times faster than one value
+    at a time (and ``a u`` for a fit whose every draw has ``gamma = 1``, the equal-weight variant: decided per
+    fit, never per batch of draws, so a draw's numbers never depend on the draws evaluated with it).
+    """
+    centre, kind, halves, nodes, weights = grid
+    draws, steps = len(params["k"]), len(centre)
+    adoption, usage = np.empty((draws, steps, len(nodes))), np.empty((draws, steps, len(nodes)))
+    mean_adoption, mean_share = np.empty((draws, steps)), np.empty((draws, steps))
+    open_curve_nodes(*(np.ascontiguousarray(params[p], dtype=float) for p in OPEN_PARAMETERS), centre, kind, halves,
+                     nodes, weights, T_OPEN, adoption, usage, mean_adoption)
     gamma = params["call_weight"][:, None]
-    share = np.log(adoption, out=adoption)  # s = exp(gamma log a) u, as open_share has it
-    share *= gamma[:, :, None]
-    np.exp(share, out=share)
-    share *= usage
-    mean_share = np.empty((draws, len(a)))
+    if equal_weight:
+        share = np.multiply(adoption, usage, out=adoption)
+    else:  # s = exp(gamma log a) u, as open_share has it
+        share = np.log(adoption, out=adoption)
+        share *= gamma[:, :, None]
+        np.exp(share, out=share)
+        share *= usage
     node_means(share, weights, mean_share)
     np.clip(mean_adoption, _EPS, 1 - _EPS, out=mean_adoption)
     mean_usage = np.clip(mean_share / mean_adoption ** gamma, _EPS, 1 - _EPS)
@@ -147,7 +160,9 @@ def first_free_step(times: np.ndarray, last_data_month: str) -> int:
 def open_trends(samples: dict[str, np.ndarray], a: np.ndarray, b: np.ndarray) -> OpenTrends:
     """The monthly trends of every draw of one open-source fit (evaluated as paths pick draws)."""
     params = {p: samples[p] for p in (*OPEN_PARAMETERS, *OPEN_DERIVED)}
-    rows = DrawRows(functools.partial(_open_rows, a, b), {p: params[p] for p in OPEN_PARAMETERS}, len(a), 2)
+    equal_weight = bool(np.all(params["call_weight"] == 1.0))
+    rows = DrawRows(functools.partial(_open_rows, _open_grid(a, b), equal_weight),
+                    {p: params[p] for p in OPEN_PARAMETERS}, len(a), 2)
     return OpenTrends(rows, params["call_weight"], params)
 
 

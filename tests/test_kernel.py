@@ -61,7 +61,9 @@ def test_the_fused_loop_reproduces_the_numpy_steps(dtype, capped):
                           events, bound)
     out = [np.empty((paths, steps)) for _ in range(3)]
     ar = lambda v: np.array([v.persistence, v.sd * np.sqrt(1 - v.persistence**2)])  # noqa: E731
-    fused_paths(trend, logit_adoption, logit_usage, call_weight, first, ar(volatility["volume"]),
+    rows = np.arange(paths)[::-1].copy()  # each path reads its trends from the stores by row number
+    fused_paths(trend[::-1].copy(), rows, logit_adoption[::-1].copy(), logit_usage[::-1].copy(), rows, call_weight,
+                first, ar(volatility["volume"]),
                 ar(volatility["adoption"]), ar(volatility["share"]), 0.3 * np.sqrt(1 / 12), 1 / 12,
                 noise["volume"], noise["adoption"], noise["share"], noise["growth"], events["volume"],
                 events["adoption"], np.zeros((0, steps)), np.zeros((0, steps)) if bound is None else bound, *out)

@@ -48,12 +48,15 @@ def _soft_cap(value, bound):
 
 
 @njit(cache=True, nogil=True)
-def fused_paths(trend, logit_adoption, logit_usage, call_weight, first, volume_ar, adoption_ar, share_ar,
-                growth_step, step_years, volume_noise, adoption_noise, share_noise, growth_noise,
-                volume_events, adoption_events, share_events, bound, volume, adoption, share):
+def fused_paths(trends, volume_row, logit_adoption, logit_usage, open_row, call_weight, first, volume_ar,
+                adoption_ar, share_ar, growth_step, step_years, volume_noise, adoption_noise, share_noise,
+                growth_noise, volume_events, adoption_events, share_events, bound, volume, adoption, share):
     """Fill ``volume``, ``adoption`` and ``share`` ``(path, time)`` for one block of paths, in one pass.
 
-    Per path and month: the AR(1) deviations and the growth walk from column ``first`` on (the
+    Path ``i`` follows the volume trend ``trends[volume_row[i]]`` and the open-source trends (logits of
+    adoption and of usage within adopters) ``logit_adoption[open_row[i]]``, ``logit_usage[open_row[i]]``:
+    rows of the run's stores (:class:`sim.engine.trends.DrawRows`), read where they are. Per path and
+    month: the AR(1) deviations and the growth walk from column ``first`` on (the
     ``*_noise`` arrays hold their standard normal innovations from that column), the events' shifts
     (the ``*_events`` arrays, or no rows), the inverse links, and the compute bound's soft cap
     (``bound``, no rows without one). ``*_ar`` are ``(persistence, innovation scale)`` of each AR(1)
@@ -66,6 +69,7 @@ def fused_paths(trend, logit_adoption, logit_usage, call_weight, first, volume_a
     for i in range(paths):
         x_volume = x_adoption = x_share = rate = level = 0.0
         weight = call_weight[i]
+        trend, adoption_trend, usage_trend = trends[volume_row[i]], logit_adoption[open_row[i]], logit_usage[open_row[i]]
         for t in range(steps):
             d_volume = d_adoption = d_share = 0.0
             if t >= first:
@@ -82,11 +86,11 @@ def fused_paths(trend, logit_adoption, logit_usage, call_weight, first, volume_a
                 d_adoption += adoption_events[i, t]
             if has_share_events:
                 d_share += share_events[i, t]
-            value = math.exp(d_volume) * trend[i, t]
+            value = math.exp(d_volume) * trend[t]
             volume[i, t] = _soft_cap(value, bound[i, t]) if capped else value
-            adopted = 1.0 / (1.0 + math.exp(-(d_adoption + logit_adoption[i, t])))
+            adopted = 1.0 / (1.0 + math.exp(-(d_adoption + adoption_trend[t])))
             adoption[i, t] = adopted
-            used = 1.0 / (1.0 + math.exp(-(d_share + logit_usage[i, t])))
+            used = 1.0 / (1.0 + math.exp(-(d_share + usage_trend[t])))
             # adopted ** weight as exp(weight log(adopted)): a fifth of pow's time here
             share[i, t] = used * (adopted if weight == 1.0 else math.exp(weight * math.log(adopted)))
 

@@ -50,19 +50,19 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
     shape = (size, len(times))
     names = [name for name, _ in scenario.family_weights]
     choice = choose(rng, scenario.family_weights, size)
-    trend = np.empty(shape)
+    volume_row = np.zeros(size, dtype=np.int64)  # each path's trend: its row of the run's store
     volume_parameters = {name: np.full(size, np.nan) for name in VOLUME_PARAMETERS}
     draw_index = np.zeros(size, dtype=np.int64)
     for index, name in enumerate(names):
         rows = np.flatnonzero(choice == index)
         picks = pick_draws(rng, rows.size, trends.volume[name].size, trends.weights.get(name))
         draw_index[rows] = picks
-        trend[rows], = trends.volume[name].take(picks)
+        volume_row[rows] = trends.volume[name].fill(picks)
         for p, values in trends.volume_parameters[name].items():
             volume_parameters[p][rows] = values[picks]
     variants = [name for name, _ in scenario.open_weights]
     open_choice = choose(rng, scenario.open_weights, size)
-    logit_adoption, logit_usage = np.empty(shape), np.empty(shape)
+    open_row = np.zeros(size, dtype=np.int64)
     open_index = np.zeros(size, dtype=np.int64)
     open_parameters = {p: np.empty(size) for p in (*OPEN_PARAMETERS, *OPEN_DERIVED)}
     for index, name in enumerate(variants):
@@ -70,7 +70,7 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
         model = trends.open[name]
         picks = pick_draws(rng, rows.size, model.rows.size, trends.weights.get(name))
         open_index[rows] = picks
-        logit_adoption[rows], logit_usage[rows] = model.rows.take(picks)
+        open_row[rows] = model.rows.fill(picks)
         for p, values in model.parameters.items():
             open_parameters[p][rows] = values[picks]
 
@@ -86,7 +86,7 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
         bound, compute_parameters = compute_bound(rng, scenario, volume_parameters, times)
     volume, adoption, share = np.empty(shape), np.empty(shape), np.empty(shape)
     step_years = scenario.step_months / 12.0
-    fused_paths(trend, logit_adoption, logit_usage, open_parameters["call_weight"], first,
+    fused_paths(trends.volume_store, volume_row, *trends.open_store, open_row, open_parameters["call_weight"], first,
                 _ar(scenario.volatility["volume"]), _ar(scenario.volatility["adoption"]),
                 _ar(scenario.volatility["share"]), scenario.growth_shock * math.sqrt(step_years), step_years,
                 noise["volume"], noise["adoption"], noise["share"], noise["growth"],

@@ -42,29 +42,48 @@ class DrawRows:
     depend on which other draws were evaluated with it (``tests/test_kernel.py``), so results do not
     depend on the order in which blocks, chunks or workers ask for them. ``compute`` must pickle (a
     module-level function or a ``functools.partial`` of one) for dask workers.
+
+    The rows live in ``store`` (one array ``(rows, time)`` per table, shared by the fits of a run) from row
+    ``start`` on, so the engine's compiled loop reads a path's trend from the store by row number, with no
+    copy per block; the store and every fit's place in it pickle together (for dask workers).
     """
 
     def __init__(self, compute: Callable[[dict[str, np.ndarray]], tuple[np.ndarray, ...]],
-                 params: dict[str, np.ndarray], steps: int, tables: int) -> None:
+                 params: dict[str, np.ndarray], store: tuple[np.ndarray, ...], start: int = 0) -> None:
         self.compute = compute
         self.params = params
         self.size = len(next(iter(params.values())))
-        self.tables = tuple(np.empty((self.size, steps)) for _ in range(tables))
+        self.store, self.start = store, start
         self.done = np.zeros(self.size, dtype=bool)
 
-    def fill(self, draws: np.ndarray) -> None:
-        """Evaluate the rows of ``draws`` not evaluated yet."""
+    @classmethod
+    def alone(cls, compute: Callable[[dict[str, np.ndarray]], tuple[np.ndarray, ...]], params: dict[str, np.ndarray],
+              steps: int, tables: int) -> "DrawRows":
+        """Rows in a store of their own."""
+        size = len(next(iter(params.values())))
+        return cls(compute, params, tuple(np.empty((size, steps)) for _ in range(tables)))
+
+    @property
+    def tables(self) -> tuple[np.ndarray, ...]:
+        """Every table's rows ``(draw, time)`` (views of the store)."""
+        return tuple(table[self.start:self.start + self.size] for table in self.store)
+
+    def fill(self, draws: np.ndarray) -> np.ndarray:
+        """Evaluate the rows of ``draws`` not evaluated yet; returns the draws' row numbers in the store."""
         missing = np.flatnonzero(np.bincount(draws, minlength=self.size).astype(bool) & ~self.done)
-        for start in range(0, missing.size, DRAWS_AT_ONCE):
-            rows = missing[start:start + DRAWS_AT_ONCE]
-            for table, values in zip(self.tables, self.compute({p: v[rows] for p, v in self.params.items()})):
-                table[rows] = values
-        self.done[missing] = True
+        if missing.size:
+            tables = self.tables
+            for start in range(0, missing.size, DRAWS_AT_ONCE):
+                rows = missing[start:start + DRAWS_AT_ONCE]
+                for table, values in zip(tables, self.compute({p: v[rows] for p, v in self.params.items()})):
+                    table[rows] = values
+            self.done[missing] = True
+        return draws + self.start
 
     def take(self, draws: np.ndarray) -> tuple[np.ndarray, ...]:
         """Every table's rows of ``draws`` (evaluated first where needed)."""
-        self.fill(draws)
-        return tuple(table[draws] for table in self.tables)
+        rows = self.fill(draws)
+        return tuple(table[rows] for table in self.store)
 
     def full(self) -> tuple[np.ndarray, ...]:
         """Every table, every draw evaluated."""
@@ -151,32 +170,54 @@ class Trends:
     weights: dict[str, np.ndarray | None]
     first_free: int
 
+    @property
+    def volume_store(self) -> np.ndarray:
+        """Daily tokens ``(row, time)`` of every family's draws (:attr:`DrawRows.start` says where each begins)."""
+        return next(iter(self.volume.values())).store[0]
+
+    @property
+    def open_store(self) -> tuple[np.ndarray, np.ndarray]:
+        """Logit adoption and logit usage ``(row, time)`` of every open-source variant's draws."""
+        return next(iter(self.open.values())).rows.store
+
 
 def first_free_step(times: np.ndarray, last_data_month: str) -> int:
     """The first simulated step after the calibration's last data month."""
     return int(np.searchsorted(times.astype("datetime64[M]"), np.datetime64(last_data_month, "M"), side="right"))
 
 
-def open_trends(samples: dict[str, np.ndarray], a: np.ndarray, b: np.ndarray) -> OpenTrends:
-    """The monthly trends of every draw of one open-source fit (evaluated as paths pick draws)."""
+def open_trends(samples: dict[str, np.ndarray], a: np.ndarray, b: np.ndarray,
+                store: tuple[np.ndarray, np.ndarray] | None = None, start: int = 0) -> OpenTrends:
+    """The monthly trends of every draw of one open-source fit (evaluated as paths pick draws), in ``store`` from
+    row ``start`` on (or a store of its own)."""
     params = {p: samples[p] for p in (*OPEN_PARAMETERS, *OPEN_DERIVED)}
     equal_weight = bool(np.all(params["call_weight"] == 1.0))
-    rows = DrawRows(functools.partial(_open_rows, _open_grid(a, b), equal_weight),
-                    {p: params[p] for p in OPEN_PARAMETERS}, len(a), 2)
+    compute = functools.partial(_open_rows, _open_grid(a, b), equal_weight)
+    inputs = {p: params[p] for p in OPEN_PARAMETERS}
+    rows = DrawRows.alone(compute, inputs, len(a), 2) if store is None else DrawRows(compute, inputs, store, start)
     return OpenTrends(rows, params["call_weight"], params)
 
 
 def build_trends(posterior: Posterior, scenario: Scenario, weights: dict[str, np.ndarray | None]) -> Trends:
     """The trend of every posterior draw of every family and open-source variant the scenario uses (each
-    draw's evaluated when a path first picks it)."""
+    draw's evaluated when a path first picks it), each kind in one store."""
     times = time_grid(scenario)
     a, b = month_windows(times, scenario.step_months)
-    volume, volume_parameters = {}, {}
-    for name, _ in scenario.family_weights:
+    families = [name for name, _ in scenario.family_weights]
+    variants = [name for name, _ in scenario.open_weights]
+    volume_store = (np.empty((sum(posterior.size(name) for name in families), len(a))),)
+    open_rows = sum(posterior.size(name) for name in variants)
+    open_store = (np.empty((open_rows, len(a))), np.empty((open_rows, len(a))))
+    volume, volume_parameters, opened, start = {}, {}, {}, 0
+    for name in families:
         samples = posterior.samples(name)
         params = {p: samples[p] for p in FAMILIES[name].parameters}
-        volume[name] = DrawRows(functools.partial(_volume_rows, name, a, b), params, len(a), 1)
+        volume[name] = DrawRows(functools.partial(_volume_rows, name, a, b), params, volume_store, start)
         volume_parameters[name] = params
-    opened = {name: open_trends(posterior.samples(name), a, b) for name, _ in scenario.open_weights}
+        start += volume[name].size
+    start = 0
+    for name in variants:
+        opened[name] = open_trends(posterior.samples(name), a, b, open_store, start)
+        start += opened[name].rows.size
     return Trends(volume, volume_parameters, opened, weights,
                   first_free_step(times, posterior.attrs["last_data_month"]))

@@ -13,14 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from sim.calibration.posterior import Posterior
 from sim.core.timeaxis import DAYS_PER_YEAR, month_windows
 from sim.curves.families import FAMILIES
 from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS, T_OPEN
 from sim.curves.quadrature import gauss_legendre_rule
-from sim.engine.kernel import node_means, open_curve_nodes
+from sim.engine.kernel import open_curve_nodes, open_logits
 from sim.engine.paths import time_grid
 from sim.scenarios.scenario import Scenario
 
@@ -120,7 +119,7 @@ def _open_rows(grid: tuple[np.ndarray, ...], equal_weight: bool,
     centre, kind, halves, nodes, weights = grid
     draws, steps = len(params["k"]), len(centre)
     adoption, usage = np.empty((draws, steps, len(nodes))), np.empty((draws, steps, len(nodes)))
-    mean_adoption, mean_share = np.empty((draws, steps)), np.empty((draws, steps))
+    mean_adoption = np.empty((draws, steps))
     open_curve_nodes(*(np.ascontiguousarray(params[p], dtype=float) for p in OPEN_PARAMETERS), centre, kind, halves,
                      nodes, weights, T_OPEN, adoption, usage, mean_adoption)
     gamma = params["call_weight"][:, None]
@@ -131,10 +130,9 @@ def _open_rows(grid: tuple[np.ndarray, ...], equal_weight: bool,
         share *= gamma[:, :, None]
         np.exp(share, out=share)
         share *= usage
-    node_means(share, weights, mean_share)
-    np.clip(mean_adoption, _EPS, 1 - _EPS, out=mean_adoption)
-    mean_usage = np.clip(mean_share / mean_adoption ** gamma, _EPS, 1 - _EPS)
-    return special.logit(mean_adoption), special.logit(mean_usage)
+    logit_adoption, logit_usage = np.empty((draws, steps)), np.empty((draws, steps))
+    open_logits(share, weights, mean_adoption, params["call_weight"], _EPS, logit_adoption, logit_usage)
+    return logit_adoption, logit_usage
 
 
 @dataclass(frozen=True)

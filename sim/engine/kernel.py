@@ -229,20 +229,14 @@ def open_curve_nodes(share_2025h1, adoption_2025h1, adoption_headroom, adoption_
 
 
 @njit(cache=True, nogil=True)
-def open_logits(share, weights, mean_adoption, call_weight, eps, logit_adoption, logit_usage):
-    """The open-source trends of some draws from the open share ``a^gamma u`` at the quadrature nodes ``share``
-    ``(draw, time, node)`` and mean adoption ``(draw, time)``: the logits of mean adoption and of mean usage within
-    adopters (mean share over mean adoption to the ``call_weight``), each clipped ``eps`` from 0 and 1. The node
-    sums run in node order, so a draw's numbers never depend on the draws computed with it."""
-    draws, steps, count = share.shape
+def node_means(values, weights, out):
+    """``out[d, m] = sum_j values[d, m, j] weights[j] / 2``: Gauss-Legendre window means from the values at the
+    nodes, summed in node order (a draw's mean never depends on the draws computed with it, as a BLAS
+    product's summation order might)."""
+    draws, steps, count = values.shape
     for d in range(draws):
-        weight = call_weight[d]
         for m in range(steps):
             total = 0.0
             for j in range(count):
-                total += share[d, m, j] * weights[j]
-            adoption = min(max(mean_adoption[d, m], eps), 1.0 - eps)
-            called = adoption if weight == 1.0 else math.exp(weight * math.log(adoption))
-            usage = min(max(total / 2.0 / called, eps), 1.0 - eps)
-            logit_adoption[d, m] = math.log(adoption / (1.0 - adoption))
-            logit_usage[d, m] = math.log(usage / (1.0 - usage))
+                total += values[d, m, j] * weights[j]
+            out[d, m] = total / 2.0

@@ -19,7 +19,7 @@ from sim.core.timeaxis import DAYS_PER_YEAR, month_windows
 from sim.curves.families import FAMILIES
 from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS, T_OPEN
 from sim.curves.quadrature import gauss_legendre_rule
-from sim.engine.kernel import open_curve_nodes, open_logits
+from sim.engine.kernel import node_means, open_curve_nodes
 from sim.engine.paths import time_grid
 from sim.scenarios.scenario import Scenario
 
@@ -111,9 +111,10 @@ def _open_rows(grid: tuple[np.ndarray, ...], equal_weight: bool,
     (windows ``grid``, :func:`_open_grid`); usage is what makes the call-weighted share come out as its window
     mean, ``s / a^gamma``.
 
-    The curves at the quadrature nodes come from one compiled pass (:func:`sim.engine.kernel.open_curve_nodes`);
-    the share ``a^gamma u`` is numpy's, whose vectorised exp and log are several times faster than one value
-    at a time (and ``a u`` for a fit whose every draw has ``gamma = 1``, the equal-weight variant: decided per
+    The curves at the quadrature nodes come from one compiled pass (:func:`sim.engine.kernel.open_curve_nodes`),
+    the window sums from another (:func:`sim.engine.kernel.node_means`); the share ``a^gamma u``, the powers
+    and the logits are numpy's, whose vectorised exp and log are several times faster than one value at a
+    time (``a u`` for a fit whose every draw has ``gamma = 1``, the equal-weight variant: decided per
     fit, never per batch of draws, so a draw's numbers never depend on the draws evaluated with it).
     """
     centre, kind, halves, nodes, weights = grid
@@ -130,9 +131,19 @@ def _open_rows(grid: tuple[np.ndarray, ...], equal_weight: bool,
         share *= gamma[:, :, None]
         np.exp(share, out=share)
         share *= usage
-    logit_adoption, logit_usage = np.empty((draws, steps)), np.empty((draws, steps))
-    open_logits(share, weights, mean_adoption, params["call_weight"], _EPS, logit_adoption, logit_usage)
-    return logit_adoption, logit_usage
+    mean_share = np.empty((draws, steps))
+    node_means(share, weights, mean_share)
+    np.clip(mean_adoption, _EPS, 1 - _EPS, out=mean_adoption)
+    called = mean_adoption if equal_weight else np.exp(np.log(mean_adoption) * gamma)  # mean adoption ** gamma
+    mean_usage = np.clip(np.divide(mean_share, called, out=mean_share), _EPS, 1 - _EPS, out=mean_share)
+    return _logit(mean_adoption), _logit(mean_usage)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    """``log(p / (1 - p))``, as scipy's logit, with numpy's vectorised log (in place: ``p`` is overwritten)."""
+    odds = np.subtract(1.0, p)
+    np.divide(p, odds, out=odds)
+    return np.log(odds, out=p)
 
 
 @dataclass(frozen=True)

@@ -242,3 +242,15 @@ def test_short_windows_use_the_cheaper_rule_and_long_or_symbolic_ones_the_full_r
     assert len(gauss_legendre_rule(months, months + 1 / 12)[0]) == 8
     assert len(gauss_legendre_rule(np.array([0.0, 0.0]), np.array([1 / 12, 0.5]))[0]) == 24
     assert len(gauss_legendre_rule(pt.dscalar("a"), pt.dscalar("b"))[0]) == 24
+
+
+def test_the_logistic_mean_of_consecutive_windows_is_the_same_as_window_by_window():
+    from sim.core.timeaxis import month_windows
+    from sim.curves.families import logistic_window_mean
+
+    a, b = month_windows(np.arange("2024-07", "2031-01", dtype="datetime64[M]"))
+    rng = np.random.default_rng(1)
+    p = {"v_ref": rng.uniform(1e13, 5e13, (50, 1)), "growth": rng.uniform(1, 4, (50, 1)),
+         "ceiling": rng.uniform(1e14, 1e16, (50, 1))}
+    each = np.stack([logistic_window_mean(a[i:i + 1], b[i:i + 1], p)[:, 0] for i in range(len(a))], axis=1)
+    np.testing.assert_array_equal(logistic_window_mean(a, b, p), each)  # softplus once per edge: same numbers

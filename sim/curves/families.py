@@ -37,7 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sim.curves.backend import ops_for
+import numpy as np
+
+from sim.curves.backend import NUMPY, ops_for
 from sim.curves.quadrature import Params, gauss_legendre_mean, quadrature_window_mean
 
 
@@ -86,11 +88,24 @@ def logistic_level(t: Any, p: Params) -> Any:
 
 
 def logistic_window_mean(a: Any, b: Any, p: Params) -> Any:
-    """Exact mean of the logistic over ``[a, b]``: ``K/(r (b-a)) * [softplus(logit(V/K))]_a^b``."""
+    """Exact mean of the logistic over ``[a, b]``: ``K/(r (b-a)) * [softplus(logit(V/K))]_a^b``.
+
+    For numpy windows that follow one another (each ``b`` the next ``a``, as the engine's months do) the
+    softplus is evaluated once per edge rather than twice: the same numbers, half the work."""
     ops = ops_for(a, b, p["v_ref"], p["growth"], p["ceiling"])
     start, rate = _logistic_line(p)
-    integral = ops.softplus(start + rate * (b + T_ANCHOR)) - ops.softplus(start + rate * (a + T_ANCHOR))
+    if ops is NUMPY and _consecutive(a, b):
+        edges = ops.softplus(start + rate * (np.append(a, b[-1]) + T_ANCHOR))
+        integral = edges[..., 1:] - edges[..., :-1]
+    else:
+        integral = ops.softplus(start + rate * (b + T_ANCHOR)) - ops.softplus(start + rate * (a + T_ANCHOR))
     return p["ceiling"] * integral / (rate * (b - a))
+
+
+def _consecutive(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are 1-d numpy arrays of windows, each ending where the next starts."""
+    return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.ndim == 1 and a.shape == b.shape
+            and a.size > 1 and bool(np.array_equal(b[:-1], a[1:])))
 
 
 def gompertz_level(t: Any, p: Params) -> Any:

@@ -88,3 +88,4 @@ OPEN_DERIVED: dict[str, Any] = {"usage_2025h1": usage_2025h1, "m": eventual_adop
 #: Mean open-source share and mean adoption over a window (no closed form).
 open_share_window_mean = quadrature_window_mean(open_share, OPEN_PARAMETERS)
 open_adoption_window_mean = quadrature_window_mean(open_adoption, OPEN_PARAMETERS)
+

@@ -51,6 +51,8 @@ class Paths:
     @staticmethod
     def concatenate(parts: list["Paths"]) -> "Paths":
         """Paths of several blocks, in order."""
+        if len(parts) == 1:
+            return parts[0]
         bounds = None if parts[0].compute_bound is None else np.concatenate([p.compute_bound for p in parts])
         return Paths(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                        ("daily_tokens", "open_share", "open_adoption", "family", "open_model")),

@@ -121,8 +121,10 @@ def run_paths(posterior: Posterior, scenario: Scenario, *, draws: int, seed: int
         if client is not None:
             _close(client)
     paths, index = Paths.concatenate(kept), np.concatenate(kept_index)
-    order = np.argsort(index, kind="stable")
-    return RunOutput(times, paths.take(order), index[order], draws, summary, not keep_all)
+    if np.any(np.diff(index) < 0):  # chunks from dask workers arrive in any order
+        order = np.argsort(index, kind="stable")
+        paths, index = paths.take(order), index[order]
+    return RunOutput(times, paths, index, draws, summary, not keep_all)
 
 
 def _client(workers: int | None, scheduler: str | None):

@@ -50,27 +50,27 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
     shape = (size, len(times))
     names = [name for name, _ in scenario.family_weights]
     choice = choose(rng, scenario.family_weights, size)
-    trend = np.empty(shape)
+    volume_row = np.zeros(size, dtype=np.int64)  # each path's trend: its row of the run's store
     volume_parameters = {name: np.full(size, np.nan) for name in VOLUME_PARAMETERS}
     draw_index = np.zeros(size, dtype=np.int64)
     for index, name in enumerate(names):
         rows = np.flatnonzero(choice == index)
-        picks = pick_draws(rng, rows.size, trends.volume[name].shape[0], trends.weights.get(name))
+        picks = pick_draws(rng, rows.size, trends.volume[name].size, trends.weights.get(name))
         draw_index[rows] = picks
-        trend[rows] = trends.volume[name][picks]
+        volume_row[rows] = trends.volume[name].fill(picks)
         for p, values in trends.volume_parameters[name].items():
             volume_parameters[p][rows] = values[picks]
     variants = [name for name, _ in scenario.open_weights]
     open_choice = choose(rng, scenario.open_weights, size)
-    logit_adoption, logit_usage = np.empty(shape), np.empty(shape)
+    open_row = np.zeros(size, dtype=np.int64)
     open_index = np.zeros(size, dtype=np.int64)
     open_parameters = {p: np.empty(size) for p in (*OPEN_PARAMETERS, *OPEN_DERIVED)}
     for index, name in enumerate(variants):
         rows = np.flatnonzero(open_choice == index)
         model = trends.open[name]
-        picks = pick_draws(rng, rows.size, model.logit_adoption.shape[0], trends.weights.get(name))
+        picks = pick_draws(rng, rows.size, model.rows.size, trends.weights.get(name))
         open_index[rows] = picks
-        logit_adoption[rows], logit_usage[rows] = model.logit_adoption[picks], model.logit_usage[picks]
+        open_row[rows] = model.rows.fill(picks)
         for p, values in model.parameters.items():
             open_parameters[p][rows] = values[picks]
 
@@ -86,7 +86,7 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
         bound, compute_parameters = compute_bound(rng, scenario, volume_parameters, times)
     volume, adoption, share = np.empty(shape), np.empty(shape), np.empty(shape)
     step_years = scenario.step_months / 12.0
-    fused_paths(trend, logit_adoption, logit_usage, open_parameters["call_weight"], first,
+    fused_paths(trends.volume_store, volume_row, *trends.open_store, open_row, open_parameters["call_weight"], first,
                 _ar(scenario.volatility["volume"]), _ar(scenario.volatility["adoption"]),
                 _ar(scenario.volatility["share"]), scenario.growth_shock * math.sqrt(step_years), step_years,
                 noise["volume"], noise["adoption"], noise["share"], noise["growth"],
@@ -124,17 +124,15 @@ def simulate_blocks(trends: Trends, scenario: Scenario, seed: int, chunk: list[t
     """
     times = time_grid(scenario)
     summary = Summary.empty(len(times), len(scenario.claims))
-    simulated, kept, kept_index = [], [], []
+    labels, kept, kept_index = [], [], []
     for block, size in chunk:
         paths = simulate_block(trends, scenario, seed, block, size, times)
-        summary.add_clusters(paths.clusters())
-        if not keep_all:
-            simulated.append(paths.series())
+        labels.append(paths.clusters())
+        if not keep_all:  # counted block by block, while its paths are still in cache
+            summary.add_paths(paths.series(), scenario.claims)
         index = block * BLOCK + np.arange(size)
         rows = np.flatnonzero(index % stride == 0)
-        kept.append(paths.take(rows))
+        kept.append(paths if rows.size == size else paths.take(rows))
         kept_index.append(index[rows])
-    if simulated:  # one histogram pass per chunk: its fixed cost is that of the (time x bin) table
-        summary.add_paths({name: np.concatenate([s[name] for s in simulated]) for name in simulated[0]},
-                          scenario.claims)
+    summary.add_clusters({name: np.concatenate([part[name] for part in labels]) for name in labels[0]})
     return summary, Paths.concatenate(kept), np.concatenate(kept_index)

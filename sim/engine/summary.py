@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.core.variables import VARIABLES
-from sim.engine.kernel import count_into
-from sim.engine.mc_error import cluster_sizes, effective_paths
+from sim.engine.kernel import claim_pass, histogram_pass
 from sim.scenarios.scenario import Claim
 
 #: Quantiles kept for every variable: the 50/80/90/95% bands and the quartiles.
@@ -43,10 +42,8 @@ def _merge_rows(rows: np.ndarray) -> np.ndarray:
     return np.column_stack([keys, counts])
 
 
-def _outside_rows(position: np.ndarray, outside: np.ndarray) -> np.ndarray:
-    """``(step, bin, count)`` of the values whose bin ``position`` is outside the dense range."""
-    steps = np.broadcast_to(np.arange(position.shape[1]), position.shape)[outside]
-    where = position[outside]
+def _outside_rows(steps: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``(step, bin, count)`` of the values at ``steps`` whose bin positions ``where`` are outside the dense range."""
     bins = np.where(np.isnan(where), NAN, np.where(where == np.inf, POS_INF, np.where(
         where == -np.inf, NEG_INF, np.floor(np.clip(where, -FAR, FAR)).astype(np.int64))))
     return _merge_rows(np.column_stack([steps, bins, np.ones_like(steps)]).astype(np.int64))
@@ -56,67 +53,89 @@ def _no_outside() -> dict[str, np.ndarray]:
     return {name: np.zeros((0, 3), dtype=np.int64) for name in VARIABLES}
 
 
+class Histograms(dict):
+    """Histogram counts ``(time, bin)`` by variable, each allocated (18 MB for the three) when first counted into:
+    a run that keeps every path summarises them exactly and never counts into them."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def __missing__(self, name: str) -> np.ndarray:
+        counts = self[name] = np.zeros((self.steps, VARIABLES[name].bins.count), dtype=np.int64)
+        return counts
+
+
+def _no_clusters() -> dict[str, np.ndarray]:
+    return {name: np.zeros((0, 2), dtype=np.int64) for name in VARIABLES}
+
+
+def _merge_clusters(*parts: np.ndarray) -> np.ndarray:
+    """Rows ``(label, paths)`` of several sets of paths, the rows of equal labels summed, sorted by label."""
+    rows = np.concatenate(parts)
+    labels, inverse = np.unique(rows[:, 0], return_inverse=True)
+    return np.column_stack([labels, np.bincount(inverse, weights=rows[:, 1], minlength=len(labels)).astype(np.int64)])
+
+
 @dataclass
 class Summary:
     """Histogram counts per variable ``(time, bin)``, counts per claim ``(claim, time)`` of paths in which it
-    holds and of paths that have crossed its threshold, per variable the paths on each posterior draw, and
-    the values beyond each variable's dense bins as rows ``(time, bin, count)``."""
+    holds and of paths that have crossed its threshold, per variable the paths on each posterior draw (rows
+    ``(cluster label, paths)``, sorted by label), and the values beyond each variable's dense bins as rows
+    ``(time, bin, count)``."""
 
     counts: dict[str, np.ndarray]
     crossed: np.ndarray
     passed: np.ndarray
     paths: int
-    clusters: dict[str, dict[int, int]]
+    clusters: dict[str, np.ndarray] = field(default_factory=_no_clusters)
     outside: dict[str, np.ndarray] = field(default_factory=_no_outside)
 
     @classmethod
     def empty(cls, steps: int, claims: int) -> "Summary":
-        counts = {name: np.zeros((steps, variable.bins.count), dtype=np.int64) for name, variable in VARIABLES.items()}
-        return cls(counts, np.zeros((claims, steps), dtype=np.int64), np.zeros((claims, steps), dtype=np.int64), 0,
-                   {name: {} for name in VARIABLES}, _no_outside())
+        return cls(Histograms(steps), np.zeros((claims, steps), dtype=np.int64),
+                   np.zeros((claims, steps), dtype=np.int64), 0, _no_clusters(), _no_outside())
 
     def add_clusters(self, clusters: dict[str, np.ndarray]) -> None:
-        """Count which posterior draw each path of a block rests on, per variable."""
+        """Count which posterior draw each path rests on (cluster labels, :meth:`Paths.clusters`), per variable."""
         for name, labels in clusters.items():
-            _merge(self.clusters[name], cluster_sizes(labels))
+            found, counts = np.unique(labels, return_counts=True)
+            self.clusters[name] = _merge_clusters(self.clusters[name], np.column_stack([found, counts]))
 
     def effective(self, variable: str) -> float:
-        """The effective number of independent paths of one variable (:func:`sim.engine.mc_error.effective_paths`)."""
-        return effective_paths(self.clusters[variable])
+        """The effective number of independent paths of one variable: Kish's, counting the paths on one posterior
+        draw as one (:func:`sim.engine.mc_error.effective_paths`)."""
+        counts = self.clusters[variable][:, 1].astype(float)
+        return float(counts.sum() ** 2 / np.sum(counts**2)) if counts.size else 0.0
 
     def add_paths(self, series: dict[str, np.ndarray], claims: tuple[Claim, ...]) -> None:
-        """Count a block of paths (arrays ``(paths, time)`` by variable name)."""
+        """Count a block of paths (arrays ``(paths, time)`` by variable name), one compiled pass per variable
+        (:func:`sim.engine.kernel.histogram_pass`) and per claim (:func:`sim.engine.kernel.claim_pass`)."""
         for name, variable in VARIABLES.items():
-            values, axis = series[name], variable.bins
-            low, high, bins = axis.low, axis.high, axis.count
-            on_axis = np.ascontiguousarray(axis.to_axis(values), dtype=float)
-            smallest, largest = on_axis.min(), on_axis.max()  # NaN if any value is NaN
-            if low <= smallest and largest <= high:  # the usual case: one compiled pass
-                count_into(self.counts[name], on_axis, low, high)
-                continue
-            with np.errstate(invalid="ignore"):
-                position = (on_axis - low) / (high - low) * bins
-            inside = (position >= 0) & (position <= bins)  # the top edge is in the last bin; NaN is outside
-            steps = values.shape[1]
-            index = np.minimum(np.where(inside, position, 0).astype(np.int64), bins - 1)
-            flat = (np.arange(steps) * bins + index)[inside]
-            self.outside[name] = _merge_rows(np.concatenate([self.outside[name], _outside_rows(position, ~inside)]))
-            self.counts[name] += np.bincount(flat, minlength=steps * bins).reshape(steps, bins)
+            axis = variable.bins
+            values = np.ascontiguousarray(axis.to_axis(series[name]), dtype=float)
+            index, position = np.empty(values.size, dtype=np.int64), np.empty(values.size)
+            outside = histogram_pass(self.counts[name], values, axis.low, axis.high, index, position)
+            if outside:  # rare: values beyond the dense bins, kept as rows (time, bin, count)
+                rows = _outside_rows(index[:outside] % values.shape[1], position[:outside])
+                self.outside[name] = _merge_rows(np.concatenate([self.outside[name], rows]))
         for row, claim in enumerate(claims):
-            values = series[claim.variable]
-            self.crossed[row] += claim.holds(values).sum(axis=0)
-            self.passed[row] += claim.passed(values).sum(axis=0)
+            values = np.ascontiguousarray(series[claim.variable], dtype=float)
+            claim_pass(values, float(claim.threshold), claim.direction == "above", claim.kind == "first_passage",
+                       self.crossed[row], self.passed[row])
         self.paths += next(iter(series.values())).shape[0]
 
     def __iadd__(self, other: "Summary") -> "Summary":
-        for name, counts in self.counts.items():
-            counts += other.counts[name]
-            self.outside[name] = _merge_rows(np.concatenate([self.outside[name], other.outside[name]]))
-        self.crossed += other.crossed
-        self.passed += other.passed
-        self.paths += other.paths
-        for name, sizes in other.clusters.items():
-            _merge(self.clusters[name], sizes)
+        if other.paths:  # a summary that counted no paths has nothing in its histograms, claims or outside rows
+            for name, counts in other.counts.items():
+                self.counts[name] += counts
+            for name in VARIABLES:
+                self.outside[name] = _merge_rows(np.concatenate([self.outside[name], other.outside[name]]))
+            self.crossed += other.crossed
+            self.passed += other.passed
+            self.paths += other.paths
+        for name, rows in other.clusters.items():
+            self.clusters[name] = _merge_clusters(self.clusters[name], rows)
         return self
 
     def quantiles(self, variable: str, quantiles: tuple[float, ...] = SUMMARY_QUANTILES) -> np.ndarray:
@@ -158,7 +177,3 @@ class Summary:
         """How many path-steps of ``variable`` fell outside its dense bins (kept exactly, not clipped)."""
         return int(self.outside[variable][:, 2].sum())
 
-
-def _merge(into: dict[int, int], sizes: dict[int, int]) -> None:
-    for label, count in sizes.items():
-        into[label] = into.get(label, 0) + count

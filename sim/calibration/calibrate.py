@@ -44,7 +44,8 @@ MODEL_VERSION = "5"
 #: Free space a fit needs in the cache folder before it starts (a posterior file is about 6 MB).
 POSTERIOR_ROOM = 32 * 10**6
 #: What one fit costs cold, said before a calibration starts: 20 to 40 s on an idle 2-core machine, most of it
-#: compiling the model (README "Benchmarks": 126 s for six fits); a busy machine takes several times longer.
+#: numba compiling the log density (README "Benchmarks": 236 s for nine fits cold, 106 s again on the compile
+#: cache it leaves); a busy machine takes several times longer.
 SECONDS_PER_FIT = (20, 40)
 
 

@@ -132,20 +132,6 @@ def fused_paths(trends, volume_row, logit_adoption, logit_usage, open_row, call_
 
 
 @njit(cache=True, nogil=True)
-def count_into(counts, values, low, high):
-    """Add every value ``(path, time)`` to the histogram ``counts`` ``(time, bin)`` of equal bins from ``low``
-    to ``high`` (on the binned axis already); values outside fall in the end bins."""
-    paths, steps = values.shape
-    bins = counts.shape[1]
-    for i in range(paths):
-        for t in range(steps):
-            value = values[i, t]
-            position = (value - low) / (high - low) * bins  # as the numpy pass did, bin for bin
-            index = int(position) if position > 0 else 0
-            counts[t, min(index, bins - 1)] += 1
-
-
-@njit(cache=True, nogil=True)
 def histogram_pass(counts, values, low, high, outside_index, outside_position):
     """Count every value ``(path, time)`` (on the binned axis already: numpy's vectorised log10 is several
     times faster than one value at a time) in the histogram ``counts`` ``(time, bin)`` of equal bins from
@@ -153,7 +139,7 @@ def histogram_pass(counts, values, low, high, outside_index, outside_position):
 
     A value outside the range (or NaN) is not counted: its flat index and its position in bins go to
     ``outside_index`` and ``outside_position`` (buffers of ``values.size``); returns how many there are.
-    Inside, the bin is the one ``count_into`` and the numpy pass of :mod:`sim.engine.summary` give.
+    Inside, the bin is the one the numpy pass of :mod:`sim.engine.summary` gives.
     """
     paths, steps = values.shape
     bins = counts.shape[1]

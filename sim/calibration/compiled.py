@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,8 +189,13 @@ def _compile(model, keep: list[str], key: str) -> CompiledFit:
     if offset != flat.size:
         raise RuntimeError(f"expanded {flat.size} values, expected {offset}")
 
+    lock = threading.Lock()
+
     def initial_point(seed):
-        drawn = initial(seed)
+        # nutpie asks for each chain's start from that chain's thread, and a PyTensor function keeps its
+        # inputs and outputs in shared storage: two chains at once could start from each other's point.
+        with lock:
+            drawn = initial(seed)
         return np.concatenate([np.ravel(drawn[n]) for n in point_names]).astype(float)
 
     return CompiledFit(key, int(offsets[-1]), names, slices, all_shapes, logp_kernel, expand_kernel, logp_data,

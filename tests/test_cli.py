@@ -110,9 +110,10 @@ def test_console_error_has_no_traceback(tmp_path):
 
 #: What a run on a cached posterior never needs: the samplers and what compiles their models (a fit imports
 #: them), dask (only --workers and --scheduler do; xarray would import it for numpy arrays, sim.core.nodask),
-#: and scipy.stats (the baseline's distributions are lognormal, drawn without it: sim.data.distributions.Direct).
+#: scipy.stats (the baseline's distributions are lognormal, drawn without it: sim.data.distributions.Direct) and
+#: scipy.optimize (a beta prior's shapes are solved for only when it is drawn from or fitted).
 NOT_FOR_A_CACHED_RUN = ("pymc", "pytensor", "nutpie", "arviz", "statsmodels", "dask", "distributed", "scipy.stats",
-                        "sim.calibration.compiled", "sim.calibration.workers")
+                        "scipy.optimize", "sim.calibration.compiled", "sim.calibration.workers")
 
 
 def test_a_cached_run_imports_no_sampler_and_no_dask(posterior_dir, tmp_path):

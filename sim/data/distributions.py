@@ -7,7 +7,10 @@ optionally truncated; both are built on first use, so that reading a priors file
 ``scipy.stats`` nor PyMC, and a distribution that takes work to build (a reference class's pooled
 prior, :mod:`sim.data.analogs`) costs nothing until it is used. The normal and the lognormal draw and
 give quantiles without building the scipy form (:class:`Direct`, scipy's own arithmetic, bit for bit), so
-a run whose scenario needs no other kind never imports ``scipy.stats`` (half a second of a cached run).
+a run whose scenario needs no other kind never imports ``scipy.stats`` (half a second of a cached run). A
+beta's shape parameters are solved for on first use too (a least-squares fit that imports ``scipy.optimize``,
+a fifth of a second); when read, its quantiles are checked to lie in order strictly inside (0, 1), where a
+beta with those quantiles exists, and only a failure of the solver itself waits for that first use.
 Each kind is an entry of :data:`KINDS`; adding one means adding an entry, not a branch.
 """
 
@@ -180,8 +183,11 @@ def _beta(spec: Mapping[str, float]) -> Callable[[], Built]:
     if not (0 < p5 < 1 and 0 < p95 < 1):
         raise ValueError(f"beta quantiles must lie strictly between 0 and 1 (got {p5}, {p95})")
     _require_order(p5, p95, ("p5", "p95"))
-    alpha, beta = beta_from_quantiles(p5, p95)
-    return lambda: (_stats().beta(alpha, beta), ("Beta", {"alpha": alpha, "beta": beta}))
+
+    def build() -> Built:  # solved on first use: the solver imports scipy.optimize, which a cached run never needs
+        alpha, beta = beta_from_quantiles(p5, p95)
+        return _stats().beta(alpha, beta), ("Beta", {"alpha": alpha, "beta": beta})
+    return build
 
 
 def _uniform(spec: Mapping[str, float]) -> Callable[[], Built]:

@@ -12,7 +12,7 @@ from sim.calibration.posterior import Posterior
 from sim.engine.paths import time_grid
 from sim.engine.reweighting import posterior_weights
 from sim.engine.runner import RunOutput, run_paths
-from sim.engine.kernel import INNOVATIONS
+from sim.engine.innovations import INNOVATIONS, innovations
 from sim.engine.trends import Trends, build_trends
 from sim.scenarios.scenario import Scenario
 
@@ -38,9 +38,9 @@ def engine_throughput(posterior: Posterior, scenario: Scenario, mode: Mode) -> F
     rng = np.random.default_rng()
     floor_s, floor_all, _ = timed(lambda: rng.standard_normal((draws, months)), mode.repeats)
     floor3_s, _, _ = timed(lambda: rng.standard_normal((3, draws, months)), mode.repeats)
-    # The engine's own random work: four float32 normals per path-month from the first month free of data.
+    # The engine's own random work: four normals per path-month from the first month free of data.
     free = months - trends.first_free
-    floor4_s, _, _ = timed(lambda: rng.standard_normal((4, draws, free), dtype=INNOVATIONS), mode.repeats)
+    floor4_s, _, _ = timed(lambda: innovations(rng, (4, draws, free)), mode.repeats)
     engine_rate, floor_rate = path_months / engine_s, path_months / floor_s
     steady_rate = path_months / max(engine_s - trends_s, 1e-9)
     return Figure(
@@ -69,8 +69,8 @@ def engine_throughput(posterior: Posterior, scenario: Scenario, mode: Mode) -> F
             "slowdown_vs_floor_excluding_build_trends": ratio(floor_rate, steady_rate),
         },
         notes=["the engine draws four standard normals per path-month (volume, usage and adoption AR(1) "
-               "innovations and the growth rate's walk), float32 (sim.engine.kernel.INNOVATIONS), from the first "
-               "month free of data on, plus the per-path choices and the compute bound's draws; the target is "
+               f"innovations and the growth rate's walk), drawn by {INNOVATIONS} (sim.engine.innovations), from "
+               "the first month free of data on, plus the per-path choices and the compute bound's draws; the target is "
                "stated against three float64 normals over every month (details.slowdown_vs_3_normals); drawing the "
                "engine's own innovations alone costs details.engine_innovations_vs_3_normals of that floor "
                "(details.slowdown_vs_engine_innovations is the engine against them); the rest is trends, the "

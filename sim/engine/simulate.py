@@ -24,7 +24,8 @@ from sim.core.timeaxis import month_windows
 from sim.curves.families import T_ANCHOR, VOLUME_PARAMETERS, anchor_levels
 from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS
 from sim.engine.paths import BLOCK, Paths, block_rng, time_grid
-from sim.engine.kernel import INNOVATIONS, fused_paths
+from sim.engine.innovations import innovations
+from sim.engine.kernel import fused_paths
 from sim.engine.shocks import event_effect
 from sim.engine.summary import Summary
 from sim.engine.trends import Trends
@@ -75,8 +76,7 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
             open_parameters[p][rows] = values[picks]
 
     first = trends.first_free
-    noise = {kind: rng.standard_normal((size, len(times) - first), dtype=INNOVATIONS)
-             for kind in ("volume", "adoption", "share", "growth")}
+    noise = dict(zip(("volume", "adoption", "share", "growth"), innovations(rng, (4, size, len(times) - first))))
     events = {kind: np.zeros((0, len(times))) for kind in ("volume", "adoption", "share")}
     for event in scenario.events:
         effect = event_effect(rng, event, times, size)

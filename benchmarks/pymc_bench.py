@@ -35,9 +35,11 @@ def forecast_model(scenario: Scenario, last_data_month: str) -> Any:
 
     The model is the calibration's own (``sim.calibration.fits.build_model``) with, on top, the monthly trend of
     every simulated month (the exact monthly mean, ``FAMILIES["logistic"].window_mean`` on pytensor
-    inputs) and the scenario's AR(1) volume deviation on the log scale from the month after the last
-    data month on (``pm.AR``, started like the engine's at ``x_0 = scale * e_0``). The daily tokens of
-    each month are the deterministic ``daily_tokens``.
+    inputs) and, from the month after the last data month on, the scenario's two volume deviations on the
+    log scale, as the engine has them (:mod:`sim.engine.shocks`): the AR(1) (``pm.AR``, started like the
+    engine's at ``x_0 = scale * e_0``) and the random walk in the growth rate (``pm.Normal`` innovations,
+    the rate their cumulative sum times ``sd * sqrt(step)``, the level the rate's cumulative sum times the
+    step). The daily tokens of each month are the deterministic ``daily_tokens``.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -49,16 +51,21 @@ def forecast_model(scenario: Scenario, last_data_month: str) -> Any:
     times = time_grid(scenario)
     a, b = month_windows(times, scenario.step_months)
     first_free = first_free_step(times, last_data_month)
+    free = len(times) - first_free
     volatility = scenario.volatility["volume"]
     scale = volatility.sd * float(np.sqrt(1.0 - volatility.persistence**2))
+    step_years = scenario.step_months / 12.0
     inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS)
     model = build_model(FAMILY, inputs.observations, inputs.priors)
     with model:
         params = {name: model[name] for name in FAMILIES[FAMILY].parameters}
         trend = FAMILIES[FAMILY].window_mean(a, b, params)
         deviation = pm.AR("volume_deviation", rho=[volatility.persistence], sigma=scale,
-                          init_dist=pm.Normal.dist(0.0, scale), steps=len(times) - first_free - 1)
-        log_deviation = pt.concatenate([pt.zeros(first_free), deviation])
+                          init_dist=pm.Normal.dist(0.0, scale), steps=free - 1)
+        innovation = pm.Normal("growth_innovation", 0.0, 1.0, shape=free)
+        rate = pt.cumsum(innovation * (scenario.growth_shock * float(np.sqrt(step_years))))
+        level = pt.cumsum(rate * step_years)
+        log_deviation = pt.concatenate([pt.zeros(first_free), deviation + level])
         pm.Deterministic("daily_tokens", trend * pt.exp(log_deviation))
     return model
 
@@ -118,8 +125,8 @@ def predictive_vs_engine(posterior: Posterior, scenario: Scenario, mode: Mode) -
     return Figure(
         name="engine_vs_pymc_predictive",
         meaning=(f"seconds to forecast {paths:,} paths x {months} months of daily tokens from the logistic "
-                 "posterior with AR(1) volume deviations: sim.engine.runner.run_paths vs "
-                 "pm.sample_posterior_predictive"),
+                 "posterior with AR(1) volume deviations and the growth rate's random walk: "
+                 "sim.engine.runner.run_paths vs pm.sample_posterior_predictive"),
         value=Side("engine (run_paths, logistic only)", engine_s, "s"),
         peer=Side("PyMC sample_posterior_predictive (after first call)", pymc_s, "s"),
         ratio=speedup,
@@ -132,7 +139,9 @@ def predictive_vs_engine(posterior: Posterior, scenario: Scenario, mode: Mode) -
             "horizon_p5_p50_p95_engine": _quantiles(output.paths.daily_tokens[:, -1]),
             "horizon_p5_p50_p95_pymc": _quantiles(pymc_paths[:, -1]),
         },
-        notes=["the engine also simulates open-source share and adoption for every path; the PyMC route only volume"],
+        notes=["the engine also simulates open-source share and adoption for every path and caps volume by the "
+               "scenario's compute bound; the PyMC route only forecasts volume, uncapped (so its p95 at the horizon "
+               "is the higher one)"],
     )
 
 

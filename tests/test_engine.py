@@ -41,6 +41,22 @@ def test_a_block_is_the_same_whatever_the_run_size(posterior):
     np.testing.assert_array_equal(small.paths.open_adoption, large.paths.open_adoption[:BLOCK])
 
 
+def test_trends_evaluated_before_the_run_give_the_same_paths_as_trends_evaluated_as_paths_pick_them(posterior,
+                                                                                                   monkeypatch):
+    from sim.engine import trends
+
+    scenario = load_scenario(BASELINE)
+    outputs = {}
+    for whole_at in (float("inf"), 0.0):  # never, and for every fit
+        monkeypatch.setattr(trends, "WHOLE_AT", whole_at)
+        built = trends.build_trends(posterior, scenario, {}, paths=3000)
+        assert all(rows.done.all() == (whole_at == 0.0) for rows in built.volume.values())
+        outputs[whole_at] = run_paths(posterior, scenario, draws=3000, seed=4)
+    lazy, whole = outputs.values()
+    for name in ("daily_tokens", "open_share", "open_adoption"):
+        np.testing.assert_array_equal(getattr(lazy.paths, name), getattr(whole.paths, name))
+
+
 @pytest.mark.parametrize("keep_paths", [None, 500])
 def test_results_do_not_depend_on_the_chunk_size(posterior_dir, keep_paths):
     small = run(posterior_dir, draws=6000, seed=3, chunk_size=1000, keep_paths=keep_paths)

@@ -105,7 +105,7 @@ def run_paths(posterior: Posterior, scenario: Scenario, *, draws: int, seed: int
     stride = math.ceil(draws / keep)
     keep_all = stride == 1
     chunks = chunks_of(draws, chunk_size)
-    trends = build_trends(posterior, scenario, posterior_weights(posterior, scenario))
+    trends = build_trends(posterior, scenario, posterior_weights(posterior, scenario), draws)
     times = time_grid(scenario)
     arguments = (trends, scenario, seed, chunks, stride, keep_all, progress)
     summary = Summary.empty(len(times), len(scenario.claims))

@@ -30,6 +30,11 @@ _EPS = 1e-12  # shares are kept this far from 0 and 1 before taking logits
 #: the processor's cache (64 draws x 78 months x 8 nodes is 320 kB a temporary), several times faster than
 #: evaluating every draw at once. Every draw's numbers are the same whatever the draws evaluated with it.
 DRAWS_AT_ONCE = 64
+#: A fit whose draws expect at least this many paths each is evaluated whole before the run starts: every draw
+#: will be picked anyway (a draw is missed with probability e^-5), and whole batches of draws cost less than
+#: the part-batches each block would ask for (0.24 s against 0.4 s for the baseline's fits); dask workers
+#: then receive the rows instead of each evaluating them again.
+WHOLE_AT = 5.0
 
 
 class DrawRows:
@@ -207,9 +212,12 @@ def open_trends(samples: dict[str, np.ndarray], a: np.ndarray, b: np.ndarray,
     return OpenTrends(rows, params["call_weight"], params)
 
 
-def build_trends(posterior: Posterior, scenario: Scenario, weights: dict[str, np.ndarray | None]) -> Trends:
-    """The trend of every posterior draw of every family and open-source variant the scenario uses (each
-    draw's evaluated when a path first picks it), each kind in one store."""
+def build_trends(posterior: Posterior, scenario: Scenario, weights: dict[str, np.ndarray | None],
+                 paths: int = 0) -> Trends:
+    """The trend of every posterior draw of every family and open-source variant the scenario uses, each kind in
+    one store: evaluated now for the fits whose draws expect at least :data:`WHOLE_AT` of the run's ``paths``
+    each (drawn uniformly: a reweighted fit's draws are picked unevenly), and otherwise when a path first picks
+    the draw."""
     times = time_grid(scenario)
     a, b = month_windows(times, scenario.step_months)
     families = [name for name, _ in scenario.family_weights]
@@ -228,5 +236,11 @@ def build_trends(posterior: Posterior, scenario: Scenario, weights: dict[str, np
     for name in variants:
         opened[name] = open_trends(posterior.samples(name), a, b, open_store, start)
         start += opened[name].rows.size
+    rows = {**volume, **{name: trend.rows for name, trend in opened.items()}}
+    for weighted in (scenario.family_weights, scenario.open_weights):
+        total = sum(weight for _, weight in weighted)
+        for name, weight in weighted:
+            if weights.get(name) is None and paths * weight / total >= WHOLE_AT * rows[name].size:
+                rows[name].full()
     return Trends(volume, volume_parameters, opened, weights,
                   first_free_step(times, posterior.attrs["last_data_month"]))

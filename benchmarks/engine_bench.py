@@ -71,12 +71,12 @@ def engine_throughput(posterior: Posterior, scenario: Scenario, mode: Mode) -> F
         notes=["the engine draws four standard normals per path-month (volume, usage and adoption AR(1) "
                f"innovations and the growth rate's walk), drawn by {INNOVATIONS} (sim.engine.innovations), from "
                "the first month free of data on, plus the per-path choices and the compute bound's draws; the "
-               "target is stated against three float64 normals over every month (details.slowdown_vs_3_normals); drawing the "
-               "engine's own innovations alone costs details.engine_innovations_vs_3_normals of that floor "
-               "(details.slowdown_vs_engine_innovations is the engine against them); the rest is trends, the "
-               "fused loop, histograms and claims",
-               "build_trends_s evaluates every posterior draw's trends (the engine evaluates a draw when a path "
-               "first picks it: at this size, every draw)"],
+               "target is stated against three float64 normals over every month "
+               "(details.slowdown_vs_3_normals); drawing the engine's own innovations alone costs "
+               "details.engine_innovations_vs_3_normals of that floor (details.slowdown_vs_engine_innovations is "
+               "the engine against them); the rest is trends, the fused loop, histograms and claims",
+               "build_trends_s evaluates every posterior draw's trends, as the engine does before a run this large "
+               "(sim.engine.trends.WHOLE_AT)"],
     )
 
 

@@ -1,14 +1,15 @@
 """The engine's inner loops: every path-month of a block of paths in two compiled passes (numpy's vectorised
-exponentials, divisions and square roots between and after them), the open-source trends at their
-quadrature nodes, and the histogram and claim passes of the streamed summary.
+exponentials between them), the open-source trends at their quadrature nodes, and the histogram and claim
+passes of the streamed summary.
 
 A first numba loop per path reads each innovation once and writes each deviation once (the AR(1) filters,
-the growth random walk, the events); numpy exponentiates them in place; a second loop applies the trends and
-the inverse links in place; numpy applies the compute bound's soft cap. Each step runs where it is fastest:
-numba for recurrences and gathers, numpy for elementwise transcendental functions, divisions and roots,
-which it evaluates on vector instructions and numba's loops here do not. The arithmetic is that of
-:mod:`sim.engine.shocks` step by step (the filter ``x_t = phi x_{t-1} + s e_t``, the walk
-``g_t = g_{t-1} + c e_t``, ``level_t = level_{t-1} + g_t dt``), so in float64 the paths agree with the
+the growth random walk, the events); numpy exponentiates them in place; a second loop applies the trends,
+the inverse links and the compute bound's soft cap, with no temporary arrays. The kernels use numpy's error
+model: a division by zero gives an infinity or a NaN, as numpy's, where Python's model would check every
+divisor and raise, and that check kept LLVM from running any loop with a division on vector instructions
+(the soft cap and the open-source curves' nodes ran one value at a time, 1.5x and 1.25x slower). The
+arithmetic is that of :mod:`sim.engine.shocks` step by step (the filter ``x_t = phi x_{t-1} + s e_t``, the
+walk ``g_t = g_{t-1} + c e_t``, ``level_t = level_{t-1} + g_t dt``), so in float64 the paths agree with the
 numpy reference to rounding (``tests/test_kernel.py``). Kernels are compiled once and cached on disk by
 numba (``cache=True``, beside this file's ``__pycache__``), ``fastmath`` off, so every process computes the
 same bits.
@@ -23,30 +24,28 @@ from numba import njit
 
 from sim.engine.shocks import CAP_SHARPNESS
 
-assert CAP_SHARPNESS == 8.0, "soft_cap_in_place raises to the 8th power by three squarings, the -1/8th by three roots"
+assert CAP_SHARPNESS == 8.0, "_soft_cap raises to the 8th power by three squarings, to the -1/8th by three roots"
 
 
-def soft_cap_in_place(values, bound):
-    """:func:`sim.engine.shocks.soft_cap` of ``values`` (in place), ``(v^-n + b^-n)^(-1/n)``, in a form with no
-    transcendental function (the reference takes two logarithms, two exponentials and a log1p):
-    ``min(v, b) (1 + q^n)^(-1/n)`` with ``q = min(v, b) / max(v, b)``, ``q^n`` by three squarings (never
-    overflowing) and the ``-1/n`` power as three square roots, each correctly rounded; equal to the reference
-    to rounding (``tests/test_kernel.py``). Never above ``min(v, b)``; where ``q^n`` is below half an ulp of 1
-    (``v`` below 1% of its bound) ``1 + q^n`` rounds to exactly 1 and the value is kept bit for bit. A NaN
-    value stays NaN. numpy divides and takes square roots on vector instructions, which numba's loops do not
-    (under Python's error model numba checks every divisor for zero): 1.6x faster than one value at a time."""
-    low = np.minimum(values, bound)
-    ratio = np.maximum(values, bound)
-    np.divide(low, ratio, out=ratio)
-    for _ in range(3):  # CAP_SHARPNESS = 8
-        np.square(ratio, out=ratio)
-    ratio += 1.0
-    for _ in range(3):
-        np.sqrt(ratio, out=ratio)
-    np.divide(low, ratio, out=values)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _soft_cap(value, bound):
+    """:func:`sim.engine.shocks.soft_cap` of one value, ``(v^-n + b^-n)^(-1/n)``, in a form with no
+    transcendental function and no branch (the reference takes two logarithms, two exponentials and a
+    log1p): ``min(v, b) (1 + q^n)^(-1/n)`` with ``q = min(v, b) / max(v, b)``, ``q^n`` by three squarings
+    (never overflowing) and the ``-1/n`` power as three square roots, each correctly rounded; equal to the
+    reference to rounding (``tests/test_kernel.py``). Never above ``min(v, b)``; where ``q^n`` is below half
+    an ulp of 1 (``v`` below 1% of its bound) ``1 + q^n`` rounds to exactly 1 and the value is returned bit
+    for bit. A NaN value stays NaN."""
+    low = value if value <= bound else bound
+    high = bound if value <= bound else value
+    ratio = low / high
+    ratio *= ratio
+    ratio *= ratio
+    ratio *= ratio  # CAP_SHARPNESS = 8
+    return low / math.sqrt(math.sqrt(math.sqrt(1.0 + ratio)))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _deviations(logit_adoption, logit_usage, open_row, first, volume_ar, adoption_ar, share_ar, growth_step,
                 step_years, volume_noise, adoption_noise, share_noise, growth_noise, volume_events,
                 adoption_events, share_events, volume, adoption, share):
@@ -79,15 +78,21 @@ def _deviations(logit_adoption, logit_usage, open_row, first, volume_ar, adoptio
             share[i, t] = -(d_share + usage_trend[t])
 
 
-@njit(cache=True, nogil=True)
-def _links(trends, volume_row, volume, adoption, share):
+@njit(cache=True, nogil=True, error_model="numpy")
+def _links(trends, volume_row, bound, volume, adoption, share):
     """Second pass of :func:`fused_paths`, on the exponentials of the first's results: volume is its trend times
-    ``exp(deviation)``; adoption and usage within adopters are ``1 / (1 + exp(-logit))``."""
+    ``exp(deviation)``, soft-capped by ``bound`` (no rows without one); adoption and usage within adopters
+    are ``1 / (1 + exp(-logit))``. Each loop is free of branches and so runs on vector instructions."""
     paths, steps = volume.shape
     for i in range(paths):
         trend, row = trends[volume_row[i]], volume[i]
-        for t in range(steps):
-            row[t] *= trend[t]
+        if bound.shape[0] > 0:
+            limit = bound[i]
+            for t in range(steps):
+                row[t] = _soft_cap(row[t] * trend[t], limit[t])
+        else:
+            for t in range(steps):
+                row[t] *= trend[t]
     for values in (adoption.ravel(), share.ravel()):
         for j in range(values.size):
             values[j] = 1.0 / (1.0 + values[j])
@@ -108,26 +113,24 @@ def fused_paths(trends, volume_row, logit_adoption, logit_usage, open_row, call_
     adoption and usage), ``growth_step`` the sd of the growth rate's step. The share of calls is
     ``usage x adoption^call_weight``.
 
-    Two compiled passes with numpy's exponentials and logarithm between them and its soft cap after them, in
-    place: numpy evaluates them with vector instructions, 1.6x faster over a block than one libm call at a
-    time inside the loop (every value is computed the same way wherever it sits in the array, so results do
-    not depend on the block's size or neighbours).
+    Two compiled passes with numpy's exponentials and logarithm between them, in place: numpy evaluates
+    them with vector instructions, 1.6x faster over a block than one libm call at a time inside the loop
+    (every value is computed the same way wherever it sits in the array, so results do not depend on the
+    block's size or neighbours).
     """
     _deviations(logit_adoption, logit_usage, open_row, first, volume_ar, adoption_ar, share_ar, growth_step,
                 step_years, volume_noise, adoption_noise, share_noise, growth_noise, volume_events,
                 adoption_events, share_events, volume, adoption, share)
     for values in (volume, adoption, share):
         np.exp(values, out=values)
-    _links(trends, volume_row, volume, adoption, share)
-    if bound.shape[0] > 0:
-        soft_cap_in_place(volume, bound)
+    _links(trends, volume_row, bound, volume, adoption, share)
     called = np.log(adoption)  # adoption ** call_weight, as exp(call_weight log(adoption))
     called *= call_weight[:, None]
     np.exp(called, out=called)
     share *= called
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def histogram_pass(counts, values, low, high, outside_index, outside_position):
     """Count every value ``(path, time)`` (on the binned axis already: numpy's vectorised log10 is several
     times faster than one value at a time) in the histogram ``counts`` ``(time, bin)`` of equal bins from
@@ -153,7 +156,7 @@ def histogram_pass(counts, values, low, high, outside_index, outside_position):
     return outside
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def claim_pass(values, threshold, above, first_passage, crossed, passed):
     """Add to ``crossed`` ``(time,)`` the paths ``(path, time)`` in which a claim holds at each time and to
     ``passed`` those that have been beyond its threshold at or before it (:class:`sim.scenarios.scenario.Claim`:
@@ -170,7 +173,7 @@ def claim_pass(values, threshold, above, first_passage, crossed, passed):
                 crossed[t] += 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def open_curve_nodes(share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k,
                      call_weight, centre, kind, halves, nodes, weights, anchor_time, adoption, usage, mean_adoption):
     """Fill ``adoption`` and ``usage`` ``(draw, time, node)`` with the open-source curves ``a(t)`` and ``u(t)`` of
@@ -203,16 +206,16 @@ def open_curve_nodes(share_2025h1, adoption_2025h1, adoption_headroom, adoption_
             adoption_odds = math.exp(-(adoption_start + adoption_speed * (centre[m] - anchor_time)))
             usage_odds = math.exp(-(usage_start + usage_speed * (centre[m] - anchor_time)))
             h = kind[m]
+            for j in range(count):  # no sum in this loop: its divisions run on vector instructions
+                adoption[d, m, j] = adoption_ceiling / (1.0 + adoption_odds * adoption_factor[h, j])
+                usage[d, m, j] = usage_ceiling / (1.0 + usage_odds * usage_factor[h, j])
             total = 0.0
             for j in range(count):
-                adopted = adoption_ceiling / (1.0 + adoption_odds * adoption_factor[h, j])
-                adoption[d, m, j] = adopted
-                total += adopted * weights[j]
-                usage[d, m, j] = usage_ceiling / (1.0 + usage_odds * usage_factor[h, j])
+                total += adoption[d, m, j] * weights[j]
             mean_adoption[d, m] = total / 2.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def node_means(values, weights, out):
     """``out[d, m] = sum_j values[d, m, j] weights[j] / 2``: Gauss-Legendre window means from the values at the
     nodes, summed in node order (a draw's mean never depends on the draws computed with it, as a BLAS

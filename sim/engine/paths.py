@@ -21,7 +21,9 @@ BLOCK = 1000
 @dataclass(frozen=True)
 class Paths:
     """Simulated paths ``(path, time)`` with the per-path parameters, the growth family and open-source
-    variant each follows, and (in a scenario with a compute bound) each path's bound."""
+    variant each follows, the posterior draws they rest on as cluster labels ``(2, path)``
+    (:func:`draw_labels` of the volume fit's and the open-source fit's), and (in a scenario with a compute
+    bound) each path's bound."""
 
     daily_tokens: np.ndarray
     open_share: np.ndarray
@@ -29,6 +31,7 @@ class Paths:
     family: np.ndarray
     open_model: np.ndarray
     parameters: dict[str, np.ndarray]
+    labels: np.ndarray
     compute_bound: np.ndarray | None = None
 
     def series(self) -> dict[str, np.ndarray]:
@@ -38,14 +41,13 @@ class Paths:
     def clusters(self) -> dict[str, np.ndarray]:
         """Per variable, the posterior draw each path rests on (a fit and a draw index, as one integer label):
         paths resting on one draw are not independent, which the Monte Carlo errors account for."""
-        volume = _labels(self.family, self.parameters["posterior_draw"])
-        opened = _labels(self.open_model, self.parameters["open_posterior_draw"])
+        volume, opened = self.labels
         return {"daily_tokens": volume, "open_share": opened, "open_adoption": opened}
 
     def take(self, rows: np.ndarray) -> "Paths":
         """The paths at ``rows``."""
         return Paths(self.daily_tokens[rows], self.open_share[rows], self.open_adoption[rows], self.family[rows],
-                     self.open_model[rows], {k: v[rows] for k, v in self.parameters.items()},
+                     self.open_model[rows], {k: v[rows] for k, v in self.parameters.items()}, self.labels[:, rows],
                      None if self.compute_bound is None else self.compute_bound[rows])
 
     @staticmethod
@@ -56,15 +58,15 @@ class Paths:
         bounds = None if parts[0].compute_bound is None else np.concatenate([p.compute_bound for p in parts])
         return Paths(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                        ("daily_tokens", "open_share", "open_adoption", "family", "open_model")),
-                     {k: np.concatenate([p.parameters[k] for p in parts]) for k in parts[0].parameters}, bounds)
+                     {k: np.concatenate([p.parameters[k] for p in parts]) for k in parts[0].parameters},
+                     np.concatenate([p.labels for p in parts], axis=1), bounds)
 
 
-def _labels(fit: np.ndarray, draw: np.ndarray) -> np.ndarray:
-    """One integer per (fit name, draw index) pair, the same in every block: a checksum of the fit's name
-    times a stride larger than any number of draws, plus the draw."""
-    names, position = np.unique(fit, return_inverse=True)
-    offsets = np.array([zlib.crc32(str(name).encode()) for name in names], dtype=np.int64)
-    return offsets[position] * 1_000_000_000 + draw.astype(np.int64)
+def draw_labels(names: list[str], fit: np.ndarray, draw: np.ndarray) -> np.ndarray:
+    """One integer per (fit, draw index) pair, the same in every block, for paths following fit ``names[fit]``:
+    a checksum of the fit's name times a stride larger than any number of draws, plus the draw."""
+    offsets = np.array([zlib.crc32(name.encode()) for name in names], dtype=np.int64) * 1_000_000_000
+    return offsets[fit] + draw.astype(np.int64)
 
 
 def time_grid(scenario: Scenario) -> np.ndarray:

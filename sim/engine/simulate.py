@@ -23,7 +23,7 @@ import numpy as np
 from sim.core.timeaxis import month_windows
 from sim.curves.families import T_ANCHOR, VOLUME_PARAMETERS, anchor_levels
 from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS
-from sim.engine.paths import BLOCK, Paths, block_rng, time_grid
+from sim.engine.paths import BLOCK, Paths, block_rng, draw_labels, time_grid
 from sim.engine.innovations import innovations
 from sim.engine.kernel import fused_paths
 from sim.engine.shocks import event_effect
@@ -94,7 +94,9 @@ def simulate_block(trends: Trends, scenario: Scenario, seed: int, block: int, si
                 np.zeros((0, len(times))) if bound is None else bound, volume, adoption, share)
     parameters = {**volume_parameters, **compute_parameters, "posterior_draw": draw_index,
                   "open_posterior_draw": open_index, **open_parameters}
-    return Paths(volume, share, adoption, np.array(names)[choice], np.array(variants)[open_choice], parameters, bound)
+    labels = np.stack([draw_labels(names, choice, draw_index), draw_labels(variants, open_choice, open_index)])
+    return Paths(volume, share, adoption, np.array(names)[choice], np.array(variants)[open_choice], parameters, labels,
+                 bound)
 
 
 def _ar(volatility) -> np.ndarray:

@@ -74,7 +74,10 @@ def peak_memory(mode: Mode, posteriors: Path) -> Figure:
         ratio_meaning=f"peak memory at {largest:,} paths over peak at {smallest:,} (1 = flat)",
         targets=[Target(f"peak RSS at {largest:,} paths (GiB)", "<", MEMORY_BUDGET / GIB,
                         None if top is None else top / GIB),
-                 Target("growth of peak RSS once streamed", "<=", FLAT_FACTOR, growth)],
+                 Target("growth of peak RSS once streamed", "<=", FLAT_FACTOR, growth),
+                 *([Target("wall time of the 1e7-path run, one process (s)", "<", 60.0,
+                           None if errors.get(largest) else runs[largest]["wall_s"])]
+                   if largest >= 10_000_000 else [])],
         details={"runs": {str(n): r for n, r in sorted(runs.items())}, "keep_paths": KEEP_PATHS,
                  "command": "tokensim run scenarios/baseline.toml --draws N --keep-paths 2000 --no-plot --out TMP "
                             "(under /usr/bin/time -v)"},

@@ -11,7 +11,8 @@ answers apply, unchanged.
 
 It touches three private names of xarray (``xarray.namedarray.pycompat._cached_duck_array_modules``,
 ``xarray.namedarray.utils.is_dask_collection`` and ``get_dask_scheduler`` where the writers look it up); on
-an xarray without them it changes nothing (the command is only slower). ``tests/test_cli.py`` checks that a cached run imports no dask.
+an xarray without them it changes nothing (the command is only slower). ``tests/test_cli.py`` checks that a
+cached run imports no dask.
 """
 
 from __future__ import annotations

@@ -175,11 +175,11 @@ def claim_pass(values, threshold, above, first_passage, crossed, passed):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def open_curve_nodes(share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k,
-                     call_weight, centre, kind, halves, nodes, weights, anchor_time, adoption, usage, mean_adoption):
+                     call_weight, centre, kind, halves, nodes, anchor_time, adoption, usage):
     """Fill ``adoption`` and ``usage`` ``(draw, time, node)`` with the open-source curves ``a(t)`` and ``u(t)`` of
     :mod:`sim.curves.open_source` (logistics through their 2025H1 anchors) of some draws at the Gauss-Legendre
     ``nodes`` of every window, ``t = centre[m] + halves[kind[m]] * node`` (months of equal length share a
-    half-width), and ``mean_adoption`` ``(draw, time)`` with adoption's window means (``weights``).
+    half-width); their window means come from :func:`node_means`.
 
     One exponential per window and curve instead of one per node: ``exp(-(x0 + r (c + h z - T)))`` is
     ``exp(-(x0 + r (c - T)))`` times ``exp(-r h z)``, the latter computed once per draw for every half-width
@@ -206,13 +206,9 @@ def open_curve_nodes(share_2025h1, adoption_2025h1, adoption_headroom, adoption_
             adoption_odds = math.exp(-(adoption_start + adoption_speed * (centre[m] - anchor_time)))
             usage_odds = math.exp(-(usage_start + usage_speed * (centre[m] - anchor_time)))
             h = kind[m]
-            for j in range(count):  # no sum in this loop: its divisions run on vector instructions
+            for j in range(count):  # no running sum here, so the divisions run on vector instructions
                 adoption[d, m, j] = adoption_ceiling / (1.0 + adoption_odds * adoption_factor[h, j])
                 usage[d, m, j] = usage_ceiling / (1.0 + usage_odds * usage_factor[h, j])
-            total = 0.0
-            for j in range(count):
-                total += adoption[d, m, j] * weights[j]
-            mean_adoption[d, m] = total / 2.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -127,7 +127,8 @@ def _open_rows(grid: tuple[np.ndarray, ...], equal_weight: bool,
     adoption, usage = np.empty((draws, steps, len(nodes))), np.empty((draws, steps, len(nodes)))
     mean_adoption = np.empty((draws, steps))
     open_curve_nodes(*(np.ascontiguousarray(params[p], dtype=float) for p in OPEN_PARAMETERS), centre, kind, halves,
-                     nodes, weights, T_OPEN, adoption, usage, mean_adoption)
+                     nodes, T_OPEN, adoption, usage)
+    node_means(adoption, weights, mean_adoption)
     gamma = params["call_weight"][:, None]
     if equal_weight:
         share = np.multiply(adoption, usage, out=adoption)

@@ -151,3 +151,27 @@ def test_the_compiled_claim_pass_counts_as_the_claim_reads_itself(direction, kin
     claim_pass(values, claim.threshold, direction == "above", kind == "first_passage", crossed, passed)
     np.testing.assert_array_equal(crossed, claim.holds(values).sum(axis=0))
     np.testing.assert_array_equal(passed, claim.passed(values).sum(axis=0))
+
+
+@pytest.mark.parametrize("fit", ["open_call_weighted", "open_equal_weight"])
+def test_month_nodes_integrate_the_open_source_curves_to_rounding_across_their_prior(fit):
+    """The engine's open-source trends use MONTH_NODES Gauss-Legendre nodes a window: on draws from the prior
+    (wider than any posterior) they give the logits of 24 nodes to 1e-11 over a month, and to 1e-9 over two
+    months (60 days: the longest two months a short rule serves), at the prior's fastest rates."""
+    from sim.calibration.inputs import CalibrationInputs
+    from sim.calibration.prior_draws import prior_sample
+    from sim.curves.open_source import MONTH_NODES, OPEN_PARAMETERS
+    from sim.core.timeaxis import DAYS_PER_YEAR
+    from sim.curves.quadrature import legendre
+    from sim.engine.trends import _open_grid, _open_rows
+
+    _, sampled = prior_sample(CalibrationInputs.load(), fit, draws=1000)
+    params = {p: sampled.prior[p].values.ravel() for p in OPEN_PARAMETERS}
+    equal_weight = bool(np.all(params["call_weight"] == 1.0))
+    for days, tolerance in ((31, 1e-11), (60, 1e-9)):
+        a = np.arange(-1.0, 6.5, days / DAYS_PER_YEAR)
+        grid = _open_grid(a, a + days / DAYS_PER_YEAR)
+        assert len(grid[3]) == MONTH_NODES < 8
+        precise = (*grid[:3], *legendre(24))
+        for coarse, fine in zip(_open_rows(grid, equal_weight, params), _open_rows(precise, equal_weight, params)):
+            np.testing.assert_allclose(coarse, fine, rtol=0, atol=tolerance)

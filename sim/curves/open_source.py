@@ -17,6 +17,11 @@ from sim.curves.quadrature import Params, quadrature_window_mean
 
 #: Model time of the open-source anchors: the middle of 2025H1, the window of the 44.4% share.
 T_OPEN = (181 / 365.25) / 2
+#: Gauss-Legendre nodes the engine's monthly windows of these curves need: logistics in time, they are
+#: integrated by 5 nodes to rounding over a month and to 1e-9 in logit over two (the longest short window),
+#: anywhere in the priors' range, where the growth families need :data:`sim.curves.quadrature.SHORT_NODES`
+#: (``tests/test_kernel.py``).
+MONTH_NODES = 5
 
 
 def _anchored_logistic(t: Any, anchor: Any, headroom: Any, rate: Any) -> Any:

@@ -6,6 +6,7 @@ parameters: it serves the PyMC model (pytensor) and the Monte Carlo engine (nump
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,17 +20,25 @@ Params = Mapping[str, Any]
 #: Gauss-Legendre nodes and weights on [-1, 1] for window means without a closed form.
 #: 24 nodes integrate these smooth curves over a half-year to ~1e-12 relative error.
 GL_NODES, GL_WEIGHTS = np.polynomial.legendre.leggauss(24)
-#: Windows no longer than this (years) need only 8 nodes for the same accuracy: the engine's
-#: monthly trends, where the rule's cost is that of the whole run's fixed part.
+#: Windows no longer than this (years) need fewer nodes for the same accuracy: the engine's monthly trends,
+#: where the rule's cost is that of the whole run's fixed part.
 SHORT_WINDOW = 1.0 / 6.0
-SHORT_NODES, SHORT_WEIGHTS = np.polynomial.legendre.leggauss(8)
+#: Nodes for short windows unless a curve says it needs fewer: 8 integrate every growth family over a month
+#: to ~1e-10 relative error on the posterior (the Richards family needs them; ``tests/test_curves.py``).
+SHORT_NODES = 8
 
 
-def gauss_legendre_rule(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The nodes and weights for windows ``[a, b]``: 8 when all are short (known numbers), else 24."""
+@functools.cache
+def legendre(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` Gauss-Legendre nodes and weights on [-1, 1]."""
+    return np.polynomial.legendre.leggauss(count)
+
+
+def gauss_legendre_rule(a: Any, b: Any, short_nodes: int = SHORT_NODES) -> tuple[np.ndarray, np.ndarray]:
+    """The nodes and weights for windows ``[a, b]``: ``short_nodes`` when all are short (known numbers), else 24."""
     known = all(isinstance(x, (np.ndarray, np.generic, float, int)) for x in (a, b))
     if known and np.size(a) and float(np.max(np.asarray(b) - np.asarray(a))) <= SHORT_WINDOW:
-        return SHORT_NODES, SHORT_WEIGHTS
+        return legendre(short_nodes)
     return GL_NODES, GL_WEIGHTS
 
 

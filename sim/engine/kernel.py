@@ -173,6 +173,39 @@ def claim_pass(values, threshold, above, first_passage, crossed, passed):
                 crossed[t] += 1
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _open_draw(d, share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k, call_weight,
+               halves, nodes, adoption_factor, usage_factor):
+    """Draw ``d``'s constants of the open-source curves (each curve's ceiling and starting logit, from its
+    2025H1 anchor), and its factors ``exp(-r h z)`` for every half-width ``h`` and node ``z``."""
+    anchor = adoption_2025h1[d]
+    adoption_ceiling = anchor + (1.0 - anchor) * adoption_headroom[d]
+    ratio = anchor / adoption_ceiling
+    adoption_start = math.log(ratio / (1.0 - ratio))
+    usage_anchor = share_2025h1[d] * math.exp(-call_weight[d] * math.log(anchor))
+    usage_ceiling = usage_anchor + (1.0 - usage_anchor) * usage_headroom[d]
+    ratio = usage_anchor / usage_ceiling
+    usage_start = math.log(ratio / (1.0 - ratio))
+    for h in range(halves.size):
+        for j in range(nodes.size):
+            adoption_factor[h, j] = math.exp(-adoption_rate[d] * halves[h] * nodes[j])
+            usage_factor[h, j] = math.exp(-k[d] * halves[h] * nodes[j])
+    return adoption_ceiling, adoption_start, usage_ceiling, usage_start
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _open_window(offset, adoption_ceiling, adoption_start, adoption_speed, usage_ceiling, usage_start, usage_speed,
+                 adoption_factor, usage_factor, adoption, usage):
+    """Both curves at the nodes of one window centred ``offset`` after the anchor (its half-width's factors),
+    into ``adoption`` and ``usage`` (one value a node). No running sum here, so the divisions run on vector
+    instructions."""
+    adoption_odds = math.exp(-(adoption_start + adoption_speed * offset))
+    usage_odds = math.exp(-(usage_start + usage_speed * offset))
+    for j in range(adoption.size):
+        adoption[j] = adoption_ceiling / (1.0 + adoption_odds * adoption_factor[j])
+        usage[j] = usage_ceiling / (1.0 + usage_odds * usage_factor[j])
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def open_curve_nodes(share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k,
                      call_weight, centre, kind, halves, nodes, anchor_time, adoption, usage):
@@ -186,29 +219,42 @@ def open_curve_nodes(share_2025h1, adoption_2025h1, adoption_headroom, adoption_
     and node. Equal to the numpy curves to rounding (``tests/test_kernel.py``).
     """
     draws, steps, count = adoption.shape
-    adoption_factor = np.empty((halves.size, count))
-    usage_factor = np.empty((halves.size, count))
+    adoption_factor, usage_factor = np.empty((halves.size, count)), np.empty((halves.size, count))
     for d in range(draws):
-        anchor = adoption_2025h1[d]
-        adoption_ceiling = anchor + (1.0 - anchor) * adoption_headroom[d]
-        ratio = anchor / adoption_ceiling
-        adoption_start = math.log(ratio / (1.0 - ratio))
-        usage_anchor = share_2025h1[d] * math.exp(-call_weight[d] * math.log(anchor))
-        usage_ceiling = usage_anchor + (1.0 - usage_anchor) * usage_headroom[d]
-        ratio = usage_anchor / usage_ceiling
-        usage_start = math.log(ratio / (1.0 - ratio))
-        adoption_speed, usage_speed = adoption_rate[d], k[d]
-        for h in range(halves.size):
-            for j in range(count):
-                adoption_factor[h, j] = math.exp(-adoption_speed * halves[h] * nodes[j])
-                usage_factor[h, j] = math.exp(-usage_speed * halves[h] * nodes[j])
+        adoption_ceiling, adoption_start, usage_ceiling, usage_start = _open_draw(
+            d, share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k, call_weight,
+            halves, nodes, adoption_factor, usage_factor)
         for m in range(steps):
-            adoption_odds = math.exp(-(adoption_start + adoption_speed * (centre[m] - anchor_time)))
-            usage_odds = math.exp(-(usage_start + usage_speed * (centre[m] - anchor_time)))
             h = kind[m]
-            for j in range(count):  # no running sum here, so the divisions run on vector instructions
-                adoption[d, m, j] = adoption_ceiling / (1.0 + adoption_odds * adoption_factor[h, j])
-                usage[d, m, j] = usage_ceiling / (1.0 + usage_odds * usage_factor[h, j])
+            _open_window(centre[m] - anchor_time, adoption_ceiling, adoption_start, adoption_rate[d], usage_ceiling,
+                         usage_start, k[d], adoption_factor[h], usage_factor[h], adoption[d, m], usage[d, m])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def open_equal_weight_means(share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k,
+                            call_weight, centre, kind, halves, nodes, weights, anchor_time, mean_adoption, mean_share):
+    """Fill ``mean_adoption`` and ``mean_share`` ``(draw, time)`` with the window means of ``a(t)`` and of the share
+    ``a(t) u(t)`` (draws whose call weight is 1), without storing the curves at the nodes: the nodes as in
+    :func:`open_curve_nodes`, the share and the sums as :func:`node_means` after ``adoption * usage`` (so the
+    same bits)."""
+    draws, steps = mean_adoption.shape
+    count = nodes.size
+    adoption_factor, usage_factor = np.empty((halves.size, count)), np.empty((halves.size, count))
+    adoption, usage = np.empty(count), np.empty(count)
+    for d in range(draws):
+        adoption_ceiling, adoption_start, usage_ceiling, usage_start = _open_draw(
+            d, share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k, call_weight,
+            halves, nodes, adoption_factor, usage_factor)
+        for m in range(steps):
+            h = kind[m]
+            _open_window(centre[m] - anchor_time, adoption_ceiling, adoption_start, adoption_rate[d], usage_ceiling,
+                         usage_start, k[d], adoption_factor[h], usage_factor[h], adoption, usage)
+            total_adoption = total_share = 0.0
+            for j in range(count):
+                total_adoption += adoption[j] * weights[j]
+                total_share += adoption[j] * usage[j] * weights[j]
+            mean_adoption[d, m] = total_adoption / 2.0
+            mean_share[d, m] = total_share / 2.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -17,9 +17,9 @@ import numpy as np
 from sim.calibration.posterior import Posterior
 from sim.core.timeaxis import DAYS_PER_YEAR, month_windows
 from sim.curves.families import FAMILIES
-from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS, T_OPEN
+from sim.curves.open_source import MONTH_NODES, OPEN_DERIVED, OPEN_PARAMETERS, T_OPEN
 from sim.curves.quadrature import gauss_legendre_rule
-from sim.engine.kernel import node_means, open_curve_nodes
+from sim.engine.kernel import node_means, open_curve_nodes, open_equal_weight_means
 from sim.engine.paths import time_grid
 from sim.scenarios.scenario import Scenario
 
@@ -103,7 +103,7 @@ def _open_grid(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
     """What :func:`sim.engine.kernel.open_curve_nodes` needs of the windows ``[a, b]``: their centres, the
     half-width of each (windows of equal length in days share one: ``kind``, ``halves``), and the
     Gauss-Legendre nodes and weights."""
-    nodes, weights = gauss_legendre_rule(a, b)
+    nodes, weights = gauss_legendre_rule(a, b, MONTH_NODES)
     days = np.rint((b - a) * DAYS_PER_YEAR).astype(np.int64)
     lengths, kind = np.unique(days, return_inverse=True)
     halves = np.array([(b - a)[kind == i][0] / 2.0 for i in range(len(lengths))])
@@ -116,29 +116,29 @@ def _open_rows(grid: tuple[np.ndarray, ...], equal_weight: bool,
     (windows ``grid``, :func:`_open_grid`); usage is what makes the call-weighted share come out as its window
     mean, ``s / a^gamma``.
 
-    The curves at the quadrature nodes come from one compiled pass (:func:`sim.engine.kernel.open_curve_nodes`),
-    the window sums from another (:func:`sim.engine.kernel.node_means`); the share ``a^gamma u``, the powers
-    and the logits are numpy's, whose vectorised exp and log are several times faster than one value at a
-    time (``a u`` for a fit whose every draw has ``gamma = 1``, the equal-weight variant: decided per
-    fit, never per batch of draws, so a draw's numbers never depend on the draws evaluated with it).
+    A fit whose every draw has ``gamma = 1`` (the equal-weight variant; decided per fit, never per batch of
+    draws, so a draw's numbers never depend on the draws evaluated with it) has its share ``a u`` summed in
+    one compiled pass (:func:`sim.engine.kernel.open_equal_weight_means`). Otherwise the curves at the
+    quadrature nodes come from one compiled pass (:func:`sim.engine.kernel.open_curve_nodes`), the share
+    ``a^gamma u`` from numpy, whose vectorised exp and log are several times faster than one value at a time,
+    and the window sums from :func:`sim.engine.kernel.node_means`.
     """
     centre, kind, halves, nodes, weights = grid
     draws, steps = len(params["k"]), len(centre)
-    adoption, usage = np.empty((draws, steps, len(nodes))), np.empty((draws, steps, len(nodes)))
-    mean_adoption = np.empty((draws, steps))
-    open_curve_nodes(*(np.ascontiguousarray(params[p], dtype=float) for p in OPEN_PARAMETERS), centre, kind, halves,
-                     nodes, T_OPEN, adoption, usage)
-    node_means(adoption, weights, mean_adoption)
+    curves = [np.ascontiguousarray(params[p], dtype=float) for p in OPEN_PARAMETERS]
+    mean_adoption, mean_share = np.empty((draws, steps)), np.empty((draws, steps))
     gamma = params["call_weight"][:, None]
     if equal_weight:
-        share = np.multiply(adoption, usage, out=adoption)
+        open_equal_weight_means(*curves, centre, kind, halves, nodes, weights, T_OPEN, mean_adoption, mean_share)
     else:  # s = exp(gamma log a) u, as open_share has it
+        adoption, usage = np.empty((draws, steps, len(nodes))), np.empty((draws, steps, len(nodes)))
+        open_curve_nodes(*curves, centre, kind, halves, nodes, T_OPEN, adoption, usage)
+        node_means(adoption, weights, mean_adoption)
         share = np.log(adoption, out=adoption)
         share *= gamma[:, :, None]
         np.exp(share, out=share)
         share *= usage
-    mean_share = np.empty((draws, steps))
-    node_means(share, weights, mean_share)
+        node_means(share, weights, mean_share)
     np.clip(mean_adoption, _EPS, 1 - _EPS, out=mean_adoption)
     called = mean_adoption if equal_weight else np.exp(np.log(mean_adoption) * gamma)  # mean adoption ** gamma
     mean_usage = np.clip(np.divide(mean_share, called, out=mean_share), _EPS, 1 - _EPS, out=mean_share)

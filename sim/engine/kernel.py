@@ -176,8 +176,8 @@ def claim_pass(values, threshold, above, first_passage, crossed, passed):
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _open_draw(d, share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k, call_weight,
                halves, nodes, adoption_factor, usage_factor):
-    """Draw ``d``'s constants of the open-source curves (each curve's ceiling and starting logit, from its
-    2025H1 anchor), and its factors ``exp(-r h z)`` for every half-width ``h`` and node ``z``."""
+    """Draw ``d``'s open-source curves as :func:`_open_window` reads them (each curve's ceiling, starting logit
+    from its 2025H1 anchor, and rate), and its factors ``exp(-r h z)`` for every half-width ``h`` and node ``z``."""
     anchor = adoption_2025h1[d]
     adoption_ceiling = anchor + (1.0 - anchor) * adoption_headroom[d]
     ratio = anchor / adoption_ceiling
@@ -190,15 +190,15 @@ def _open_draw(d, share_2025h1, adoption_2025h1, adoption_headroom, adoption_rat
         for j in range(nodes.size):
             adoption_factor[h, j] = math.exp(-adoption_rate[d] * halves[h] * nodes[j])
             usage_factor[h, j] = math.exp(-k[d] * halves[h] * nodes[j])
-    return adoption_ceiling, adoption_start, usage_ceiling, usage_start
+    return adoption_ceiling, adoption_start, adoption_rate[d], usage_ceiling, usage_start, k[d]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _open_window(offset, adoption_ceiling, adoption_start, adoption_speed, usage_ceiling, usage_start, usage_speed,
-                 adoption_factor, usage_factor, adoption, usage):
-    """Both curves at the nodes of one window centred ``offset`` after the anchor (its half-width's factors),
-    into ``adoption`` and ``usage`` (one value a node). No running sum here, so the divisions run on vector
-    instructions."""
+def _open_window(offset, curves, adoption_factor, usage_factor, adoption, usage):
+    """Both curves (a draw's, from :func:`_open_draw`) at the nodes of one window centred ``offset`` after the
+    anchor (its half-width's factors), into ``adoption`` and ``usage`` (one value a node). No running sum here,
+    so the divisions run on vector instructions."""
+    adoption_ceiling, adoption_start, adoption_speed, usage_ceiling, usage_start, usage_speed = curves
     adoption_odds = math.exp(-(adoption_start + adoption_speed * offset))
     usage_odds = math.exp(-(usage_start + usage_speed * offset))
     for j in range(adoption.size):
@@ -221,13 +221,11 @@ def open_curve_nodes(share_2025h1, adoption_2025h1, adoption_headroom, adoption_
     draws, steps, count = adoption.shape
     adoption_factor, usage_factor = np.empty((halves.size, count)), np.empty((halves.size, count))
     for d in range(draws):
-        adoption_ceiling, adoption_start, usage_ceiling, usage_start = _open_draw(
-            d, share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k, call_weight,
-            halves, nodes, adoption_factor, usage_factor)
+        curves = _open_draw(d, share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k,
+                            call_weight, halves, nodes, adoption_factor, usage_factor)
         for m in range(steps):
-            h = kind[m]
-            _open_window(centre[m] - anchor_time, adoption_ceiling, adoption_start, adoption_rate[d], usage_ceiling,
-                         usage_start, k[d], adoption_factor[h], usage_factor[h], adoption[d, m], usage[d, m])
+            _open_window(centre[m] - anchor_time, curves, adoption_factor[kind[m]], usage_factor[kind[m]],
+                         adoption[d, m], usage[d, m])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -242,13 +240,11 @@ def open_equal_weight_means(share_2025h1, adoption_2025h1, adoption_headroom, ad
     adoption_factor, usage_factor = np.empty((halves.size, count)), np.empty((halves.size, count))
     adoption, usage = np.empty(count), np.empty(count)
     for d in range(draws):
-        adoption_ceiling, adoption_start, usage_ceiling, usage_start = _open_draw(
-            d, share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k, call_weight,
-            halves, nodes, adoption_factor, usage_factor)
+        curves = _open_draw(d, share_2025h1, adoption_2025h1, adoption_headroom, adoption_rate, usage_headroom, k,
+                            call_weight, halves, nodes, adoption_factor, usage_factor)
         for m in range(steps):
-            h = kind[m]
-            _open_window(centre[m] - anchor_time, adoption_ceiling, adoption_start, adoption_rate[d], usage_ceiling,
-                         usage_start, k[d], adoption_factor[h], usage_factor[h], adoption, usage)
+            _open_window(centre[m] - anchor_time, curves, adoption_factor[kind[m]], usage_factor[kind[m]], adoption,
+                         usage)
             total_adoption = total_share = 0.0
             for j in range(count):
                 total_adoption += adoption[j] * weights[j]

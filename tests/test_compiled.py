@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import numpy as np
 import pytest
@@ -59,11 +60,43 @@ def test_one_structure_is_compiled_once_and_serves_other_data():
     assert structure_key(again, keep) == structure_key(model, keep)
     point = compiled.initial_point(1)
     values = {v.name: point[part].reshape(shape) for v, part, shape in
-              zip((again.rvs_to_values[rv] for rv in again.free_RVs), compiled.slices, compiled.shapes)}
+              zip((again.rvs_to_values[rv] for rv in again.free_RVs), *compiled.layout(again)[1:])}
     for fitted in (model, again):
         kernel = compiled.logp_kernel(point, *(data_values(fitted)[n] for n in compiled.logp_data))[0]
         assert kernel == pytest.approx(fitted.compile_logp()(values), rel=1e-10)
-    assert compiled.logp_kernel(point, moved)[0] != compiled.logp_kernel(point, data_values(model)[LOG_VALUES])[0]
+    assert compiled.logp_kernel(point, *(data_values(again)[n] for n in compiled.logp_data))[0] \
+        != compiled.logp_kernel(point, *(data_values(model)[n] for n in compiled.logp_data))[0]
+
+
+def test_a_vintage_with_fewer_figures_of_the_same_series_and_releases_is_the_same_structure():
+    # Windows, series and release indices, censoring bounds and the compute trend are data containers: a
+    # backtest origin shares the full calibration's compiled kernels, and each fit follows its own figures.
+    full = CalibrationInputs.load(OBSERVATIONS, PRIORS)
+    earlier = full.vintage(dt.date(2025, 11, 30))
+    assert len(volume_observations(earlier.observations)) < len(volume_observations(full.observations))
+    for fit in ("exponential", "compute_logistic"):
+        models = [build_model(fit, inputs.observations, inputs.priors, inputs.compute) for inputs in (earlier, full)]
+        keep = [v.name for v in (*models[0].free_RVs, *models[0].deterministics)]
+        compiled = compiled_fit(models[0], keep)
+        assert compiled_fit(models[1], keep) is compiled, fit
+        point = compiled.initial_point(2)
+        for model in models:
+            names, slices, shapes = compiled.layout(model)
+            assert shapes[names.index("window_level")] == (len(model.coords["obs"]),)
+            (flat,) = compiled.expand_kernel(point, *(data_values(model)[n] for n in compiled.expand_data))
+            assert flat.size == slices[-1].stop
+            values = {v.name: point[part].reshape(shape) for v, part, shape in
+                      zip((model.rvs_to_values[rv] for rv in model.free_RVs), slices, shapes)}
+            kernel = compiled.logp_kernel(point, *(data_values(model)[n] for n in compiled.logp_data))[0]
+            assert kernel == pytest.approx(model.compile_logp()(values), rel=1e-12), fit
+
+
+def test_another_series_set_is_another_structure():
+    full = CalibrationInputs.load(OBSERVATIONS, PRIORS)
+    early = full.vintage(dt.date(2025, 5, 31))  # IDC and Doubao only
+    models = [build_model("exponential", inputs.observations, inputs.priors) for inputs in (early, full)]
+    keep = [v.name for v in (*models[1].free_RVs, *models[1].deterministics)]
+    assert structure_key(models[0], keep) != structure_key(models[1], keep)
 
 
 def test_another_prior_is_another_structure():

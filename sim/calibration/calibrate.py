@@ -40,7 +40,7 @@ from sim.core.version import __version__
 from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, ObservationSet
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
-MODEL_VERSION = "5"
+MODEL_VERSION = "6"
 #: Free space a fit needs in the cache folder before it starts (a posterior file is about 6 MB).
 POSTERIOR_ROOM = 32 * 10**6
 #: What one fit costs cold, said before a calibration starts: 20 to 40 s on an idle 2-core machine, most of it

@@ -1,11 +1,13 @@
 """A fit's log density, compiled once per model structure and reused with other data.
 
 The structure of a fit is its PyMC graph with the data containers (``pm.Data``) left out: the family, the
-priors, the figures' windows and which of them are censored or share a release. Two models with the same
-structure differ only in the values of their data containers, so one compiled log density serves both:
-:func:`compiled_fit` keeps, per process, one :class:`CompiledFit` per structure (:func:`structure_key`) and
-hands it the new model's data. Backtest origins, SBC refits and tests that fit the same structure again
-compile nothing.
+priors, the series fitted and the releases they share (one free value each). The figures themselves are
+data, of any number: their values, windows, censoring bounds, series and release, and the compute trend.
+Two models with the same structure differ only in their data containers, so one compiled log density
+serves both: :func:`compiled_fit` keeps, per process, one :class:`CompiledFit` per structure
+(:func:`structure_key`) and hands it the new model's data. A backtest origin that knows the same series and
+releases as the full calibration (a vintage with fewer figures of them), SBC refits and tests that fit the
+same structure again compile nothing.
 
 The log density and its gradient are compiled by PyTensor's numba backend and sampled by nutpie as Python
 functions (``nutpie.compiled_pyfunc.from_pyfunc``): the numba kernels come from PyTensor's on-disk cache
@@ -39,13 +41,18 @@ _COMPILED: dict[str, CompiledFit] = {}
 
 @dataclass
 class CompiledFit:
-    """One structure's compiled log density and expansion (free values -> every kept variable)."""
+    """One structure's compiled log density and expansion (free values -> every kept variable).
+
+    The free values' layout is the structure's (their sizes are part of its key); the kept variables
+    computed from them may have one entry per figure, so their shapes are read from each model's dims
+    (:meth:`layout`)."""
 
     key: str
     dimension: int
-    names: list[str]
-    slices: list[slice]
-    shapes: list[tuple[int, ...]]
+    point_names: list[str]
+    point_shapes: list[tuple[int, ...]]
+    derived_names: list[str]
+    derived_shapes: list[tuple[int, ...]]
     logp_kernel: Any
     expand_kernel: Any
     logp_data: list[str]
@@ -53,17 +60,28 @@ class CompiledFit:
     initial_point: Any
     compile_seconds: float
 
+    def layout(self, model) -> tuple[list[str], list[slice], list[tuple[int, ...]]]:
+        """Every kept variable's name, slice of the expanded vector and shape, on ``model``'s data."""
+        sized = dict(dim_sizes(model, [model[name] for name in self.derived_names]))
+        derived = [sized.get(name, shape) for name, shape in zip(self.derived_names, self.derived_shapes)]
+        names, shapes = [*self.point_names, *self.derived_names], [*self.point_shapes, *derived]
+        ends = np.cumsum([0, *(math.prod(shape) for shape in shapes)])
+        return names, [slice(int(lo), int(hi)) for lo, hi in zip(ends[:-1], ends[1:])], shapes
+
     def nutpie_model(self, model):
         """A nutpie model of this structure on ``model``'s data (and its dims' labels)."""
         from nutpie.compiled_pyfunc import from_pyfunc
 
-        data = {name: np.ascontiguousarray(value, dtype=float) for name, value in data_values(model).items()
+        data = {name: np.ascontiguousarray(value) for name, value in data_values(model).items()
                 if name in (*self.logp_data, *self.expand_data)}
-        dims = {name: tuple(model.named_vars_to_dims[name]) for name in self.names if name in model.named_vars_to_dims}
+        names, slices, shapes = self.layout(model)
+        (flat,) = self.expand_kernel(self.initial_point(0), *(data[name] for name in self.expand_data))
+        if flat.size != slices[-1].stop:
+            raise RuntimeError(f"expanded {flat.size} values, expected {slices[-1].stop}")
+        dims = {name: tuple(model.named_vars_to_dims[name]) for name in names if name in model.named_vars_to_dims}
         coords = {dim: list(model.coords[dim]) for named in dims.values() for dim in named}
         logp_kernel, expand_kernel = self.logp_kernel, self.expand_kernel
         logp_data, expand_data = self.logp_data, self.expand_data
-        names, slices, shapes = self.names, self.slices, self.shapes
 
         # nutpie hands every function the model's data as keyword arguments, so that ``with_data`` swaps them.
         def make_logp():
@@ -78,8 +96,8 @@ class CompiledFit:
                 return {name: flat[part].reshape(shape) for name, part, shape in zip(names, slices, shapes)}
             return expand
 
-        return from_pyfunc(self.dimension, make_logp, make_expand, [np.dtype(float)] * len(names), self.shapes,
-                           self.names, coords=coords, dims=dims, shared_data=data,
+        return from_pyfunc(self.dimension, make_logp, make_expand, [np.dtype(float)] * len(names), shapes,
+                           names, coords=coords, dims=dims, shared_data=data,
                            make_initial_point_fn=self.initial_point)
 
 
@@ -120,7 +138,14 @@ def structure_key(model, keep: list[str]) -> str:
         for output in node.outputs:
             label(output)
     digest.update(("|".join(label(o) for o in outputs) + "|" + ",".join(keep)).encode())
+    digest.update(repr(dim_sizes(model, model.free_RVs)).encode())  # data-sized values: one free value per release
     return digest.hexdigest()
+
+
+def dim_sizes(model, variables) -> list[tuple[str, tuple[int, ...]]]:
+    """The shape each variable with dims has on ``model``'s coords (the dims' lengths are not in the graph)."""
+    dims = model.named_vars_to_dims
+    return [(v.name, tuple(len(model.coords[d]) for d in dims[v.name])) for v in variables if v.name in dims]
 
 
 def kept_variables(model, keep: list[str]) -> list:
@@ -177,17 +202,10 @@ def _compile(model, keep: list[str], key: str) -> CompiledFit:
     logp_kernel, expand_kernel = logp_fn.vm.jit_fn, expand_fn.vm.jit_fn
     logp_kernel(sample_point, *(data[n] for n in logp_data))  # compiled (or loaded from the cache) here
     (flat,) = expand_kernel(sample_point, *(data[n] for n in expand_data))
-    names, slices, all_shapes, offset = [], [], [], 0
-    for name, shape in zip(point_names, shapes):
-        names.append(name), slices.append(slice(offset, offset + math.prod(shape))), all_shapes.append(shape)
-        offset += math.prod(shape)
     at_start = model.compile_fn(derived, inputs=values, on_unused_input="ignore", mode="FAST_COMPILE")(start)
-    for name, value in zip(derived_names, at_start):
-        shape = tuple(int(s) for s in np.shape(value))
-        names.append(name), slices.append(slice(offset, offset + math.prod(shape))), all_shapes.append(shape)
-        offset += math.prod(shape)
-    if offset != flat.size:
-        raise RuntimeError(f"expanded {flat.size} values, expected {offset}")
+    derived_shapes = [tuple(int(s) for s in np.shape(value)) for value in at_start]
+    if int(offsets[-1]) + sum(math.prod(shape) for shape in derived_shapes) != flat.size:
+        raise RuntimeError(f"expanded {flat.size} values, expected {offsets[-1]} free and {derived_shapes} derived")
 
     lock = threading.Lock()
 
@@ -198,5 +216,5 @@ def _compile(model, keep: list[str], key: str) -> CompiledFit:
             drawn = initial(seed)
         return np.concatenate([np.ravel(drawn[n]) for n in point_names]).astype(float)
 
-    return CompiledFit(key, int(offsets[-1]), names, slices, all_shapes, logp_kernel, expand_kernel, logp_data,
-                       expand_data, initial_point, time.perf_counter() - started)
+    return CompiledFit(key, int(offsets[-1]), point_names, shapes, derived_names, derived_shapes, logp_kernel,
+                       expand_kernel, logp_data, expand_data, initial_point, time.perf_counter() - started)

@@ -32,6 +32,9 @@ LOG_OBSERVED, LOG_VALUES = "log_observed", "log_values"
 LOGIT_OBSERVED, LOGIT_VALUES = "logit_observed", "logit_values"
 SHARE_SIGMA = "share_sigma"
 RELEASE_OFFSET = "release_offset"
+#: The compute trend's ``(c0, growth)`` (:class:`~sim.data.compute_trend.ComputeTrend`), as the families on
+#: compute read it.
+COMPUTE_TREND = "compute_trend"
 #: Volume parameters built from others rather than drawn from their own prior.
 _DERIVED_VOLUME = ("ceiling", "inference_share", "compute_eflops", "compute_growth")
 
@@ -61,6 +64,25 @@ def censoring(data: tuple[Observation, ...]) -> tuple[np.ndarray, np.ndarray]:
     return lower, upper
 
 
+def figure_data(observations: ObservationSet, data: tuple[Observation, ...], series_names: list[str],
+                shared: list[str]) -> dict[str, np.ndarray]:
+    """What the volume model knows of each figure, by data container: its series and shared release (indices),
+    its window (start, and end; a dated figure's end is a nominal year after its date), whether it is a
+    value at a date, of the reference series, or in a shared release (1 or 0), and its censoring bounds."""
+    releases = [release_of(o) for o in data]
+    start, end = np.array([o.window for o in data], dtype=float).T
+    dated = np.array([o.kind == "at_date" for o in data], dtype=float)
+    lower, upper = censoring(data)
+    return {
+        "figure_series": np.array([series_names.index(o.series) for o in data], dtype=np.int64),
+        "figure_release": np.array([shared.index(r) if r in shared else 0 for r in releases], dtype=np.int64),
+        "window_start": start, "window_end": np.where(dated > 0, start + 1.0, end), "dated": dated,
+        "reference": np.array([observations.series[o.series].role == "reference" for o in data], dtype=float),
+        "in_shared": np.array([r in shared for r in releases], dtype=float),
+        "censor_lower": lower, "censor_upper": upper,
+    }
+
+
 def _family_parameters(family: GrowthFamily, priors: Priors, compute: ComputeTrend | None) -> dict:
     """The family's parameters as PyMC variables: drawn from their priors, or built from other ones."""
     import pymc as pm
@@ -75,13 +97,18 @@ def _family_parameters(family: GrowthFamily, priors: Priors, compute: ComputeTre
         if compute is None:
             raise UserError(f"the {family.name} family needs the compute figures, and fewer than two were published "
                             "by this vintage", where=f"calibration fit '{family.name}'")
-        params["compute_eflops"] = pm.Deterministic("compute_eflops", pm.math.constant(compute.c0))
-        params["compute_growth"] = pm.Deterministic("compute_growth", pm.math.constant(compute.growth))
+        # A data container, not constants: vintages whose compute trends differ are still one structure.
+        trend = pm.Data(COMPUTE_TREND, np.array([compute.c0, compute.growth]))
+        params["compute_eflops"] = pm.Deterministic("compute_eflops", trend[0])
+        params["compute_growth"] = pm.Deterministic("compute_growth", trend[1])
         # The ceiling must lie above the fitted level at both anchors (2024-10 and 2025-04): the larger
         # share of compute either level already takes truncates the share's prior from below.
         first, second = anchor_levels(params)
-        taken = pm.math.maximum(first / compute.eflops(-T_ANCHOR), second / compute.eflops(T_ANCHOR)) \
-            / params["tokens_per_eflops_day"]
+
+        def eflops(t: float):
+            return params["compute_eflops"] * pm.math.exp(params["compute_growth"] * t)
+
+        taken = pm.math.maximum(first / eflops(-T_ANCHOR), second / eflops(T_ANCHOR)) / params["tokens_per_eflops_day"]
         params["inference_share"] = priors.volume["inference_share"].to_pymc(
             "inference_share", lower=pm.math.clip(taken, 1e-12, 0.999), upper=1.0)
     return params
@@ -130,33 +157,31 @@ def build_volume_model(family: GrowthFamily, observations: ObservationSet, prior
                 drift.append(series_priors["drift"].to_pymc(series_parameter(name, "drift")))
             sigma.append(series_priors["sigma"].to_pymc(series_parameter(name, "sigma")))
             release_sigma.append(series_priors["release_sigma"].to_pymc(series_parameter(name, "release_sigma")))
-        index = np.array([series_names.index(o.series) for o in data])
-        a, b = np.ascontiguousarray(np.array([o.window for o in data]).T)  # contiguous: cacheable kernels
-        dated = np.array([o.kind == "at_date" for o in data])
-        reference = np.array([observations.series[o.series].role == "reference" for o in data])
-        figure_drift = pt.stack(drift)[index]
+        # Every per-figure number is a data container (never a constant of the graph), so that two vintages
+        # with the same series and shared releases are one structure and compile once (sim.calibration.compiled).
+        figures = {name: pm.Data(name, value, dims="obs")
+                   for name, value in figure_data(observations, data, series_names, shared).items()}
+        figure_drift = pt.stack(drift)[figures["figure_series"]]
         # The reference series' windows use the family's exact window mean, other series' windows
         # integrate their drift inside the window, values at a date are the level there (a dated
         # figure's unused window is given a nominal width, so that no branch divides by zero).
-        width = np.where(dated, a + 1.0, b)
+        a, end = figures["window_start"], figures["window_end"]
+        dated, reference, in_shared = (figures[name] > 0.5 for name in ("dated", "reference", "in_shared"))
         level = pt.switch(dated, family.level(a, params) * pt.exp(figure_drift * a),
-                          pt.switch(reference, family.window_mean(a, width, params),
-                                    drifted_window_mean(family, a, width, params, figure_drift)))
+                          pt.switch(reference, family.window_mean(a, end, params),
+                                    drifted_window_mean(family, a, end, params, figure_drift)))
         pm.Deterministic("window_level", level, dims="obs")
-        mu = pt.log(level) + pt.stack(log_scale)[index]
-        own, release = pt.stack(sigma)[index], pt.stack(release_sigma)[index]
-        in_shared = np.array([r in shared for r in releases])
+        mu = pt.log(level) + pt.stack(log_scale)[figures["figure_series"]]
+        own, release = pt.stack(sigma)[figures["figure_series"]], pt.stack(release_sigma)[figures["figure_series"]]
         if shared:
             offset = pm.Normal(RELEASE_OFFSET, 0.0, 1.0, dims="release")
-            which = np.array([shared.index(r) if r in shared else 0 for r in releases])
-            mu = mu + pt.switch(in_shared, offset[which] * release, 0.0)
+            mu = mu + pt.switch(in_shared, offset[figures["figure_release"]] * release, 0.0)
         total = pt.switch(in_shared, own, pt.sqrt(own**2 + release**2))
-        lower, upper = censoring(data)
-        # Observed values are data containers, so that a compiled model can be refitted on other
+        # Observed values are data containers too, so that a compiled model can be refitted on other
         # values (simulation-based calibration) without recompiling.
         values = pm.Data(LOG_VALUES, np.log([o.comparable_value for o in data]), dims="obs")
-        pm.Censored(LOG_OBSERVED, pm.Normal.dist(mu=mu, sigma=total), lower=lower, upper=upper, observed=values,
-                    dims="obs")
+        pm.Censored(LOG_OBSERVED, pm.Normal.dist(mu=mu, sigma=total), lower=figures["censor_lower"],
+                    upper=figures["censor_upper"], observed=values, dims="obs")
     return model
 
 

@@ -26,6 +26,7 @@ and NUTS amplifies the last bit, so the same seed gave different draws depending
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import threading
 from dataclasses import dataclass
@@ -65,8 +66,8 @@ class CompiledFit:
         sized = dict(dim_sizes(model, [model[name] for name in self.derived_names]))
         derived = [sized.get(name, shape) for name, shape in zip(self.derived_names, self.derived_shapes)]
         names, shapes = [*self.point_names, *self.derived_names], [*self.point_shapes, *derived]
-        ends = np.cumsum([0, *(math.prod(shape) for shape in shapes)])
-        return names, [slice(int(lo), int(hi)) for lo, hi in zip(ends[:-1], ends[1:])], shapes
+        ends = itertools.accumulate((math.prod(shape) for shape in shapes), initial=0)
+        return names, [slice(lo, hi) for lo, hi in itertools.pairwise(ends)], shapes
 
     def nutpie_model(self, model):
         """A nutpie model of this structure on ``model``'s data (and its dims' labels)."""

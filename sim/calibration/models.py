@@ -20,10 +20,26 @@ from __future__ import annotations
 import numpy as np
 
 from sim.core.errors import UserError
-from sim.curves.families import T_ANCHOR, GrowthFamily, anchor_levels, drifted_window_mean
-from sim.curves.open_source import OPEN_DERIVED, OPEN_PARAMETERS, OPEN_VARIANTS, open_share_window_mean
+from sim.curves.families import (
+    T_ANCHOR,
+    GrowthFamily,
+    anchor_levels,
+    compute_eflops,
+    drifted_window_mean,
+)
+from sim.curves.open_source import (
+    OPEN_DERIVED,
+    OPEN_PARAMETERS,
+    OPEN_VARIANTS,
+    open_share_window_mean,
+)
 from sim.data.compute_trend import ComputeTrend
-from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, Observation, ObservationSet
+from sim.data.observations import (
+    SHARE_QUANTITIES,
+    VOLUME_QUANTITIES,
+    Observation,
+    ObservationSet,
+)
 from sim.data.priors import Priors
 
 #: The variables other modules read by name (the models' contract): each model's observed variable
@@ -104,11 +120,8 @@ def _family_parameters(family: GrowthFamily, priors: Priors, compute: ComputeTre
         # The ceiling must lie above the fitted level at both anchors (2024-10 and 2025-04): the larger
         # share of compute either level already takes truncates the share's prior from below.
         first, second = anchor_levels(params)
-
-        def eflops(t: float):
-            return params["compute_eflops"] * pm.math.exp(params["compute_growth"] * t)
-
-        taken = pm.math.maximum(first / eflops(-T_ANCHOR), second / eflops(T_ANCHOR)) / params["tokens_per_eflops_day"]
+        taken = pm.math.maximum(first / compute_eflops(-T_ANCHOR, params), second / compute_eflops(T_ANCHOR, params)) \
+            / params["tokens_per_eflops_day"]
         params["inference_share"] = priors.volume["inference_share"].to_pymc(
             "inference_share", lower=pm.math.clip(taken, 1e-12, 0.999), upper=1.0)
     return params
@@ -161,7 +174,8 @@ def build_volume_model(family: GrowthFamily, observations: ObservationSet, prior
         # with the same series and shared releases are one structure and compile once (sim.calibration.compiled).
         figures = {name: pm.Data(name, value, dims="obs")
                    for name, value in figure_data(observations, data, series_names, shared).items()}
-        figure_drift = pt.stack(drift)[figures["figure_series"]]
+        series = figures["figure_series"]
+        figure_drift = pt.stack(drift)[series]
         # The reference series' windows use the family's exact window mean, other series' windows
         # integrate their drift inside the window, values at a date are the level there (a dated
         # figure's unused window is given a nominal width, so that no branch divides by zero).
@@ -171,8 +185,8 @@ def build_volume_model(family: GrowthFamily, observations: ObservationSet, prior
                           pt.switch(reference, family.window_mean(a, end, params),
                                     drifted_window_mean(family, a, end, params, figure_drift)))
         pm.Deterministic("window_level", level, dims="obs")
-        mu = pt.log(level) + pt.stack(log_scale)[figures["figure_series"]]
-        own, release = pt.stack(sigma)[figures["figure_series"]], pt.stack(release_sigma)[figures["figure_series"]]
+        mu = pt.log(level) + pt.stack(log_scale)[series]
+        own, release = pt.stack(sigma)[series], pt.stack(release_sigma)[series]
         if shared:
             offset = pm.Normal(RELEASE_OFFSET, 0.0, 1.0, dims="release")
             mu = mu + pt.switch(in_shared, offset[figures["figure_release"]] * release, 0.0)

@@ -193,6 +193,13 @@ DECAY_PARAMETERS = ("v_ref", "growth", "growth_decay", "long_run_growth")
 decay_window_mean = quadrature_window_mean(decay_level, DECAY_PARAMETERS)
 
 
+def compute_eflops(t: Any, p: Params) -> Any:
+    """China's intelligent compute at model time ``t`` (EFLOPS): the fitted trend
+    ``compute_eflops x exp(compute_growth t)`` (:class:`~sim.data.compute_trend.ComputeTrend`)."""
+    ops = ops_for(t, p["compute_eflops"], p["compute_growth"])
+    return p["compute_eflops"] * ops.exp(p["compute_growth"] * t)
+
+
 def compute_ceiling(t: Any, p: Params) -> Any:
     """A ceiling that grows with China's compute: ``share x tokens per EFLOPS-day x EFLOPS(t)``.
 

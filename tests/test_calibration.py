@@ -72,6 +72,44 @@ def test_gate_rejects_a_short_chain_with_its_diagnostics():
     assert "convergence gate" in message and "ess" in message.lower() and "rhat" in message
 
 
+def _scripted_sampling(monkeypatch, reports):
+    """fit_one's sampler replaced by diagnostics given in turn (this test is about what fit_one does with them)."""
+    from sim.calibration import sampling
+
+    calls = []
+
+    def sample(model, settings, seed, cores, hidden):
+        calls.append((settings.target_accept, seed))
+        rhat, divergences = reports[len(calls) - 1]
+        report = xr.Dataset({"rhat": ("parameter", [rhat]), "ess_bulk": ("parameter", [900.0]),
+                             "ess_tail": ("parameter", [800.0])}, coords={"parameter": ["growth"]},
+                            attrs={"divergences": divergences, "draws": 4000, "target_accept": settings.target_accept})
+        return None, report
+
+    monkeypatch.setattr(sampling, "_sample_and_diagnose", sample)
+    monkeypatch.setattr(sampling, "arviz_groups", lambda idata, model, hidden: {})
+    return calls
+
+
+def test_a_fit_failing_by_divergences_alone_is_sampled_again_at_the_higher_target(monkeypatch):
+    inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS)
+    calls = _scripted_sampling(monkeypatch, [(1.001, 1), (1.001, 0)])
+    _, report = fit_one("exponential", inputs.observations, inputs.priors, inputs.settings)
+    assert [target for target, _ in calls] == [0.99, 0.995] and calls[0][1] == calls[1][1]  # same seed
+    assert report.attrs["target_accept"] == 0.995
+    calls = _scripted_sampling(monkeypatch, [(1.001, 1), (1.001, 2)])
+    with pytest.raises(ConvergenceError, match="at target acceptance 0.995: 2 divergent"):
+        fit_one("exponential", inputs.observations, inputs.priors, inputs.settings)
+
+
+def test_a_fit_failing_by_more_than_divergences_is_not_sampled_again(monkeypatch):
+    inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS)
+    calls = _scripted_sampling(monkeypatch, [(1.05, 1)])
+    with pytest.raises(ConvergenceError, match="at target acceptance 0.99: growth: R-hat 1.0500"):
+        fit_one("exponential", inputs.observations, inputs.priors, inputs.settings)
+    assert len(calls) == 1
+
+
 def test_gate_lists_every_failure():
     report = xr.Dataset({"rhat": ("parameter", [1.0, 1.02]), "ess_bulk": ("parameter", [900.0, 300.0]),
                          "ess_tail": ("parameter", [800.0, 500.0])}, coords={"parameter": ["a", "b"]},

@@ -11,10 +11,11 @@ import pytest
 from sim.calibration.compiled import compiled_fit, data_values, structure_key
 from sim.calibration.fits import build_model
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
-from sim.calibration.models import LOG_VALUES, censoring, volume_observations
+from sim.calibration.models import LOG_VALUES, censoring, unpublished, volume_observations
 from sim.calibration.sampling import ConvergenceGate
 from sim.calibration.toolchain import LIBRARIES, compile_cache, library_versions
 from sim.calibration.workers import run_jobs
+from sim.data.distributions import prior_data
 from tests.conftest import OBSERVATIONS, PRIORS
 
 #: Short chains: what matters here is that two runs agree to the last bit, not that they converge.
@@ -68,14 +69,15 @@ def test_one_structure_is_compiled_once_and_serves_other_data():
         != compiled.logp_kernel(point, *(data_values(model)[n] for n in compiled.logp_data))[0]
 
 
-def test_a_vintage_with_fewer_figures_of_the_same_series_and_releases_is_the_same_structure():
-    # Windows, series and release indices, censoring bounds and the compute trend are data containers: a
-    # backtest origin shares the full calibration's compiled kernels, and each fit follows its own figures.
+def test_every_vintage_of_a_registry_is_the_full_calibrations_structure():
+    # Every number of a figure is a data container, and every vintage's model carries the whole registry's series
+    # and shared releases: a backtest origin shares the full calibration's compiled kernels, even one where
+    # series and releases are still unpublished, and each fit follows its own figures.
     full = CalibrationInputs.load(OBSERVATIONS, PRIORS)
-    earlier = full.vintage(dt.date(2025, 11, 30))
-    assert len(volume_observations(earlier.observations)) < len(volume_observations(full.observations))
+    early = full.vintage(dt.date(2025, 5, 31))  # IDC and Doubao only
+    assert {o.series for o in volume_observations(early.observations)} == {"idc_public_cloud", "doubao"}
     for fit in ("exponential", "compute_logistic"):
-        models = [build_model(fit, inputs.observations, inputs.priors, inputs.compute) for inputs in (earlier, full)]
+        models = [build_model(fit, inputs.observations, inputs.priors, inputs.compute) for inputs in (early, full)]
         keep = [v.name for v in (*models[0].free_RVs, *models[0].deterministics)]
         compiled = compiled_fit(models[0], keep)
         assert compiled_fit(models[1], keep) is compiled, fit
@@ -91,23 +93,61 @@ def test_a_vintage_with_fewer_figures_of_the_same_series_and_releases_is_the_sam
             assert kernel == pytest.approx(model.compile_logp()(values), rel=1e-12), fit
 
 
-def test_another_series_set_is_another_structure():
+def test_what_a_vintage_has_not_published_is_named_and_observed_by_no_figure():
     full = CalibrationInputs.load(OBSERVATIONS, PRIORS)
-    early = full.vintage(dt.date(2025, 5, 31))  # IDC and Doubao only
-    models = [build_model("exponential", inputs.observations, inputs.priors) for inputs in (early, full)]
+    assert unpublished(full.observations) == []
+    early = full.vintage(dt.date(2025, 5, 31))
+    hidden = unpublished(early.observations)
+    assert set(hidden) == {"fs_enterprise_sigma", "fs_enterprise_release_sigma",
+                           *(f"national_{p}" for p in ("scale", "drift", "sigma", "release_sigma")),
+                           "release_offset[fs_enterprise 2025-09-01]", "release_offset[doubao 2025-06-01]",
+                           "release_offset[national 2025-08-01]"}
+    model = build_model("exponential", early.observations, early.priors)
+    stored = {v.name for v in (*model.free_RVs, *model.deterministics)} | \
+        {f"release_offset[{r}]" for r in model.coords["release"]}
+    assert set(hidden) <= stored
+    # No figure reads them: moving them all leaves the figures' log-likelihood exactly as it was.
+    likelihood = model.compile_fn(model.logp(vars=model.observed_RVs))
+    start = model.initial_point()
+    moved = dict(start, national_scale_log__=start["national_scale_log__"] + 1.0,
+                 national_drift=start["national_drift"] - 0.5)
+    moved["release_offset"] = start["release_offset"] + 2.0  # every shared release is still unpublished
+    assert likelihood(moved) == likelihood(start)
+    moved["idc_public_cloud_scale_log__"] = start["idc_public_cloud_scale_log__"] + 0.1  # a published series
+    assert likelihood(moved) != likelihood(start)
+
+
+def test_another_registry_is_another_structure():
+    # Series and shared releases are the registry's: a registry without one series is another structure.
+    full = CalibrationInputs.load(OBSERVATIONS, PRIORS).observations
+    fewer = dataclasses.replace(full, observations=tuple(o for o in full.observations if o.series != "national"))
+    priors = CalibrationInputs.load(OBSERVATIONS, PRIORS).priors
+    models = [build_model("exponential", observations, priors) for observations in (fewer, full)]
     keep = [v.name for v in (*models[1].free_RVs, *models[1].deterministics)]
     assert structure_key(models[0], keep) != structure_key(models[1], keep)
 
 
-def test_another_prior_is_another_structure():
+def test_a_priors_parameters_are_data_and_its_kind_is_structure():
     inputs = CalibrationInputs.load(OBSERVATIONS, PRIORS)
     model = build_model("exponential", inputs.observations, inputs.priors)
     keep = [v.name for v in (*model.free_RVs, *model.deterministics)]
     growth = inputs.priors.volume["growth"]
-    wider = dataclasses.replace(inputs.priors, volume={**inputs.priors.volume, "growth": dataclasses.replace(
-        growth, build=lambda: (growth.frozen, ("LogNormal", {"mu": 1.0, "sigma": 2.0})))})
-    other = build_model("exponential", inputs.observations, wider)
-    assert structure_key(other, keep) != structure_key(model, keep)
+
+    def growth_prior(kind, parameters):
+        return dataclasses.replace(inputs.priors, volume={**inputs.priors.volume, "growth": dataclasses.replace(
+            growth, build=lambda: (growth.frozen, (kind, parameters)))})
+
+    wider = build_model("exponential", inputs.observations, growth_prior("LogNormal", {"mu": 1.0, "sigma": 2.0}))
+    assert structure_key(wider, keep) == structure_key(model, keep)  # another version of the prior: its data
+    assert data_values(wider)[prior_data("growth")].tolist() == [1.0, 2.0]
+    compiled = compiled_fit(model, keep)
+    point = compiled.initial_point(3)
+    values = {v.name: point[part].reshape(shape) for v, part, shape in
+              zip((wider.rvs_to_values[rv] for rv in wider.free_RVs), *compiled.layout(wider)[1:])}
+    kernel = compiled.logp_kernel(point, *(data_values(wider)[n] for n in compiled.logp_data))[0]
+    assert kernel == pytest.approx(wider.compile_logp()(values), rel=1e-12)
+    other = build_model("exponential", inputs.observations, growth_prior("HalfNormal", {"sigma": 2.0}))
+    assert structure_key(other, keep) != structure_key(model, keep)  # another kind of prior
 
 
 def test_the_calibration_id_names_every_library_that_compiles_or_samples():

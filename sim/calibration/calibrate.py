@@ -29,7 +29,7 @@ from pathlib import Path
 from sim.calibration.fits import FITS, fit_names
 from sim.calibration.inputs import CalibrationInputs, SamplerSettings
 from sim.calibration.numba_ops import KERNELS_VERSION
-from sim.calibration.models import check_volume_inputs
+from sim.calibration.models import check_volume_inputs, volume_structure
 from sim.calibration.posterior import FORMAT, Posterior, load_posterior
 from sim.calibration.sampling import ConvergenceError, ConvergenceGate, gate_failures
 from sim.calibration.toolchain import library_versions
@@ -40,7 +40,7 @@ from sim.core.version import __version__
 from sim.data.observations import SHARE_QUANTITIES, VOLUME_QUANTITIES, ObservationSet
 
 #: Bump when the model's structure changes, so that old posteriors are refitted.
-MODEL_VERSION = "6"
+MODEL_VERSION = "7"
 #: Free space a fit needs in the cache folder before it starts (a posterior file is about 6 MB).
 POSTERIOR_ROOM = 32 * 10**6
 #: What one fit costs cold, said before a calibration starts: 20 to 40 s on an idle 2-core machine, most of it
@@ -56,7 +56,8 @@ def expected_time(fits: int) -> str:
 
 
 def calibration_id(inputs: CalibrationInputs, *, partial: bool = False) -> str:
-    """The hash that names a posterior: the fitted observations and their vintage, the priors chosen for it,
+    """The hash that names a posterior: the fitted observations and their vintage, the series and shared
+    releases of the whole registry (a vintage's models carry them all), the priors chosen for it,
     the compute trend (when the fits use it), the model version, the sampler settings, the fits, the
     posterior file format and the library versions; ``partial`` names a calibration that left out fits
     failing the convergence gate (never a full calibration's id)."""
@@ -64,6 +65,7 @@ def calibration_id(inputs: CalibrationInputs, *, partial: bool = False) -> str:
     payload = {
         "model_version": MODEL_VERSION,
         "observations": inputs.observations.digest(),
+        "structure": volume_structure(inputs.observations),  # what a vintage's model carries unpublished
         "as_of": str(inputs.observations.as_of),
         "cut": inputs.observations.cut,
         "priors": inputs.priors.digest(),

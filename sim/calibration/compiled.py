@@ -1,13 +1,16 @@
 """A fit's log density, compiled once per model structure and reused with other data.
 
 The structure of a fit is its PyMC graph with the data containers (``pm.Data``) left out: the family, the
-priors, the series fitted and the releases they share (one free value each). The figures themselves are
-data, of any number: their values, windows, censoring bounds, series and release, and the compute trend.
-Two models with the same structure differ only in their data containers, so one compiled log density
-serves both: :func:`compiled_fit` keeps, per process, one :class:`CompiledFit` per structure
-(:func:`structure_key`) and hands it the new model's data. A backtest origin that knows the same series and
-releases as the full calibration (a vintage with fewer figures of them), SBC refits and tests that fit the
-same structure again compile nothing.
+kind of each prior, and the series and shared releases of the whole registry (one free value each; a
+vintage's model carries them all, :func:`sim.calibration.models.volume_structure`). The figures themselves
+are data, of any number: their values, windows, censoring bounds, series and release, the compute trend,
+and each prior's parameters (a prior's versions differ only in them). Two models with the same structure
+differ only in their data containers, so one compiled log density serves both: :func:`compiled_fit` keeps,
+per process, one :class:`CompiledFit` per structure (:func:`structure_key`) and hands it the new model's
+data. Every backtest origin with a share figure fits on the full calibration's nine structures (the
+earlier ones have one more per open-source variant: a model with no share figure is its prior), so a
+backtest after a calibration compiles almost nothing; SBC refits and tests that fit a structure again
+compile nothing.
 
 The log density and its gradient are compiled by PyTensor's numba backend and sampled by nutpie as Python
 functions (``nutpie.compiled_pyfunc.from_pyfunc``): the numba kernels come from PyTensor's on-disk cache

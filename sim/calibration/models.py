@@ -61,6 +61,12 @@ def series_parameter(series: str, name: str) -> str:
     return f"{series}_{name}"
 
 
+def series_parameters(observations: ObservationSet, series: str) -> tuple[str, ...]:
+    """A series' own parameters: its two sigmas, and a scale and a drift unless it is the reference series."""
+    scaled = observations.series[series].role != "reference"
+    return ("scale", "drift", "sigma", "release_sigma") if scaled else ("sigma", "release_sigma")
+
+
 def volume_observations(observations: ObservationSet) -> tuple[Observation, ...]:
     """Fitted volume observations, in registry order (the model's order)."""
     return observations.fitted(VOLUME_QUANTITIES)
@@ -69,6 +75,29 @@ def volume_observations(observations: ObservationSet) -> tuple[Observation, ...]
 def release_of(observation: Observation) -> str:
     """The release a figure belongs to: its series and its publication date."""
     return f"{observation.series} {observation.published}"
+
+
+def volume_structure(observations: ObservationSet) -> tuple[list[str], list[str]]:
+    """The series and the shared releases (those of more than one figure) a volume model carries: the whole
+    registry's, in its order, at every vintage. A vintage's model thus has one structure, the full
+    calibration's, and compiles nothing of its own (:mod:`sim.calibration.compiled`); what it has not
+    published yet is drawn from its priors alone, and left out of its posterior (:func:`unpublished`)."""
+    data = volume_observations(observations.registry)
+    releases = [release_of(o) for o in data]
+    return list(dict.fromkeys(o.series for o in data)), [r for r in dict.fromkeys(releases) if releases.count(r) > 1]
+
+
+def unpublished(observations: ObservationSet) -> list[str]:
+    """The stored names of a volume model's variables no figure of this vintage observes: the parameters of
+    series and the offsets of releases published after it. Their draws are their priors', independent of
+    everything fitted, so leaving them out changes nothing else: the vintage's posterior names nothing it
+    could not have known."""
+    data = volume_observations(observations)
+    series, shared = volume_structure(observations)
+    known_series, known_releases = {o.series for o in data}, {release_of(o) for o in data}
+    return [*(series_parameter(name, parameter) for name in series if name not in known_series
+              for parameter in series_parameters(observations, name)),
+            *(f"{RELEASE_OFFSET}[{release}]" for release in shared if release not in known_releases)]
 
 
 def censoring(data: tuple[Observation, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -128,13 +157,13 @@ def _family_parameters(family: GrowthFamily, priors: Priors, compute: ComputeTre
 
 
 def check_volume_inputs(observations: ObservationSet, priors: Priors) -> list[Observation]:
-    """The fitted volume figures, or a UserError before any work: none left at this vintage, or a series
-    without its priors."""
+    """The fitted volume figures, or a UserError before any work: none left at this vintage, or a series of
+    the registry without its priors (every vintage's model carries every series)."""
     data = volume_observations(observations)
     if not data:
         raise UserError("no volume observation is left to calibrate on (check the vintage)",
                         where=str(observations.path))
-    missing = [s for s in dict.fromkeys(o.series for o in data) if s not in priors.series]
+    missing = [s for s in volume_structure(observations)[0] if s not in priors.series]
     if missing:
         raise UserError(f"no priors for series {missing[0]!r}; add a [series.{missing[0]}] table",
                         where=str(priors.path))
@@ -150,28 +179,22 @@ def build_volume_model(family: GrowthFamily, observations: ObservationSet, prior
     data = check_volume_inputs(observations, priors)
     # Without a reference-series figure (an early vintage) the F&S level is known only through the
     # other series' scale priors: the fit runs, and its width says so.
-    series_names = list(dict.fromkeys(o.series for o in data))
-    releases = [release_of(o) for o in data]
-    shared = [r for r in dict.fromkeys(releases) if releases.count(r) > 1]
+    series_names, shared = volume_structure(observations)
     coords = {"obs": [o.id for o in data], "series": series_names, "release": shared}
     with pm.Model(coords=coords) as model:
         params = _family_parameters(family, priors, compute)
         log_scale, drift, sigma, release_sigma = [], [], [], []
         for name in series_names:
-            series_priors = priors.series[name]
-            if observations.series[name].role == "reference":
-                log_scale.append(pt.constant(0.0))
-                drift.append(pt.constant(0.0))
-            else:
-                if "scale" not in series_priors:
-                    raise UserError(f"series {name!r} is scaled and needs scale, drift, sigma and release_sigma "
-                                    "priors", where=str(priors.path))
-                log_scale.append(pt.log(series_priors["scale"].to_pymc(series_parameter(name, "scale"))))
-                drift.append(series_priors["drift"].to_pymc(series_parameter(name, "drift")))
-            sigma.append(series_priors["sigma"].to_pymc(series_parameter(name, "sigma")))
-            release_sigma.append(series_priors["release_sigma"].to_pymc(series_parameter(name, "release_sigma")))
-        # Every per-figure number is a data container (never a constant of the graph), so that two vintages
-        # with the same series and shared releases are one structure and compile once (sim.calibration.compiled).
+            series_priors, wanted = priors.series[name], series_parameters(observations, name)
+            if any(parameter not in series_priors for parameter in wanted):
+                raise UserError(f"series {name!r} needs {', '.join(wanted)} priors", where=str(priors.path))
+            own = {parameter: series_priors[parameter].to_pymc(series_parameter(name, parameter)) for parameter in wanted}
+            log_scale.append(pt.log(own["scale"]) if "scale" in own else pt.constant(0.0))  # the reference: 1
+            drift.append(own.get("drift", pt.constant(0.0)))
+            sigma.append(own["sigma"])
+            release_sigma.append(own["release_sigma"])
+        # Every per-figure number is a data container (never a constant of the graph), so that every vintage
+        # of the registry is one structure and compiles once (sim.calibration.compiled).
         figures = {name: pm.Data(name, value, dims="obs")
                    for name, value in figure_data(observations, data, series_names, shared).items()}
         series = figures["figure_series"]
@@ -226,6 +249,16 @@ def vendor_open_shares(observations: ObservationSet, priors: Priors) -> list[tup
     return implied
 
 
+def share_data(direct: tuple[Observation, ...], implied: list) -> dict[str, np.ndarray]:
+    """What the open-source model knows of each share figure (direct ones, then those the vendor shares
+    imply), by data container: its window, whether it is direct (1 or 0), and an implied share's spread."""
+    windows = [o.window for o in direct] + [window for _, window, *_ in implied]
+    start, end = np.array(windows, dtype=float).T
+    return {"share_window_start": start, "share_window_end": end,
+            "share_direct": np.array([1.0] * len(direct) + [0.0] * len(implied)),
+            "share_implied_sd": np.array([0.0] * len(direct) + [sd for *_, sd in implied], dtype=float)}
+
+
 def build_open_model(observations: ObservationSet, priors: Priors, compute: ComputeTrend | None = None, *,
                      variant: str = "open_call_weighted"):
     """The PyMC model of enterprise adoption and the open-source share of calls, one structural variant (the
@@ -249,12 +282,15 @@ def build_open_model(observations: ObservationSet, priors: Priors, compute: Comp
         for name, derive in OPEN_DERIVED.items():
             pm.Deterministic(name, derive(params))
         if labels:  # an early vintage may have no share figure: the fit is then the prior itself
-            a = np.array([o.window[0] for o in direct] + [window[0] for _, window, *_ in implied])
-            b = np.array([o.window[1] for o in direct] + [window[1] for _, window, *_ in implied])
+            # Windows and the implied shares' spreads are data containers, so that vintages with other figures
+            # are one compiled structure; a direct figure's spread is the survey's sigma (its sd reads 0).
+            figures = {name: pm.Data(name, value, dims="share_obs")
+                       for name, value in share_data(direct, implied).items()}
+            sigma = pt.switch(figures["share_direct"] > 0.5, priors.open["sigma"].to_pymc(SHARE_SIGMA),
+                              figures["share_implied_sd"])
             values = np.array([o.comparable_value for o in direct] + [share for *_, share, _ in implied])
-            sigma = pt.concatenate([pt.repeat(priors.open["sigma"].to_pymc(SHARE_SIGMA), len(direct)),
-                                    pt.as_tensor_variable(np.array([sd for *_, sd in implied], dtype=float))])
-            share = pm.Deterministic("window_share", open_share_window_mean(a, b, params), dims="share_obs")
+            share = pm.Deterministic("window_share", open_share_window_mean(
+                figures["share_window_start"], figures["share_window_end"], params), dims="share_obs")
             logits = pm.Data(LOGIT_VALUES, np.log(values / (1 - values)), dims="share_obs")
             pm.Normal(LOGIT_OBSERVED, mu=pt.log(share) - pt.log1p(-share), sigma=sigma, observed=logits,
                       dims="share_obs")

@@ -33,6 +33,7 @@ import hashlib
 import io
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,12 +111,14 @@ class Posterior:
         return atomic_write(path, self.to_bytes())
 
 
-def arviz_groups(idata, model) -> dict[str, xr.Dataset]:
-    """The groups stored for one fit, from PyMC's InferenceData: its own variables' draws (``posterior``),
-    the per-draw NUTS statistics, the observed figures and their pointwise log-likelihood."""
+def arviz_groups(idata, model, hidden: Iterable[str] = ()) -> dict[str, xr.Dataset]:
+    """The groups stored for one fit, from PyMC's InferenceData: its own variables' draws (``posterior``)
+    but the ``hidden`` ones (stored names), the per-draw NUTS statistics, the observed figures and their
+    pointwise log-likelihood."""
     import pymc as pm
 
-    groups = {"posterior": stored_draws(idata.posterior, model)}
+    stored = stored_draws(idata.posterior, model)
+    groups = {"posterior": stored.drop_vars([name for name in hidden if name in stored.data_vars])}
     stats = idata.sample_stats
     groups["sample_stats"] = stats[[name for name in stats.data_vars if stats[name].dims == ("chain", "draw")
                                     and stats[name].dtype.kind in "biuf"]].reset_coords(drop=True)

@@ -100,7 +100,11 @@ class Distribution:
 
     def to_pymc(self, name: str, *, lower: Any = None, upper: Any = None) -> Any:
         """The PyMC random variable (or, for a fixed value, a named deterministic constant), truncated to
-        ``[lower, upper]`` when either is given; a bound may be a graph of other variables."""
+        ``[lower, upper]`` when either is given; a bound may be a graph of other variables.
+
+        The shape parameters are a data container, ``<name>_prior``, not constants of the graph: two versions
+        of a prior of one kind (a prior at two vintages) give one compiled log density
+        (:mod:`sim.calibration.compiled`)."""
         import pymc as pm
 
         kind, parameters = self._built[1]
@@ -109,6 +113,9 @@ class Distribution:
 
             return pm.Deterministic(name, pt.as_tensor_variable(np.float64(parameters["value"])))
         family = getattr(pm, kind)
+        values = np.array(list(parameters.values()), dtype=float)
+        values = pm.Data(prior_data(name), values, shape=values.shape)  # static: as fast as constants
+        parameters = {key: values[i] for i, key in enumerate(parameters)}
         if lower is None and upper is None:
             return family(name, **parameters)
         return pm.Truncated(name, family.dist(**parameters), lower=lower, upper=upper)
@@ -120,6 +127,11 @@ class Distribution:
     def resolved(self) -> dict[str, Any]:
         """The spec as a plain distribution :func:`parse_distribution` reads (a derived one, worked out)."""
         return self.derive() if self.derive is not None else self.as_dict()
+
+
+def prior_data(name: str) -> str:
+    """The name of the data container holding the shape parameters of variable ``name``'s prior."""
+    return f"{name}_prior"
 
 
 def _stats():

@@ -13,7 +13,7 @@ import json
 import math
 import urllib.parse
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,14 @@ class ObservationSet:
     observations: tuple[Observation, ...]
     as_of: dt.date | None = None
     cut: str = "published"
+    #: The whole registry's figures when this set is a vintage's cut of it (None when it is the registry).
+    uncut: tuple[Observation, ...] | None = field(default=None, repr=False)
+
+    @property
+    def registry(self) -> ObservationSet:
+        """The whole registry this set was cut from (the set itself when it is no cut)."""
+        return self if self.uncut is None else replace(self, observations=self.uncut, as_of=None, cut="published",
+                                                       uncut=None)
 
     def fitted(self, quantities: Iterable[str]) -> tuple[Observation, ...]:
         """Observations of these quantities from series that calibration fits (not context)."""
@@ -144,7 +152,7 @@ class ObservationSet:
             raise ValueError(f"cut must be one of {', '.join(CUTS)}")
         key = (lambda o: o.published) if cut == "published" else (lambda o: o.last_day)
         kept = tuple(o for o in self.observations if key(o) <= as_of)
-        return replace(self, observations=kept, as_of=as_of, cut=cut)
+        return replace(self, observations=kept, as_of=as_of, cut=cut, uncut=self.registry.observations)
 
     def digest(self) -> str:
         """A hash of every fitted figure and its series role (what calibration depends on)."""

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sim.calibration.compiled import constant_data
 from sim.calibration.fits import FITS, build_model
 from sim.calibration.posterior import Posterior, restacked
 from sim.calibration.sampling import quiet_pymc
@@ -68,7 +69,8 @@ def check_fit(fit: str, posterior: Posterior, observations: ObservationSet, prio
     model = build_model(fit, observations, priors, compute)
     if scale.observed not in model.named_vars:
         return None
-    idata = az.InferenceData(posterior=restacked(_thinned(posterior.fits[fit], max_draws), model))
+    idata = az.InferenceData(posterior=restacked(_thinned(posterior.fits[fit], max_draws), model),
+                             constant_data=constant_data(model))
     fit_seed = int(np.random.SeedSequence([seed, list(posterior.fits).index(fit)]).generate_state(1)[0])
     with quiet_pymc():  # "Sampling: [log_observed]" is noise here
         drawn = pm.sample_posterior_predictive(idata, model=model, var_names=[scale.observed],

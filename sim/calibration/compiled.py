@@ -111,6 +111,16 @@ def data_values(model) -> dict[str, np.ndarray]:
             if hasattr(variable, "get_value")}
 
 
+def constant_data(model):
+    """The model's data containers as ArviZ's ``constant_data`` group: PyMC's predictive then knows they are
+    unchanged, and keeps the stored draws of every variable that reads one (each prior reads its parameters)
+    instead of drawing it afresh from its prior."""
+    import xarray as xr
+
+    return xr.Dataset({name: xr.DataArray(value, dims=[f"{name}_dim_{i}" for i in range(value.ndim)])
+                       for name, value in data_values(model).items()})
+
+
 def structure_key(model, keep: list[str]) -> str:
     """A hash of the model's log density and kept variables as graphs, data containers by name and type
     only (never their values): equal keys, equal compiled functions."""
